@@ -1,1 +1,31 @@
-//! placeholder
+//! kiln-libcontainer: turns an OCI bundle (config.json + rootfs) into a
+//! running, isolated process, and operates on it afterwards.
+//!
+//! - [`ContainerBuilder`] creates a container from a bundle;
+//! - [`Container`] loads one from a state root and starts, kills, deletes it
+//!   or reports its [`State`];
+//! - the container init runs the ordered steps listed in the `init` module.
+//!
+//! The library keeps no global state, never exits the process and reports
+//! every failure as an [`Error`] naming the path, syscall or config field.
+//! Creating a container clones the calling process, which must therefore be
+//! single-threaded (checked: [`Error::MultiThreaded`]).
+
+pub mod bundle;
+mod container;
+pub mod error;
+pub mod exe_guard;
+pub mod hooks;
+mod init;
+mod process;
+mod rootfs;
+pub mod state;
+pub mod store;
+pub mod validate;
+
+pub use bundle::Bundle;
+pub use rootfs::RootfsError;
+pub use container::{list, Container, ContainerBuilder, ExitStatus};
+pub use error::{Error, Result};
+pub use state::{State, Status, OCI_VERSION};
+pub use store::StateRoot;

@@ -1,0 +1,332 @@
+//! [`Manager`]: the per-container cgroup handle and its public operations.
+
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use oci_spec::runtime::LinuxResources;
+
+use crate::layout::{detect_layout, Layout, CGROUP_ROOT};
+use crate::{create, freezer, plan, procs, resources, stats, CgroupError, CgroupPath, FreezerState, Stats};
+
+/// v1 hierarchies kiln knows about, looked up as `/sys/fs/cgroup/<name>` (co-mounted
+/// hierarchies are found through the usual `cpu -> cpu,cpuacct` symlinks). `systemd` is the
+/// named `name=systemd` hierarchy, which carries no controller but is joined like runc does.
+pub(crate) const V1_HIERARCHIES: &[&str] = &[
+    "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "hugetlb", "net_cls",
+    "net_prio", "perf_event", "rdma", "misc", "systemd",
+];
+
+/// One distinct mounted hierarchy and the container's directory in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Hierarchy {
+    /// Controller (or `unified`) name it was found under.
+    pub name: &'static str,
+    /// Mount point.
+    pub mount: PathBuf,
+    /// The container's cgroup directory.
+    pub dir: PathBuf,
+}
+
+/// A container's cgroup across all hierarchies of the host.
+///
+/// Cheap to construct and clone; clones share the record of directories [`Manager::create`]
+/// made, which [`Manager::destroy`] removes again.
+#[derive(Clone, Debug)]
+pub struct Manager {
+    path: CgroupPath,
+    rel: PathBuf,
+    layout: Layout,
+    root: PathBuf,
+    created: Arc<Mutex<Vec<PathBuf>>>,
+}
+
+impl Manager {
+    /// A manager for `path` on this host, detecting the layout from `/proc/self/mountinfo`.
+    pub fn new(path: CgroupPath) -> Result<Self, CgroupError> {
+        Self::with_layout(path, detect_layout()?)
+    }
+
+    /// A manager for `path` assuming `layout` (no I/O).
+    pub fn with_layout(path: CgroupPath, layout: Layout) -> Result<Self, CgroupError> {
+        Self::with_root(path, layout, PathBuf::from(CGROUP_ROOT))
+    }
+
+    /// A manager whose hierarchies are mounted under `root` instead of `/sys/fs/cgroup`.
+    pub fn with_root(path: CgroupPath, layout: Layout, root: PathBuf) -> Result<Self, CgroupError> {
+        let rel = path.relative();
+        if rel.as_os_str().is_empty() {
+            return Err(CgroupError::InvalidPath {
+                path: format!("{path:?}"),
+                reason: "the root cgroup cannot be a container's cgroup".into(),
+            });
+        }
+        Ok(Self {
+            path,
+            rel,
+            layout,
+            root,
+            created: Arc::new(Mutex::new(Vec::new())),
+        })
+    }
+
+    /// The layout this manager works with.
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// The cgroup path it manages.
+    pub fn cgroup_path(&self) -> &CgroupPath {
+        &self.path
+    }
+
+    /// The container's directory in the v1 hierarchy of `controller`, if that is mounted.
+    pub(crate) fn v1_dir(&self, controller: &str) -> Option<PathBuf> {
+        if self.layout == Layout::V2 {
+            return None;
+        }
+        let mount = self.root.join(controller);
+        mount.is_dir().then(|| mount.join(&self.rel))
+    }
+
+    /// The mount point of the v1 hierarchy of `controller`, if mounted.
+    pub(crate) fn v1_mount(&self, controller: &str) -> Option<PathBuf> {
+        let mount = self.root.join(controller);
+        (self.layout != Layout::V2 && mount.is_dir()).then_some(mount)
+    }
+
+    /// The container's directory in the cgroup2 hierarchy (`None` on pure v1).
+    pub(crate) fn unified_dir(&self) -> Option<PathBuf> {
+        match self.layout {
+            Layout::V1 => None,
+            Layout::V2 => Some(self.root.join(&self.rel)),
+            Layout::Hybrid => Some(self.root.join("unified").join(&self.rel)),
+        }
+    }
+
+    /// Distinct mounted hierarchies (co-mounted controllers appear once).
+    pub(crate) fn hierarchies(&self) -> Vec<Hierarchy> {
+        let mut out: Vec<Hierarchy> = Vec::new();
+        let mut seen: Vec<PathBuf> = Vec::new();
+        if self.layout != Layout::V2 {
+            for name in V1_HIERARCHIES {
+                let mount = self.root.join(name);
+                if !mount.is_dir() {
+                    continue;
+                }
+                let canonical = mount.canonicalize().unwrap_or_else(|_| mount.clone());
+                if seen.contains(&canonical) {
+                    continue;
+                }
+                seen.push(canonical);
+                let dir = mount.join(&self.rel);
+                out.push(Hierarchy { name, mount, dir });
+            }
+        }
+        if let Some(dir) = self.unified_dir() {
+            let mount = match self.layout {
+                Layout::Hybrid => self.root.join("unified"),
+                _ => self.root.clone(),
+            };
+            out.push(Hierarchy { name: "unified", mount, dir });
+        }
+        out
+    }
+
+    /// Host directories of the container cgroup per hierarchy: `(controller or "unified", dir)`.
+    /// Co-mounted controllers are listed under each of their names.
+    pub fn paths(&self) -> Vec<(String, PathBuf)> {
+        let mut out: Vec<(String, PathBuf)> = V1_HIERARCHIES
+            .iter()
+            .filter_map(|c| self.v1_dir(c).map(|d| (c.to_string(), d)))
+            .collect();
+        if let Some(d) = self.unified_dir() {
+            out.push(("unified".into(), d));
+        }
+        out
+    }
+
+    /// Directories [`Manager::create`] made (outermost first), shared between clones.
+    pub fn created_dirs(&self) -> Vec<PathBuf> {
+        self.created.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+
+    /// Tells this manager which directories it created, e.g. from a state file written by
+    /// another process, so that [`Manager::destroy`] removes them too.
+    pub fn set_created_dirs(&self, dirs: Vec<PathBuf>) {
+        if let Ok(mut v) = self.created.lock() {
+            *v = dirs;
+        }
+    }
+
+    /// Creates the cgroup in every hierarchy (and the unified one on hybrid hosts, like runc),
+    /// making missing parents. On v1 a new cpuset cgroup gets `cpuset.cpus`/`cpuset.mems`
+    /// copied from its parent; on pure v2 every available controller is enabled in the
+    /// ancestors' `cgroup.subtree_control`. Records the directories it created. Idempotent.
+    pub fn create(&self) -> Result<(), CgroupError> {
+        let mut created = self.created.lock().unwrap_or_else(|p| p.into_inner());
+        for h in self.hierarchies() {
+            create::create_in(&h, &self.rel, self.layout, &mut created)?;
+        }
+        Ok(())
+    }
+
+    /// Applies every field of `resources`. Everything is validated (values, and that every
+    /// file to be written exists) before the first write; the cgroup must exist.
+    pub fn apply(&self, resources: &LinuxResources) -> Result<(), CgroupError> {
+        let res = resources::validate(resources)?;
+        let plan = match self.layout {
+            Layout::V2 => plan::v2::plan(self.existing_unified_dir()?.as_path(), &res)?,
+            Layout::V1 | Layout::Hybrid => plan::v1::plan(self, &res)?,
+        };
+        plan.preflight()?;
+        plan.execute()
+    }
+
+    fn existing_unified_dir(&self) -> Result<PathBuf, CgroupError> {
+        let dir = self.unified_dir().ok_or(CgroupError::ControllerMissing {
+            operation: "cgroup v2 access",
+            controller: "unified (cgroup2)",
+        })?;
+        if dir.is_dir() {
+            Ok(dir)
+        } else {
+            Err(CgroupError::NotFound { path: dir })
+        }
+    }
+
+    /// Moves process `pid` into the cgroup in every hierarchy (`cgroup.procs`).
+    pub fn add_process(&self, pid: i32) -> Result<(), CgroupError> {
+        procs::add_process(&self.hierarchies(), pid)
+    }
+
+    /// The directory whose `cgroup.procs` lists the container's processes.
+    fn procs_dir(&self, operation: &'static str) -> Result<PathBuf, CgroupError> {
+        let dir = match self.layout {
+            Layout::V2 => self.unified_dir(),
+            Layout::V1 | Layout::Hybrid => ["pids", "freezer", "devices", "memory", "cpu", "systemd"]
+                .iter()
+                .find_map(|c| self.v1_dir(c))
+                .or_else(|| self.unified_dir()),
+        };
+        dir.ok_or(CgroupError::ControllerMissing {
+            operation,
+            controller: "pids/freezer/devices",
+        })
+    }
+
+    /// Every process in the cgroup and its descendant cgroups.
+    pub fn pids(&self) -> Result<Vec<i32>, CgroupError> {
+        procs::pids_recursive(&self.procs_dir("listing processes")?)
+    }
+
+    fn freezer(&self, operation: &'static str) -> Result<freezer::Freezer, CgroupError> {
+        let v1 = self.v1_dir("freezer").map(freezer::Freezer::V1);
+        let v2 = || self.unified_dir().map(freezer::Freezer::V2);
+        let f = match self.layout {
+            Layout::V2 => v2(),
+            Layout::Hybrid => v1.or_else(v2),
+            Layout::V1 => v1,
+        };
+        f.ok_or(CgroupError::ControllerMissing {
+            operation,
+            controller: "freezer",
+        })
+    }
+
+    /// Freezes the cgroup and waits until the kernel reports it FROZEN (v1 `freezer.state`,
+    /// v2 `cgroup.freeze` + `frozen 1` in `cgroup.events`).
+    pub fn freeze(&self) -> Result<(), CgroupError> {
+        self.freezer("freeze")?.freeze()
+    }
+
+    /// Thaws the cgroup.
+    pub fn thaw(&self) -> Result<(), CgroupError> {
+        self.freezer("thaw")?.thaw()
+    }
+
+    /// The current freezer state.
+    pub fn freezer_state(&self) -> Result<FreezerState, CgroupError> {
+        self.freezer("reading the freezer state")?.state()
+    }
+
+    /// Sends `signal` to every process of the cgroup. On v2 with SIGKILL this is a write to
+    /// `cgroup.kill`; otherwise the cgroup is frozen, each process signalled, and thawed, so
+    /// that no process can fork out of reach meanwhile.
+    pub fn kill_all(&self, signal: i32) -> Result<(), CgroupError> {
+        if self.layout == Layout::V2 && signal == libc::SIGKILL {
+            if let Some(dir) = self.unified_dir() {
+                if procs::cgroup_kill(&dir)? {
+                    return Ok(());
+                }
+            }
+        }
+        let freezer = self.freezer("kill_all").ok();
+        let frozen = freezer.as_ref().is_some_and(|f| f.freeze().is_ok());
+        let result = self.pids().and_then(|pids| procs::signal_all(&pids, signal));
+        if frozen {
+            if let Some(f) = &freezer {
+                f.thaw()?;
+            }
+        }
+        result
+    }
+
+    /// Resource usage statistics, serializing exactly like the `data` of `runc events --stats`.
+    pub fn stats(&self) -> Result<Stats, CgroupError> {
+        match self.layout {
+            Layout::V2 => stats::v2::collect(&self.existing_unified_dir()?),
+            Layout::V1 | Layout::Hybrid => stats::v1::collect(self),
+        }
+    }
+
+    /// How many times the kernel OOM killer killed a process of this cgroup
+    /// (v1 `memory.oom_control` `oom_kill`, v2 `memory.events` `oom_kill`).
+    pub fn oom_kill_count(&self) -> Result<u64, CgroupError> {
+        let (file, dir) = match self.layout {
+            Layout::V2 => ("memory.events", self.unified_dir()),
+            Layout::V1 | Layout::Hybrid => ("memory.oom_control", self.v1_dir("memory")),
+        };
+        let dir = dir.ok_or(CgroupError::ControllerMissing {
+            operation: "reading OOM kills",
+            controller: "memory",
+        })?;
+        let path = dir.join(file);
+        let text = crate::fsutil::read(&path)?;
+        let map = crate::fsutil::parse_flat_keyed(&path, &text)?;
+        Ok(map.get("oom_kill").copied().unwrap_or(0))
+    }
+
+    /// Removes the cgroup: the container's directory (and any sub-cgroups inside it) in every
+    /// hierarchy, retrying briefly while it is busy, and then the parents [`Manager::create`]
+    /// made, if nothing else uses them. A missing directory is fine, so this is idempotent.
+    pub fn destroy(&self) -> Result<(), CgroupError> {
+        let created = self.created_dirs();
+        let mut first_err = None;
+        for h in self.hierarchies() {
+            if let Err(e) = create::destroy_in(&h, &created) {
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// On a pure v2 host, an `O_DIRECTORY` descriptor of the container cgroup for
+    /// `clone3(CLONE_INTO_CGROUP)`; `None` on other layouts or if it cannot be opened.
+    pub fn clone_into_fd(&self) -> Option<OwnedFd> {
+        if self.layout != Layout::V2 {
+            return None;
+        }
+        let dir = self.unified_dir()?;
+        open_dir_fd(&dir).ok()
+    }
+}
+
+fn open_dir_fd(dir: &Path) -> std::io::Result<OwnedFd> {
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(dir)?;
+    Ok(f.into())
+}

@@ -1,0 +1,97 @@
+//! Turning validated resources into an ordered list of cgroup file writes.
+//!
+//! Planning reads what it must (current limits, to pick a safe write order) but writes
+//! nothing; [`Plan::preflight`] then checks that every target file exists, so a missing
+//! controller or an unknown `unified` key fails before anything was changed.
+
+pub(crate) mod convert;
+pub(crate) mod v1;
+pub(crate) mod v2;
+
+use std::path::{Path, PathBuf};
+
+use crate::devices::filter::apply_device_filter;
+use crate::devices::DeviceRule;
+use crate::{fsutil, CgroupError};
+
+/// One file write, tagged with the OCI field it implements.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Write {
+    pub path: PathBuf,
+    pub value: String,
+    pub field: String,
+}
+
+/// The ordered writes (plus, on v2, the device filter) that apply a resource set.
+#[derive(Debug, Default)]
+pub(crate) struct Plan {
+    pub writes: Vec<Write>,
+    pub device_filter: Option<(PathBuf, Vec<DeviceRule>)>,
+}
+
+impl Plan {
+    /// Queues writing `value` to `dir/file` for `field`.
+    pub fn push(&mut self, dir: &Path, file: &str, value: impl Into<String>, field: impl Into<String>) {
+        self.writes.push(Write {
+            path: dir.join(file),
+            value: value.into(),
+            field: field.into(),
+        });
+    }
+
+    /// Fails, naming the field, if any target file does not exist.
+    pub fn preflight(&self) -> Result<(), CgroupError> {
+        for w in &self.writes {
+            if !w.path.exists() {
+                return Err(CgroupError::invalid(
+                    &w.field,
+                    format!(
+                        "{} does not exist: this kernel or cgroup does not offer the setting \
+                         (is its controller enabled?)",
+                        w.path.display()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Performs the writes in order, then installs the device filter.
+    pub fn execute(&self) -> Result<(), CgroupError> {
+        for w in &self.writes {
+            fsutil::write_raw(&w.path, &w.value).map_err(|source| CgroupError::Apply {
+                field: w.field.clone(),
+                path: w.path.clone(),
+                value: w.value.clone(),
+                source,
+            })?;
+        }
+        if let Some((dir, rules)) = &self.device_filter {
+            apply_device_filter(dir, rules)?;
+        }
+        Ok(())
+    }
+}
+
+/// Field name helper: `linux.resources.<rest>`.
+pub(crate) fn field(rest: &str) -> String {
+    format!("linux.resources.{rest}")
+}
+
+/// Fails when `checkBeforeUpdate` is set and the new limit is below current usage.
+pub(crate) fn check_before_update(usage_file: &Path, limit: u64) -> Result<(), CgroupError> {
+    let usage = fsutil::read_u64_or_zero(usage_file)?;
+    if limit < usage {
+        return Err(CgroupError::invalid(
+            field("memory.limit"),
+            format!(
+                "new limit {limit} is below the current usage {usage} and checkBeforeUpdate is set"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;

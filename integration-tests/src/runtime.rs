@@ -1,0 +1,259 @@
+//! Driving the runtime binary under test.
+
+use std::cell::Cell;
+use std::fs::File;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::error::{io_err, Error, Result};
+use crate::scratch::ScratchDir;
+use crate::sys::{wait_pid_exit, WAIT_LIMIT};
+
+/// The runtime binary under test: `$KILN_BIN`, else `<target dir>/debug/kiln` of this workspace.
+pub fn runtime_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("KILN_BIN") {
+        return PathBuf::from(bin);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    target.join("debug/kiln")
+}
+
+/// Whether the binary under test is runc (its file name is `runc`).
+pub fn is_runc() -> bool {
+    runtime_bin().file_name().is_some_and(|name| name == "runc")
+}
+
+/// For a test whose requirement runc does not meet: when the binary under test is runc (and
+/// `KILN_IT_NO_SKIP` is unset), prints `SKIP` with the reason and returns `true`.
+pub fn skip_for_runc(reason: &str) -> bool {
+    if is_runc() && std::env::var_os("KILN_IT_NO_SKIP").is_none() {
+        println!("SKIP (runc differs: {reason})");
+        return true;
+    }
+    false
+}
+
+/// What one invocation of the runtime did.
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// The command line after the global flags.
+    pub args: Vec<String>,
+    /// Exit code, or 128 + N when killed by signal N.
+    pub code: i32,
+    /// Everything written to stdout (for `create` and `run -d`: until the runtime exited).
+    pub stdout: String,
+    /// Everything written to stderr.
+    pub stderr: String,
+    /// The file that received stdout; a created container keeps writing its output there.
+    pub stdout_path: PathBuf,
+}
+
+impl Output {
+    /// Whether the runtime exited 0.
+    pub fn success(&self) -> bool {
+        self.code == 0
+    }
+
+    /// A description for assertion messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "`{}` exited {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.args.join(" "),
+            self.code,
+            self.stdout,
+            self.stderr
+        )
+    }
+
+    /// Panics (with the full output) unless the runtime exited 0; returns `self`.
+    #[track_caller]
+    pub fn expect_success(self) -> Self {
+        assert!(self.success(), "{}", self.describe());
+        self
+    }
+
+    /// Panics unless the runtime failed with a message on stderr; returns `self`.
+    #[track_caller]
+    pub fn expect_failure(self) -> Self {
+        assert!(!self.success(), "expected failure, got {}", self.describe());
+        assert!(
+            !self.stderr.trim().is_empty(),
+            "no message on stderr: {}",
+            self.describe()
+        );
+        self
+    }
+}
+
+/// One runtime state root (`--root`) with its log file and captured output.
+#[derive(Debug)]
+pub struct Runtime {
+    bin: PathBuf,
+    dir: ScratchDir,
+    calls: Cell<u32>,
+}
+
+impl Runtime {
+    /// A runtime with a fresh state root under /tmp.
+    pub fn new() -> Result<Runtime> {
+        let bin = runtime_bin();
+        if !bin.is_file() {
+            return Err(Error::MissingRuntime(bin));
+        }
+        let dir = ScratchDir::new("rt")?;
+        for sub in ["state", "io"] {
+            let path = dir.join(sub);
+            std::fs::create_dir(&path).map_err(io_err("create directory", path))?;
+        }
+        Ok(Runtime {
+            bin,
+            dir,
+            calls: Cell::new(0),
+        })
+    }
+
+    /// The binary.
+    pub fn bin(&self) -> &Path {
+        &self.bin
+    }
+
+    /// The `--root` directory.
+    pub fn root(&self) -> PathBuf {
+        self.dir.join("state")
+    }
+
+    /// The `--log` file (JSON lines).
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join("log.json")
+    }
+
+    /// Runs `<bin> --root R --log L --log-format json <args>` with stdin from /dev/null.
+    pub fn exec(&self, args: &[&str]) -> Result<Output> {
+        let n = self.calls.get() + 1;
+        self.calls.set(n);
+        let stdout_path = self.dir.join(format!("io/{n}.out"));
+        let stderr_path = self.dir.join(format!("io/{n}.err"));
+        let stdout = File::create(&stdout_path).map_err(io_err("create", &stdout_path))?;
+        let stderr = File::create(&stderr_path).map_err(io_err("create", &stderr_path))?;
+        let mut child = Command::new(&self.bin)
+            .arg("--root")
+            .arg(self.root())
+            .arg("--log")
+            .arg(self.log_path())
+            .args(["--log-format", "json"])
+            .args(args)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .map_err(|source| Error::Spawn {
+                program: self.bin.clone(),
+                source,
+            })?;
+        let pid = i32::try_from(child.id()).unwrap_or(i32::MAX);
+        if !wait_pid_exit(pid, WAIT_LIMIT)? {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(Error::Timeout {
+                what: format!("{} {}", self.bin.display(), args.join(" ")),
+                seconds: WAIT_LIMIT.as_secs(),
+            });
+        }
+        let status = child.wait().map_err(|source| Error::Spawn {
+            program: self.bin.clone(),
+            source,
+        })?;
+        let code = status
+            .code()
+            .or_else(|| status.signal().map(|s| 128 + s))
+            .unwrap_or(-1);
+        let read =
+            |path: &Path| std::fs::read(path).map(|b| String::from_utf8_lossy(&b).into_owned());
+        Ok(Output {
+            args: args.iter().map(|a| a.to_string()).collect(),
+            code,
+            stdout: read(&stdout_path).map_err(io_err("read", &stdout_path))?,
+            stderr: read(&stderr_path).map_err(io_err("read", &stderr_path))?,
+            stdout_path,
+        })
+    }
+
+    /// `create --bundle <bundle> <extra...> <id>`.
+    pub fn create(&self, id: &str, bundle: &Path, extra: &[&str]) -> Result<Output> {
+        self.with_bundle("create", id, bundle, extra)
+    }
+
+    /// `run --bundle <bundle> <extra...> <id>`.
+    pub fn run(&self, id: &str, bundle: &Path, extra: &[&str]) -> Result<Output> {
+        self.with_bundle("run", id, bundle, extra)
+    }
+
+    fn with_bundle(
+        &self,
+        command: &str,
+        id: &str,
+        bundle: &Path,
+        extra: &[&str],
+    ) -> Result<Output> {
+        let bundle = bundle.to_string_lossy();
+        let mut args = vec![command, "--bundle", &bundle];
+        args.extend_from_slice(extra);
+        args.push(id);
+        self.exec(&args)
+    }
+
+    /// `start <id>`.
+    pub fn start(&self, id: &str) -> Result<Output> {
+        self.exec(&["start", id])
+    }
+
+    /// `state <id>`.
+    pub fn state(&self, id: &str) -> Result<Output> {
+        self.exec(&["state", id])
+    }
+
+    /// `kill [--all] <id> <signal>`.
+    pub fn kill(&self, id: &str, signal: &str, all: bool) -> Result<Output> {
+        if all {
+            self.exec(&["kill", "--all", id, signal])
+        } else {
+            self.exec(&["kill", id, signal])
+        }
+    }
+
+    /// `delete [--force] <id>`.
+    pub fn delete(&self, id: &str, force: bool) -> Result<Output> {
+        if force {
+            self.exec(&["delete", "--force", id])
+        } else {
+            self.exec(&["delete", id])
+        }
+    }
+
+    /// `list <extra...>`.
+    pub fn list(&self, extra: &[&str]) -> Result<Output> {
+        let mut args = vec!["list"];
+        args.extend_from_slice(extra);
+        self.exec(&args)
+    }
+
+    /// Entries of the state root (container state directories).
+    pub fn state_entries(&self) -> Vec<String> {
+        std::fs::read_dir(self.root())
+            .map(|dir| {
+                dir.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The log file's content.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+}

@@ -1,0 +1,240 @@
+//! Mounts, read-only root, masked and read-only paths, devices.
+
+use kiln_integration_tests::mountinfo::{self, HostTmpfs, MountEntry};
+use kiln_integration_tests::{Container, Device, ScratchDir};
+
+/// Splits output at lines `--` into sections.
+fn sections(out: &str) -> Vec<String> {
+    out.split("--\n").map(str::to_string).collect()
+}
+
+/// The first mount at `point`.
+fn mount_at<'a>(mounts: &'a [MountEntry], point: &str) -> &'a MountEntry {
+    mounts
+        .iter()
+        .find(|m| m.mount_point == point)
+        .unwrap_or_else(|| panic!("no mount at {point} in {mounts:#?}"))
+}
+
+#[test]
+fn config_mounts_appear_in_order_with_their_options() {
+    let ro_dir = ScratchDir::new("ro").expect("scratch");
+    std::fs::write(ro_dir.join("file"), "ro-content").expect("write");
+    let rbind_dir = ScratchDir::new("rbind").expect("scratch");
+    std::fs::create_dir(rbind_dir.join("sub")).expect("mkdir");
+    let sub = HostTmpfs::mount(&rbind_dir.join("sub")).expect("host tmpfs");
+    std::fs::write(rbind_dir.join("sub/file"), "sub-content").expect("write");
+
+    let mut c = Container::new("mounts");
+    c.config()
+        .mount("/mnt/tmp", "tmpfs", "tmpfs", &["size=1m", "mode=700"])
+        .bind(&ro_dir.path().to_string_lossy(), "/mnt/ro", false, &["ro"])
+        .bind(&rbind_dir.path().to_string_lossy(), "/mnt/rbind", true, &[]);
+    let out = c.sh(
+        "cat /proc/self/mountinfo; echo --; stat -c %a /mnt/tmp; echo --; cat /mnt/ro/file; \
+         touch /mnt/ro/new 2>&1; echo --; cat /mnt/rbind/sub/file",
+    );
+    let parts = sections(&out);
+    assert_eq!(parts.len(), 4, "{out}");
+    let mounts = mountinfo::parse(&parts[0]);
+
+    let wanted: Vec<String> = c.bundle().config().value()["mounts"]
+        .as_array()
+        .expect("mounts")
+        .iter()
+        .filter_map(|m| m["destination"].as_str().map(str::to_string))
+        .collect();
+    let positions: Vec<usize> = wanted
+        .iter()
+        .map(|dest| {
+            mounts
+                .iter()
+                .position(|m| &m.mount_point == dest)
+                .unwrap_or_else(|| panic!("{dest} not mounted: {mounts:#?}"))
+        })
+        .collect();
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "mounts out of order {wanted:?} at {positions:?}"
+    );
+
+    let tmp = mount_at(&mounts, "/mnt/tmp");
+    assert_eq!(tmp.fs_type, "tmpfs");
+    assert!(
+        tmp.has_option("size=1024k") && tmp.has_option("mode=700"),
+        "{tmp:?}"
+    );
+    assert_eq!(parts[1].trim(), "700");
+
+    assert!(mount_at(&mounts, "/mnt/ro")
+        .mount_options
+        .contains(&"ro".to_string()));
+    assert!(parts[2].starts_with("ro-content"), "{}", parts[2]);
+    assert!(parts[2].contains("Read-only file system"), "{}", parts[2]);
+    assert!(!ro_dir.join("new").exists());
+
+    assert_eq!(mount_at(&mounts, "/mnt/rbind/sub").fs_type, "tmpfs");
+    assert_eq!(parts[3], "sub-content");
+    drop(c);
+    drop(sub);
+}
+
+#[test]
+fn readonly_root() {
+    let mut c = Container::new("roroot");
+    c.config().root_readonly(true);
+    let out = c.sh("touch /new 2>&1; echo --; cat /proc/self/mountinfo");
+    let parts = sections(&out);
+    assert!(parts[0].contains("Read-only file system"), "{out}");
+    let root = mount_at(&mountinfo::parse(&parts[1]), "/").clone();
+    assert!(root.mount_options.contains(&"ro".to_string()), "{root:?}");
+    assert!(!c.rootfs().join("new").exists());
+}
+
+#[test]
+fn masked_paths_are_empty() {
+    let mut c = Container::new("masked");
+    std::fs::write(c.rootfs().join("secretfile"), "secret").expect("write");
+    std::fs::create_dir(c.rootfs().join("secretdir")).expect("mkdir");
+    std::fs::write(c.rootfs().join("secretdir/inner"), "secret").expect("write");
+    c.config().masked_paths(&["/secretfile", "/secretdir"]);
+    // /proc/timer_list is in the default maskedPaths and always has content when unmasked.
+    let timer_list = if std::path::Path::new("/proc/timer_list").exists() {
+        "/proc/timer_list"
+    } else {
+        ""
+    };
+    let out = c.sh(&format!(
+        "cat /secretfile; ls -A /secretdir; cat {timer_list}; echo rc=$?"
+    ));
+    assert_eq!(out, "rc=0\n", "masked paths are readable");
+}
+
+#[test]
+fn readonly_paths_are_not_writable() {
+    let mut c = Container::new("ropaths");
+    std::fs::create_dir(c.rootfs().join("rodir")).expect("mkdir");
+    c.config().readonly_paths(&["/rodir"]);
+    let out = c.sh("touch /rodir/x 2>&1; echo --; echo x 2>&1 > /proc/sys/kernel/domainname; echo --; cat /proc/self/mountinfo");
+    let parts = sections(&out);
+    assert!(parts[0].contains("Read-only file system"), "/rodir: {out}");
+    assert!(
+        parts[1].contains("Read-only file system"),
+        "/proc/sys: {out}"
+    );
+    let mounts = mountinfo::parse(&parts[2]);
+    for path in ["/rodir", "/proc/sys"] {
+        assert!(
+            mount_at(&mounts, path)
+                .mount_options
+                .contains(&"ro".to_string()),
+            "{path}"
+        );
+    }
+}
+
+#[test]
+fn default_devices() {
+    let mut c = Container::new("devices");
+    let out = c.sh("cd /dev && stat -c '%n %F %t:%T %a' null zero full random urandom tty");
+    let expected = [
+        ("null", "1:3"),
+        ("zero", "1:5"),
+        ("full", "1:7"),
+        ("random", "1:8"),
+        ("urandom", "1:9"),
+        ("tty", "5:0"),
+    ];
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), expected.len(), "{out}");
+    for ((name, dev), line) in expected.iter().zip(&lines) {
+        assert_eq!(*line, format!("{name} character special file {dev} 666"));
+    }
+}
+
+#[test]
+fn configured_device_is_created() {
+    let mut c = Container::new("mknod");
+    c.config().device(&Device {
+        path: "/dev/mynull".into(),
+        kind: 'c',
+        major: 1,
+        minor: 3,
+        file_mode: Some(0o644),
+        uid: Some(1000),
+        gid: Some(1000),
+    });
+    let out = c.sh("stat -c '%F %t:%T %a %u %g' /dev/mynull");
+    assert_eq!(out.trim(), "character special file 1:3 644 1000 1000");
+}
+
+#[test]
+fn dev_symlinks_and_ptmx() {
+    let mut c = Container::new("devlinks");
+    let out = c.sh(
+        "for l in fd stdin stdout stderr; do readlink /dev/$l; done; stat -L -c '%d:%i' /dev/ptmx /dev/pts/ptmx",
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines.get(..4),
+        Some(
+            &[
+                "/proc/self/fd",
+                "/proc/self/fd/0",
+                "/proc/self/fd/1",
+                "/proc/self/fd/2"
+            ][..]
+        ),
+        "{out}"
+    );
+    assert_eq!(lines.len(), 6, "{out}");
+    assert_eq!(lines[4], lines[5], "/dev/ptmx is not /dev/pts/ptmx: {out}");
+}
+
+#[test]
+fn symlink_in_rootfs_does_not_lead_mounts_to_the_host() {
+    let host_dir = ScratchDir::new("evil").expect("scratch");
+    std::fs::write(host_dir.join("marker"), "untouched").expect("write");
+    let mut c = Container::new("symlink");
+    std::os::unix::fs::symlink(host_dir.path(), c.rootfs().join("evil")).expect("symlink");
+    c.config()
+        .mount("/evil", "tmpfs", "tmpfs", &["size=1m"])
+        .sh("touch /evil/pwned");
+    let host_clean = || {
+        let mounted = mountinfo::host_mounts_under(host_dir.path()).expect("mountinfo");
+        assert!(
+            mounted.is_empty(),
+            "the runtime mounted on the host: {mounted:?}"
+        );
+        let names: Vec<_> = std::fs::read_dir(host_dir.path())
+            .expect("read host dir")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["marker"], "the host directory changed");
+    };
+    // Refusing the config is acceptable; following the link out of the rootfs is not.
+    if c.create_with(&[]).success() {
+        host_clean();
+        let pid = c.pid();
+        c.start();
+        Container::wait_pid(pid);
+    }
+    host_clean();
+}
+
+#[test]
+fn no_pivot() {
+    let mut c = Container::new("nopivot");
+    c.config().sh("ls /");
+    let out = c.run_with(&["--no-pivot"]).expect_success().stdout;
+    let entries: Vec<&str> = out.lines().collect();
+    assert!(
+        entries.contains(&"bin") && entries.contains(&"proc"),
+        "{out}"
+    );
+    assert!(
+        !entries.contains(&"work"),
+        "the host root is visible: {out}"
+    );
+}

@@ -1,0 +1,225 @@
+//! The container process: args, env, cwd, user, umask, capabilities, rlimits, hostname, sysctl.
+
+use kiln_integration_tests::caps::{mask, status_mask};
+use kiln_integration_tests::{skip_for_runc, CapSet, Container};
+
+/// The value of `field` in a `/proc/<pid>/status` text.
+fn status_field<'a>(status: &'a str, field: &str) -> Option<&'a str> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':').map(str::trim))
+}
+
+#[test]
+fn args_are_passed_verbatim() {
+    let mut c = Container::new("args");
+    c.config().args(&[
+        "/bin/sh",
+        "-c",
+        "printf '[%s]\\n' \"$@\"",
+        "sh",
+        "a b",
+        "",
+        "c*",
+        "$HOME",
+    ]);
+    assert_eq!(c.run_ok(), "[a b]\n[]\n[c*]\n[$HOME]\n");
+}
+
+#[test]
+fn env_is_exactly_the_configured_one() {
+    let mut c = Container::new("env");
+    c.config().env("FOO=bar baz").env("EMPTY=");
+    let out = c.sh("env");
+    let vars: Vec<&str> = out.lines().collect();
+    for expected in ["FOO=bar baz", "EMPTY=", "TERM=xterm"] {
+        assert!(vars.contains(&expected), "{expected} missing from {vars:?}");
+    }
+    assert!(
+        vars.iter().any(|v| v.starts_with("PATH=/usr/local/sbin:")),
+        "{vars:?}"
+    );
+}
+
+#[test]
+fn cwd_is_created_if_missing() {
+    let mut c = Container::new("cwd");
+    c.config().cwd("/work/deep/dir");
+    assert_eq!(c.sh("pwd").trim(), "/work/deep/dir");
+    assert!(c.rootfs().join("work/deep/dir").is_dir());
+}
+
+#[test]
+fn uid_gid_and_additional_gids() {
+    let mut c = Container::new("user");
+    c.config().user(1000, 1000, &[10, 20]);
+    let out = c.sh("id -u; id -g; cat /proc/self/status");
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("1000"));
+    assert_eq!(lines.next(), Some("1000"));
+    let status: String = lines.collect::<Vec<_>>().join("\n");
+    let ids =
+        |field| status_field(&status, field).map(|v| v.split_whitespace().collect::<Vec<_>>());
+    assert_eq!(ids("Uid"), Some(vec!["1000"; 4]), "{status}");
+    assert_eq!(ids("Gid"), Some(vec!["1000"; 4]), "{status}");
+    assert_eq!(ids("Groups"), Some(vec!["10", "20"]), "{status}");
+}
+
+#[test]
+fn umask_is_applied() {
+    let mut c = Container::new("umask");
+    c.config().umask(0o027);
+    let out = c.sh("umask; touch /tmp/f; stat -c %a /tmp/f");
+    assert_eq!(out, "0027\n640\n");
+}
+
+/// Runs `cat /proc/self/status` with the given user and capability sets and checks all five masks.
+fn check_capabilities(uid: u32, sets: [(CapSet, &[&str]); 5]) {
+    let mut c = Container::new("caps");
+    c.config().user(uid, uid, &[]);
+    for (set, caps) in sets {
+        c.config().capabilities(set, caps);
+    }
+    let status = c.sh("cat /proc/self/status");
+    for (set, caps) in sets {
+        let expected = mask(caps).expect("known capability names");
+        let actual = status_mask(&status, set.status_field());
+        assert_eq!(
+            actual,
+            Some(expected),
+            "{} for uid {uid}:\n{status}",
+            set.status_field()
+        );
+    }
+}
+
+#[test]
+fn capabilities_of_root() {
+    // For uid 0 execve makes permitted = bounding | inheritable and effective = permitted,
+    // so a consistent configuration reads back unchanged.
+    let bounding: &[&str] = &[
+        "CAP_CHOWN",
+        "CAP_DAC_OVERRIDE",
+        "CAP_KILL",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_SETUID",
+        "CAP_AUDIT_WRITE",
+    ];
+    check_capabilities(
+        0,
+        [
+            (CapSet::Bounding, bounding),
+            (CapSet::Effective, bounding),
+            (CapSet::Permitted, bounding),
+            (CapSet::Inheritable, &["CAP_KILL", "CAP_NET_BIND_SERVICE"]),
+            (CapSet::Ambient, &["CAP_NET_BIND_SERVICE"]),
+        ],
+    );
+}
+
+#[test]
+fn capabilities_of_an_unprivileged_user() {
+    // For uid != 0 without file capabilities, execve leaves permitted = effective = ambient.
+    let ambient: &[&str] = &["CAP_KILL", "CAP_NET_BIND_SERVICE"];
+    check_capabilities(
+        1000,
+        [
+            (
+                CapSet::Bounding,
+                &[
+                    "CAP_CHOWN",
+                    "CAP_KILL",
+                    "CAP_NET_BIND_SERVICE",
+                    "CAP_AUDIT_WRITE",
+                ],
+            ),
+            (CapSet::Effective, ambient),
+            (CapSet::Permitted, ambient),
+            (
+                CapSet::Inheritable,
+                &["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+            ),
+            (CapSet::Ambient, ambient),
+        ],
+    );
+}
+
+#[test]
+fn no_new_privileges() {
+    for (on, expected) in [(true, "1"), (false, "0")] {
+        let mut c = Container::new("nnp");
+        c.config().no_new_privileges(on);
+        let status = c.sh("cat /proc/self/status");
+        assert_eq!(
+            status_field(&status, "NoNewPrivs"),
+            Some(expected),
+            "noNewPrivileges={on}"
+        );
+    }
+}
+
+#[test]
+fn rlimits() {
+    let mut c = Container::new("rlimit");
+    c.config()
+        .rlimit("RLIMIT_NOFILE", 512, 1024)
+        .rlimit("RLIMIT_CORE", 1024, 2048);
+    let out = c.sh("ulimit -n; cat /proc/self/limits");
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("512"));
+    let limits: Vec<&str> = lines.collect();
+    let row = |name: &str| {
+        limits
+            .iter()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|rest| rest.split_whitespace().take(2).collect::<Vec<_>>())
+    };
+    assert_eq!(
+        row("Max open files"),
+        Some(vec!["512", "1024"]),
+        "{limits:?}"
+    );
+    assert_eq!(
+        row("Max core file size"),
+        Some(vec!["1024", "2048"]),
+        "{limits:?}"
+    );
+}
+
+#[test]
+fn oom_score_adj() {
+    let mut c = Container::new("oom");
+    c.config().oom_score_adj(123);
+    assert_eq!(c.sh("cat /proc/self/oom_score_adj").trim(), "123");
+}
+
+#[test]
+fn hostname() {
+    let mut c = Container::new("hostname");
+    c.config().hostname("kiln-host");
+    assert_eq!(
+        c.sh("hostname; cat /proc/sys/kernel/hostname"),
+        "kiln-host\nkiln-host\n"
+    );
+}
+
+#[test]
+fn domainname() {
+    // runc differs: runc 1.1 ignores `domainname` (support came in runc 1.2).
+    if skip_for_runc("domainname is ignored by runc 1.1") {
+        return;
+    }
+    let mut c = Container::new("domain");
+    c.config().domainname("kiln.example");
+    assert_eq!(c.sh("cat /proc/sys/kernel/domainname"), "kiln.example\n");
+}
+
+#[test]
+fn sysctl() {
+    let mut c = Container::new("sysctl");
+    c.config()
+        .sysctl("kernel.shm_rmid_forced", "1")
+        .sysctl("net.ipv4.ip_forward", "1");
+    let out = c.sh("cat /proc/sys/kernel/shm_rmid_forced /proc/sys/net/ipv4/ip_forward");
+    assert_eq!(out, "1\n1\n");
+}

@@ -1,0 +1,112 @@
+//! Loading an OCI bundle: `config.json` plus the root filesystem it names.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::Spec;
+
+use crate::error::{Error, Result};
+use crate::validate;
+
+/// A bundle whose config has been parsed and validated.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    /// Absolute, canonical path of the bundle directory.
+    pub dir: PathBuf,
+    /// Absolute, canonical path of the root filesystem.
+    pub rootfs: PathBuf,
+    /// The parsed configuration.
+    pub spec: Spec,
+}
+
+impl Bundle {
+    /// Reads `dir/config.json`, checks every field kiln relies on and
+    /// resolves `root.path` against the bundle directory.
+    ///
+    /// A bad field is reported by its JSON path, e.g.
+    /// `config.json: linux.namespaces[2].type: unknown namespace "foo"`.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let dir = dir.canonicalize().map_err(|e| Error::Bundle {
+            path: dir.to_path_buf(),
+            reason: format!("cannot open bundle directory: {e}"),
+        })?;
+        let config = dir.join("config.json");
+        let file = File::open(&config).map_err(|e| Error::Bundle {
+            path: config.clone(),
+            reason: format!("cannot open config.json: {e}"),
+        })?;
+        let spec = parse_config(BufReader::new(file))?;
+        let rootfs = resolve_rootfs(&dir, &spec)?;
+        validate::spec(&spec)?;
+        Ok(Bundle { dir, rootfs, spec })
+    }
+}
+
+/// Parses a config.json document, reporting errors by JSON path.
+pub fn parse_config(reader: impl std::io::Read) -> Result<Spec> {
+    let mut de = serde_json::Deserializer::from_reader(reader);
+    let spec: Spec = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let field = e.path().to_string();
+        let inner = e.into_inner();
+        let reason = describe_serde_error(&field, &inner);
+        let field = if field == "." { "(document)".into() } else { field };
+        Error::config(field, reason)
+    })?;
+    Ok(spec)
+}
+
+/// Turns serde's wording into a message that names the problem plainly.
+fn describe_serde_error(field: &str, err: &serde_json::Error) -> String {
+    let msg = err.to_string();
+    // serde_json appends " at line L column C"; keep it, it helps locate the field.
+    if field.ends_with(".type") && field.contains("namespaces[") {
+        if let Some(name) = msg.split('`').nth(1) {
+            return format!("unknown namespace {name:?} ({msg})");
+        }
+    }
+    if err.is_syntax() || err.is_eof() {
+        return format!("invalid JSON: {msg}");
+    }
+    msg
+}
+
+/// Resolves `root.path` (relative to the bundle) and checks it is a directory.
+fn resolve_rootfs(dir: &Path, spec: &Spec) -> Result<PathBuf> {
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| Error::config("root", "missing: a root filesystem is required"))?;
+    let path = dir.join(root.path());
+    let rootfs = path.canonicalize().map_err(|e| Error::Bundle {
+        path: path.clone(),
+        reason: format!("root.path: cannot open rootfs: {e}"),
+    })?;
+    if !rootfs.is_dir() {
+        return Err(Error::Bundle {
+            path: rootfs,
+            reason: "root.path: rootfs is not a directory".into(),
+        });
+    }
+    Ok(rootfs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_namespace_is_named_by_path() {
+        let doc = br#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},
+            "linux":{"namespaces":[{"type":"pid"},{"type":"mount"},{"type":"foo"}]}}"#;
+        let err = parse_config(&doc[..]).unwrap_err().to_string();
+        assert!(err.contains("linux.namespaces[2].type"), "{err}");
+        assert!(err.contains("unknown namespace \"foo\""), "{err}");
+    }
+
+    #[test]
+    fn invalid_json_is_reported() {
+        let err = parse_config(&b"{ not json"[..]).unwrap_err().to_string();
+        assert!(err.contains("invalid JSON"), "{err}");
+    }
+}

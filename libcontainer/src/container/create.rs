@@ -1,0 +1,348 @@
+//! `create`: the builder that turns a bundle into a created container.
+
+use std::fs;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use nix::fcntl::{open, OFlag};
+use nix::sys::stat::Mode;
+
+use super::Container;
+use crate::bundle::Bundle;
+use crate::error::{Error, Result};
+use crate::hooks::{self, HookKind};
+use crate::init::{self, caps::CapPlan, namespaces, InitPlan};
+use crate::process::channel::{Channel, Msg};
+use crate::process::clone::{clone3, Forked};
+use crate::process::{pidfd, procfs};
+use crate::state::Status;
+use crate::store::{write_atomic, Record, StateRoot, EXEC_FIFO};
+
+/// Options for creating a container; `create` does the work.
+///
+/// ```no_run
+/// # fn main() -> Result<(), kiln_libcontainer::Error> {
+/// use kiln_libcontainer::ContainerBuilder;
+/// let mut c = ContainerBuilder::new("web", "/srv/bundles/web").root("/run/kiln").create()?;
+/// c.start()?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct ContainerBuilder {
+    id: String,
+    bundle: PathBuf,
+    root: PathBuf,
+    console_socket: Option<PathBuf>,
+    pid_file: Option<PathBuf>,
+    preserve_fds: u32,
+    no_pivot: bool,
+    no_new_keyring: bool,
+    systemd_cgroup: bool,
+}
+
+impl ContainerBuilder {
+    /// A container `id` from the bundle at `bundle`, state under `/run/kiln`.
+    pub fn new(id: impl Into<String>, bundle: impl Into<PathBuf>) -> Self {
+        ContainerBuilder {
+            id: id.into(),
+            bundle: bundle.into(),
+            root: PathBuf::from("/run/kiln"),
+            console_socket: None,
+            pid_file: None,
+            preserve_fds: 0,
+            no_pivot: false,
+            no_new_keyring: false,
+            systemd_cgroup: false,
+        }
+    }
+
+    /// The state root (`--root`).
+    pub fn root(mut self, root: impl Into<PathBuf>) -> Self {
+        self.root = root.into();
+        self
+    }
+
+    /// Unix socket that receives the pty master when `process.terminal` is set.
+    pub fn console_socket(mut self, path: Option<PathBuf>) -> Self {
+        self.console_socket = path;
+        self
+    }
+
+    /// File to write the container process' pid to, atomically.
+    pub fn pid_file(mut self, path: Option<PathBuf>) -> Self {
+        self.pid_file = path;
+        self
+    }
+
+    /// Pass fds 3..3+n of the caller to the container.
+    pub fn preserve_fds(mut self, n: u32) -> Self {
+        self.preserve_fds = n;
+        self
+    }
+
+    /// Use MS_MOVE + chroot instead of pivot_root (for ramdisk roots).
+    pub fn no_pivot(mut self, yes: bool) -> Self {
+        self.no_pivot = yes;
+        self
+    }
+
+    /// Keep the caller's session keyring instead of a new one.
+    pub fn no_new_keyring(mut self, yes: bool) -> Self {
+        self.no_new_keyring = yes;
+        self
+    }
+
+    /// Interpret `linux.cgroupsPath` as a systemd `slice:prefix:name`.
+    pub fn systemd_cgroup(mut self, yes: bool) -> Self {
+        self.systemd_cgroup = yes;
+        self
+    }
+
+    /// Creates the container (runtime.md "create"): returns once its process
+    /// is fully set up and blocked just before executing the user program.
+    /// On any failure everything made so far is removed again.
+    pub fn create(self) -> Result<Container> {
+        crate::store::validate_id(&self.id)?;
+        let bundle = Bundle::load(&self.bundle)?;
+        let root = StateRoot::new(&self.root)?;
+        let dir = root.container_dir(&self.id)?;
+        match fs::DirBuilder::new().mode(0o711).create(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(Error::Exists(self.id)),
+            Err(e) => return Err(Error::io("create container dir", &dir, e)),
+        }
+        let mut undo = Undo { dir: Some(dir.clone()), cgroup: None, init: None };
+        let _lock = crate::store::DirLock::acquire(&dir)?;
+        let record = self.setup(&root, &dir, &bundle, &mut undo)?;
+        undo.disarm();
+        Ok(Container { dir, record })
+    }
+
+    fn setup(&self, root: &StateRoot, dir: &Path, bundle: &Bundle, undo: &mut Undo) -> Result<Record> {
+        let spec = &bundle.spec;
+        let process = spec.process().as_ref().ok_or_else(|| Error::config("process", "missing"))?;
+        if process.terminal().unwrap_or(false) {
+            return Err(Error::config(
+                "process.terminal",
+                "terminal containers are not supported by this kiln build yet (set process.terminal to false)",
+            ));
+        }
+        let _ = &self.console_socket;
+        crate::init::security::check_lsm_support(process)?;
+        let linux = spec.linux().as_ref().ok_or_else(|| Error::config("linux", "missing"))?;
+        let ns = namespaces::NamespacePlan::from_spec(spec)?;
+        let caps = process.capabilities().as_ref().map(CapPlan::from_spec).transpose()?;
+        let seccomp = match linux.seccomp() {
+            Some(s) => Some(kiln_seccomp::compile_cached(s, &root.seccomp_cache())?.0),
+            None => None,
+        };
+        // cgroup first: the init joins it before doing anything
+        let cg_path = kiln_cgroups::CgroupPath::parse(
+            linux.cgroups_path().as_ref().and_then(|p| p.to_str()),
+            &self.id,
+            self.systemd_cgroup,
+        )?;
+        let cgroup = kiln_cgroups::Manager::new(cg_path)?;
+        cgroup.create()?;
+        undo.cgroup = Some(cgroup.clone());
+        cgroup.apply(&effective_resources(linux))?;
+        let fifo = dir.join(EXEC_FIFO);
+        nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622))
+            .map_err(|e| Error::sys(format!("mkfifo {}", fifo.display()), e))?;
+        let state_dir = open(dir, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+            .map_err(|e| Error::sys(format!("open {}", dir.display()), e))?;
+        // SAFETY: open returned a new fd that we own.
+        let state_dir = unsafe { OwnedFd::from_raw_fd(state_dir) };
+        let plan = InitPlan {
+            id: &self.id,
+            spec,
+            process,
+            bundle: &bundle.dir,
+            rootfs: &bundle.rootfs,
+            ns,
+            caps,
+            seccomp,
+            state_dir,
+            no_pivot: self.no_pivot,
+            no_new_keyring: self.no_new_keyring,
+            preserve_fds: self.preserve_fds + listen_fds(),
+        };
+        let (chan, child_chan) = Channel::pair()?;
+        let into_cgroup = cgroup.clone_into_fd();
+        let (child_pid, child_fd) = match clone3(plan.ns.clone_flags, into_cgroup.as_ref().map(|f| f.as_raw_fd()))? {
+            Forked::Child => {
+                drop(chan);
+                init::main(&plan, child_chan)
+            }
+            Forked::Parent { pid, pidfd } => (pid, pidfd),
+        };
+        drop(child_chan);
+        undo.init = Some(child_fd.try_clone().map_err(|e| Error::io("dup pidfd", "", e))?);
+        let pid = self.handshake(&plan, &chan, child_pid, child_fd, undo)?;
+        let pid_start = procfs::start_time_and_state(pid)
+            .map(|(s, _)| s)
+            .ok_or_else(|| Error::InitDied(format!("container process {pid} vanished")))?;
+        cgroup.add_process(pid)?;
+        if let Some(adj) = process.oom_score_adj() {
+            let path = format!("/proc/{pid}/oom_score_adj");
+            fs::write(&path, adj.to_string()).map_err(|e| Error::config("process.oomScoreAdj", format!("write {path}: {e}")))?;
+        }
+        chan.send(&Msg::Go)?;
+        let record = Record {
+            id: self.id.clone(),
+            bundle: bundle.dir.clone(),
+            rootfs: bundle.rootfs.clone(),
+            pid,
+            pid_start,
+            created: humantime::format_rfc3339_nanos(SystemTime::now()).to_string(),
+            owner: owner_name(),
+            cgroups_path: linux.cgroups_path().as_ref().map(|p| p.to_string_lossy().into_owned()),
+            systemd_cgroup: self.systemd_cgroup,
+            spec: spec.clone(),
+        };
+        let tmp = Container { dir: dir.to_path_buf(), record };
+        let state = tmp.state_with(Status::Creating).to_spec_json();
+        chan.expect(Msg::MountsDone)?;
+        #[allow(deprecated)]
+        hooks::run_all(HookKind::Prestart, spec.hooks().as_ref(), &state)?;
+        hooks::run_all(HookKind::CreateRuntime, spec.hooks().as_ref(), &state)?;
+        chan.send(&Msg::HooksDone(state.to_string()))?;
+        loop {
+            match chan.recv_with_fd()? {
+                (Msg::Ready, _) => break,
+                (Msg::SeccompFd, Some(fd)) => {
+                    let listener = linux.seccomp().as_ref().and_then(|s| s.listener_path().clone());
+                    let meta = linux.seccomp().as_ref().and_then(|s| s.listener_metadata().clone());
+                    if let Some(path) = listener {
+                        kiln_seccomp::send_to_listener(&path, fd.as_fd(), meta.as_deref(), &state)?;
+                    }
+                }
+                (Msg::Failed(e), _) => return Err(Error::Init(e)),
+                (other, _) => return Err(Error::InitDied(format!("unexpected {other:?} on sync channel"))),
+            }
+        }
+        tmp.record.save(dir)?;
+        if let Some(p) = &self.pid_file {
+            write_pid_file(p, pid)?;
+        }
+        Ok(tmp.record)
+    }
+
+    /// Parent side of the namespace protocol; returns the init's host pid.
+    fn handshake(&self, plan: &InitPlan, chan: &Channel, child: i32, child_fd: OwnedFd, undo: &mut Undo) -> Result<i32> {
+        let spec = plan.spec;
+        if !plan.ns.slow_path {
+            if plan.ns.new_user {
+                namespaces::write_id_maps(spec, child)?;
+            }
+            return Ok(child);
+        }
+        let pid = loop {
+            match chan.recv()? {
+                Msg::MapRequest(p) => {
+                    namespaces::write_id_maps(spec, p)?;
+                    chan.send(&Msg::Go)?;
+                }
+                Msg::InitPid(p) => break p,
+                other => return Err(Error::InitDied(format!("unexpected {other:?} on sync channel"))),
+            }
+        };
+        if pid != child {
+            // The intermediate process exits right after reporting: reap it.
+            let _ = pidfd::wait_exit(child_fd.as_fd(), None);
+            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child), None);
+            undo.init = Some(pidfd::open(pid)?);
+        }
+        Ok(pid)
+    }
+}
+
+/// `linux.resources` with the device rules kiln always applies: deny all
+/// first, the config's rules, then the devices every container needs (as
+/// runc grants: mknod of any device, rwm on null, zero, full, random,
+/// urandom, tty, console, ptmx and ptys) and rwm on each `linux.devices` entry.
+fn effective_resources(linux: &oci_spec::runtime::Linux) -> oci_spec::runtime::LinuxResources {
+    use oci_spec::runtime::LinuxDeviceCgroup;
+    let mut res = linux.resources().clone().unwrap_or_default();
+    let mut deny_all = LinuxDeviceCgroup::default();
+    deny_all.set_allow(false);
+    deny_all.set_access(Some("rwm".into()));
+    let mut rules = vec![deny_all];
+    rules.extend(res.devices().iter().flatten().cloned());
+    rules.extend(kiln_cgroups::default_device_rules());
+    for d in linux.devices().iter().flatten() {
+        let mut r = LinuxDeviceCgroup::default();
+        r.set_allow(true);
+        r.set_typ(Some(d.typ()));
+        r.set_major(Some(d.major()));
+        r.set_minor(Some(d.minor()));
+        r.set_access(Some("rwm".into()));
+        rules.push(r);
+    }
+    res.set_devices(Some(rules));
+    res
+}
+
+/// systemd socket activation: LISTEN_FDS fds after stdio are passed on, as runc does.
+fn listen_fds() -> u32 {
+    std::env::var("LISTEN_FDS").ok().and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+/// Name of the user running kiln (runc's `owner` field).
+fn owner_name() -> String {
+    let uid = nix::unistd::geteuid();
+    nix::unistd::User::from_uid(uid)
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| uid.to_string())
+}
+
+/// Writes the pid file atomically (engines read it as soon as create exits).
+fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let path = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().map_err(|e| Error::io("getcwd", path, e))?.join(path)
+    };
+    write_atomic(&path, pid.to_string().as_bytes(), 0o644)
+}
+
+/// Undoes a half-done create when dropped: kills the init, removes the
+/// cgroup and the state directory. `disarm` once the create succeeded.
+struct Undo {
+    dir: Option<PathBuf>,
+    cgroup: Option<kiln_cgroups::Manager>,
+    init: Option<OwnedFd>,
+}
+
+impl Undo {
+    fn disarm(&mut self) {
+        self.dir = None;
+        self.cgroup = None;
+        self.init = None;
+    }
+}
+
+impl Drop for Undo {
+    fn drop(&mut self) {
+        if let Some(fd) = self.init.take() {
+            let _ = pidfd::send_signal(fd.as_fd(), libc::SIGKILL);
+            let _ = pidfd::wait_exit(fd.as_fd(), Some(std::time::Duration::from_secs(10)));
+            pidfd::reap_if_child(fd.as_fd());
+        }
+        if let Some(cg) = self.cgroup.take() {
+            if cg.pids().is_ok_and(|p| !p.is_empty()) {
+                let _ = cg.kill_all(libc::SIGKILL);
+            }
+            if let Err(e) = cg.destroy() {
+                log::warn!("cleanup after failed create: {e}");
+            }
+        }
+        if let Some(dir) = self.dir.take() {
+            let _ = fs::remove_dir_all(dir);
+        }
+    }
+}

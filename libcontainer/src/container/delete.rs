@@ -1,0 +1,51 @@
+//! `delete`: remove a stopped (or, forced, a live) container and its resources.
+
+use std::os::fd::AsFd;
+
+use super::Container;
+use crate::error::{Error, Result};
+use crate::hooks::{self, HookKind};
+use crate::process::pidfd;
+use crate::state::Status;
+
+impl Container {
+    /// Deletes the container (runtime.md "delete"): without `force` only a
+    /// stopped or created one; with `force` a running or paused one is killed
+    /// first. Removes the cgroup and the state directory, then runs the
+    /// poststop hooks.
+    pub fn delete(self, force: bool) -> Result<()> {
+        let _lock = self.lock()?;
+        let status = self.status();
+        if matches!(status, Status::Running | Status::Paused | Status::Creating) && !force {
+            return Err(self.refuse(status, "cannot delete a container that is not stopped (use --force)"));
+        }
+        let cgroup = self.cgroup();
+        if let Some(pid) = self.pid() {
+            let fd = pidfd::open(pid)?;
+            if status == Status::Paused {
+                if let Ok(cg) = &cgroup {
+                    cg.thaw()?;
+                }
+            }
+            // Still the same process? (pid() checked the start time.)
+            if self.pid().is_some() {
+                pidfd::send_signal(fd.as_fd(), libc::SIGKILL)?;
+                pidfd::wait_exit(fd.as_fd(), None)?;
+            }
+        }
+        match cgroup {
+            Ok(cg) => {
+                // Without a pid namespace other processes may outlive the init.
+                if cg.pids().is_ok_and(|p| !p.is_empty()) {
+                    cg.kill_all(libc::SIGKILL)?;
+                }
+                cg.destroy()?;
+            }
+            Err(e) => log::warn!("{}: cgroup not removed: {e}", self.record.id),
+        }
+        std::fs::remove_dir_all(&self.dir).map_err(|e| Error::io("remove", &self.dir, e))?;
+        let state = self.state_with(Status::Stopped).to_spec_json();
+        hooks::run_all_warn(HookKind::Poststop, self.record.spec.hooks().as_ref(), &state);
+        Ok(())
+    }
+}

@@ -1,0 +1,32 @@
+//! `kill`: send a signal to the container process, or to all of its processes.
+
+use std::os::fd::AsFd;
+
+use super::Container;
+use crate::error::Result;
+use crate::process::pidfd;
+use crate::state::Status;
+
+impl Container {
+    /// Sends `signal` to the container process; with `all`, to every process
+    /// in the container's cgroup.
+    pub fn kill(&self, signal: i32, all: bool) -> Result<()> {
+        let status = self.status();
+        if all {
+            if status == Status::Stopped && self.cgroup()?.pids().map(|p| p.is_empty()).unwrap_or(true) {
+                return Err(self.refuse(status, "container not running"));
+            }
+            self.cgroup()?.kill_all(signal)?;
+            return Ok(());
+        }
+        if status == Status::Stopped {
+            return Err(self.refuse(status, "container not running"));
+        }
+        let fd = pidfd::open(self.record.pid)?;
+        // Re-check identity now that the pidfd pins the process.
+        if self.pid().is_none() {
+            return Err(self.refuse(Status::Stopped, "container not running"));
+        }
+        pidfd::send_signal(fd.as_fd(), signal)
+    }
+}

@@ -1,0 +1,136 @@
+//! A container under a state root, and the operations on it (one file each).
+
+mod create;
+mod delete;
+mod kill;
+mod start;
+mod wait;
+
+pub use create::ContainerBuilder;
+pub use wait::ExitStatus;
+
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::Spec;
+
+use crate::error::{Error, Result};
+use crate::process::procfs;
+use crate::state::{State, Status, OCI_VERSION};
+use crate::store::{DirLock, Record, StateRoot, EXEC_FIFO};
+
+/// A container known to a state root.
+#[derive(Debug)]
+pub struct Container {
+    dir: PathBuf,
+    record: Record,
+}
+
+impl Container {
+    /// Loads container `id` from `root`.
+    pub fn load(root: &StateRoot, id: &str) -> Result<Self> {
+        let dir = root.container_dir(id)?;
+        if !dir.is_dir() {
+            return Err(Error::NotFound(id.to_string()));
+        }
+        let record = Record::load(&dir, id)?;
+        Ok(Container { dir, record })
+    }
+
+    /// Locks the container's directory for a state-changing operation.
+    fn lock(&self) -> Result<DirLock> {
+        DirLock::acquire(&self.dir)
+    }
+
+    /// The container id.
+    pub fn id(&self) -> &str {
+        &self.record.id
+    }
+
+    /// The config the container was created from.
+    pub fn spec(&self) -> &Spec {
+        &self.record.spec
+    }
+
+    /// Absolute bundle path.
+    pub fn bundle(&self) -> &Path {
+        &self.record.bundle
+    }
+
+    /// Host pid of the container process while it lives.
+    pub fn pid(&self) -> Option<i32> {
+        procfs::is_alive(self.record.pid, self.record.pid_start).then_some(self.record.pid)
+    }
+
+    /// The container's cgroup manager.
+    pub fn cgroup(&self) -> Result<kiln_cgroups::Manager> {
+        let path = kiln_cgroups::CgroupPath::parse(
+            self.record.cgroups_path.as_deref(),
+            &self.record.id,
+            self.record.systemd_cgroup,
+        )?;
+        Ok(kiln_cgroups::Manager::new(path)?)
+    }
+
+    /// The current status, derived from the live system: the init process,
+    /// the exec fifo (present until `start`) and the freezer.
+    pub fn status(&self) -> Status {
+        if self.pid().is_none() {
+            return Status::Stopped;
+        }
+        if self.dir.join(EXEC_FIFO).exists() {
+            return Status::Created;
+        }
+        let frozen = self
+            .cgroup()
+            .and_then(|m| Ok(m.freezer_state()?))
+            .is_ok_and(|s| s == kiln_cgroups::FreezerState::Frozen);
+        if frozen {
+            Status::Paused
+        } else {
+            Status::Running
+        }
+    }
+
+    /// The runc-compatible state document.
+    pub fn state(&self) -> State {
+        let status = self.status();
+        self.state_with(status)
+    }
+
+    fn state_with(&self, status: Status) -> State {
+        let r = &self.record;
+        State {
+            oci_version: OCI_VERSION.to_string(),
+            id: r.id.clone(),
+            pid: if status == Status::Stopped { 0 } else { r.pid },
+            status,
+            bundle: r.bundle.clone(),
+            rootfs: r.rootfs.clone(),
+            created: r.created.clone(),
+            annotations: r.spec.annotations().clone().unwrap_or_default(),
+            owner: r.owner.clone(),
+        }
+    }
+
+    fn refuse(&self, status: Status, action: &'static str) -> Error {
+        Error::WrongStatus {
+            id: self.record.id.clone(),
+            status,
+            action,
+        }
+    }
+}
+
+/// All containers under `root` (ones whose state cannot be read are skipped
+/// with a warning, as `runc list` does).
+pub fn list(root: &StateRoot) -> Result<Vec<Container>> {
+    let mut out = Vec::new();
+    for id in root.ids()? {
+        match Container::load(root, &id) {
+            Ok(c) => out.push(c),
+            Err(Error::NotFound(_)) => {}
+            Err(e) => log::warn!("skipping {id}: {e}"),
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,64 @@
+//! `start`: release a created container's init to exec the user program.
+
+use std::fs::OpenOptions;
+use std::io::Read;
+use std::os::fd::AsFd;
+use std::os::unix::fs::OpenOptionsExt;
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+use super::Container;
+use crate::error::{Error, Result};
+use crate::hooks::{self, HookKind};
+use crate::process::pidfd;
+use crate::state::Status;
+use crate::store::EXEC_FIFO;
+
+impl Container {
+    /// Starts the user program of a `created` container (runtime.md "start"),
+    /// then runs the poststart hooks.
+    pub fn start(&mut self) -> Result<()> {
+        let _lock = self.lock()?;
+        let status = self.status();
+        if status != Status::Created {
+            return Err(self.refuse(status, "cannot start a container that is not created"));
+        }
+        let fifo_path = self.dir.join(EXEC_FIFO);
+        let mut fifo = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(&fifo_path)
+            .map_err(|e| Error::io("open", &fifo_path, e))?;
+        let init = pidfd::open(self.record.pid)?;
+        // Wait for the init's byte, or for the init to die.
+        loop {
+            let mut fds = [
+                PollFd::new(fifo.as_fd(), PollFlags::POLLIN),
+                PollFd::new(init.as_fd(), PollFlags::POLLIN),
+            ];
+            match poll(&mut fds, PollTimeout::NONE) {
+                Err(nix::Error::EINTR) => continue,
+                Err(e) => return Err(Error::sys("poll exec fifo", e)),
+                Ok(_) => {}
+            }
+            let fifo_ready = fds[0].revents().is_some_and(|r| r.intersects(PollFlags::POLLIN));
+            let init_gone = fds[1].revents().is_some_and(|r| !r.is_empty());
+            if fifo_ready {
+                let mut b = [0u8; 1];
+                match fifo.read(&mut b) {
+                    Ok(1) => break,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(Error::io("read", &fifo_path, e)),
+                }
+            }
+            if init_gone {
+                return Err(Error::InitDied("the container process exited before start".into()));
+            }
+        }
+        std::fs::remove_file(&fifo_path).map_err(|e| Error::io("remove", &fifo_path, e))?;
+        let state = self.state_with(Status::Running).to_spec_json();
+        hooks::run_all_warn(HookKind::Poststart, self.record.spec.hooks().as_ref(), &state);
+        Ok(())
+    }
+}

@@ -1,0 +1,107 @@
+//! Waiting for the container process (foreground `run`), forwarding signals.
+
+use std::os::fd::{AsFd, AsRawFd};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+
+use super::Container;
+use crate::error::{Error, Result};
+use crate::process::pidfd;
+
+/// How the container process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// It exited with this code.
+    Code(i32),
+    /// It was killed by this signal.
+    Signal(i32),
+}
+
+impl ExitStatus {
+    /// The shell convention runc follows: the code, or 128 + signal.
+    pub fn as_exit_code(self) -> i32 {
+        match self {
+            ExitStatus::Code(c) => c,
+            ExitStatus::Signal(s) => 128 + s,
+        }
+    }
+}
+
+/// Signals a foreground `run` passes on to the container process.
+const FORWARDED: [Signal; 9] = [
+    Signal::SIGHUP,
+    Signal::SIGINT,
+    Signal::SIGQUIT,
+    Signal::SIGTERM,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGALRM,
+    Signal::SIGCONT,
+    Signal::SIGTSTP,
+];
+
+impl Container {
+    /// Waits for the container process to exit, forwarding the usual
+    /// termination and job-control signals to it meanwhile. The container
+    /// process must be a child of the caller (for `run`, which makes itself a
+    /// child subreaper before `create`).
+    pub fn wait(&self) -> Result<ExitStatus> {
+        let pid = self.record.pid;
+        let init = pidfd::open(pid)?;
+        let mut set = SigSet::empty();
+        for s in FORWARDED {
+            set.add(s);
+        }
+        let mut old = SigSet::empty();
+        nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old))
+            .map_err(|e| Error::sys("sigprocmask", e))?;
+        let result = (|| {
+            let sfd = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+                .map_err(|e| Error::sys("signalfd", e))?;
+            loop {
+                let mut fds = [
+                    PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
+                    PollFd::new(init.as_fd(), PollFlags::POLLIN),
+                ];
+                match poll(&mut fds, PollTimeout::NONE) {
+                    Err(nix::Error::EINTR) => continue,
+                    Err(e) => return Err(Error::sys("poll", e)),
+                    Ok(_) => {}
+                }
+                while let Ok(Some(info)) = sfd.read_signal() {
+                    let _ = pidfd::send_signal(init.as_fd(), info.ssi_signo as i32);
+                }
+                if fds[1].revents().is_some_and(|r| !r.is_empty()) {
+                    return reap(init.as_raw_fd(), pid);
+                }
+            }
+        })();
+        let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+        result
+    }
+}
+
+/// Collects the exit status of `pid` (through its pidfd).
+fn reap(pidfd: i32, pid: i32) -> Result<ExitStatus> {
+    // SAFETY: an all-zero siginfo_t is a valid value for waitid to fill.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: P_PIDFD with a valid pidfd and a pointer to our siginfo_t.
+        let r = unsafe { libc::waitid(libc::P_PIDFD, pidfd as libc::id_t, &mut info, libc::WEXITED) };
+        if r == 0 {
+            break;
+        }
+        let e = nix::Error::last();
+        if e != nix::Error::EINTR {
+            return Err(Error::sys(format!("waitid for container process {pid}"), e));
+        }
+    }
+    // SAFETY: waitid succeeded, so si_status is initialised for CLD_* codes.
+    let status = unsafe { info.si_status() };
+    Ok(match info.si_code {
+        libc::CLD_EXITED => ExitStatus::Code(status),
+        _ => ExitStatus::Signal(status),
+    })
+}

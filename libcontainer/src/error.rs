@@ -1,0 +1,136 @@
+//! The library's error type.
+
+use std::path::PathBuf;
+
+/// Result alias used throughout kiln-libcontainer.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong while creating or operating a container.
+///
+/// Every variant carries enough context (a path, a syscall, a JSON field) for
+/// the message alone to tell a user what to fix.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The container id is not acceptable.
+    #[error("invalid container id {id:?}: {reason}")]
+    InvalidId {
+        /// The id given.
+        id: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// The bundle directory or its rootfs cannot be used.
+    #[error("bundle {path}: {reason}")]
+    Bundle {
+        /// The bundle path (or config.json / rootfs inside it).
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A field of config.json is invalid; `field` is its JSON path.
+    #[error("config.json: {field}: {reason}")]
+    Config {
+        /// JSON path of the field, e.g. `linux.namespaces[2].type`.
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A container with this id already exists under the state root.
+    #[error("container {0:?} already exists")]
+    Exists(String),
+    /// No container with this id exists under the state root.
+    #[error("container {0:?} does not exist")]
+    NotFound(String),
+    /// The operation is not allowed in the container's current status.
+    #[error("container {id:?} is {status}: {action}")]
+    WrongStatus {
+        /// Container id.
+        id: String,
+        /// Its current status.
+        status: crate::Status,
+        /// What was refused, e.g. `cannot start a container that is not created`.
+        action: &'static str,
+    },
+    /// A filesystem operation failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// The operation (open, write, mkdir…).
+        op: &'static str,
+        /// The path it was applied to.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A system call failed.
+    #[error("{call}: {source}")]
+    Sys {
+        /// The syscall and what it was for.
+        call: String,
+        /// The errno.
+        source: nix::Error,
+    },
+    /// The state file of a container is unreadable or corrupt.
+    #[error("state of container {id:?}: {reason}")]
+    State {
+        /// Container id.
+        id: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A lifecycle hook failed.
+    #[error("{kind} hook {path}: {reason}")]
+    Hook {
+        /// prestart, createRuntime, …
+        kind: &'static str,
+        /// The hook's path.
+        path: PathBuf,
+        /// Exit status, signal, timeout or spawn error.
+        reason: String,
+    },
+    /// The container's init process reported an error while setting up.
+    #[error("container init: {0}")]
+    Init(String),
+    /// The container init process exited or broke the sync protocol.
+    #[error("container init died unexpectedly: {0}")]
+    InitDied(String),
+    /// Creating a container needs a single-threaded caller (fork safety).
+    #[error("kiln-libcontainer must create containers from a single-threaded process (found {0} threads)")]
+    MultiThreaded(usize),
+    /// A cgroup operation failed.
+    #[error(transparent)]
+    Cgroup(#[from] kiln_cgroups::CgroupError),
+    /// Compiling or loading the seccomp filter failed.
+    #[error(transparent)]
+    Seccomp(#[from] kiln_seccomp::SeccompError),
+    /// Preparing the root filesystem failed.
+    #[error(transparent)]
+    Rootfs(#[from] crate::rootfs::RootfsError),
+}
+
+impl Error {
+    /// Shorthand for an [`Error::Sys`].
+    pub(crate) fn sys(call: impl Into<String>, source: nix::Error) -> Self {
+        Error::Sys {
+            call: call.into(),
+            source,
+        }
+    }
+
+    /// Shorthand for an [`Error::Io`].
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Shorthand for an [`Error::Config`].
+    pub(crate) fn config(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Config {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! Protection of the host binary (CVE-2019-5736).
+//!
+//! The container init is a clone of `kiln create`, so until it execs the
+//! user program its `/proc/self/exe` is the kiln binary. An entrypoint that
+//! is (a symlink or `#!` to) `/proc/self/exe` would make the container run
+//! kiln's own file, and a container process could then reopen it for writing
+//! through `/proc/<pid>/exe` and replace the host's runtime.
+//!
+//! kiln makes sure it never runs from a writable view of its binary: when
+//! `/proc/self/exe` sits on a writable mount, [`reexec_from_readonly_view`]
+//! takes a detached read-only bind mount of just that file (`open_tree` +
+//! `mount_setattr`, no mount appears in any namespace and nothing needs
+//! cleaning up) and re-executes itself from it with `execveat`. Opening the
+//! exe link for writing then fails with EROFS. If the new mount API is not
+//! available it falls back to a sealed memfd copy (slower: it copies the
+//! binary). When kiln is installed on a read-only mount nothing is done.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+
+use crate::error::{Error, Result};
+
+/// Marks a process that already re-executed, so it never loops.
+const MARKER: &str = "_KILN_EXE_GUARDED";
+
+/// Whether our own executable is on a read-only mount (already safe).
+pub fn self_exe_is_readonly() -> bool {
+    match nix::sys::statvfs::statvfs("/proc/self/exe") {
+        Ok(s) => s.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY),
+        Err(_) => false,
+    }
+}
+
+/// Re-executes the current program from a read-only view of its own binary
+/// unless it already runs from one. Returns `Ok(())` when no re-exec is
+/// needed; on success of the re-exec it does not return.
+///
+/// Call it first thing in commands whose process, or clones of it, enter a
+/// container (`create`, `run`, `exec`).
+pub fn reexec_from_readonly_view() -> Result<()> {
+    if self_exe_is_readonly() {
+        return Ok(());
+    }
+    if std::env::var_os(MARKER).is_some() {
+        // Re-executed once already and still not read-only: refuse rather
+        // than run unprotected.
+        std::env::remove_var(MARKER);
+        if self_exe_is_readonly() {
+            return Ok(());
+        }
+        return Err(Error::Init("cannot run kiln from a read-only view of its binary".into()));
+    }
+    let fd = match readonly_bind_of_self() {
+        Ok(fd) => fd,
+        Err(e) => {
+            log::debug!("read-only bind of /proc/self/exe failed ({e}); using a sealed memfd copy");
+            sealed_memfd_copy()?
+        }
+    };
+    std::env::set_var(MARKER, "1");
+    let err = execveat_self(&fd);
+    std::env::remove_var(MARKER);
+    Err(err)
+}
+
+/// A detached, read-only bind mount of /proc/self/exe.
+fn readonly_bind_of_self() -> Result<OwnedFd> {
+    let path = c"/proc/self/exe";
+    // SAFETY: open_tree with a valid C string path; returns a new fd or -1.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(Error::sys("open_tree /proc/self/exe", nix::Error::last()));
+    }
+    // SAFETY: the kernel returned a new fd that we own.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    let attr = libc::mount_attr {
+        attr_set: libc::MOUNT_ATTR_RDONLY,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: mount_setattr on our detached mount fd with an initialised mount_attr.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            &attr as *const libc::mount_attr,
+            std::mem::size_of::<libc::mount_attr>(),
+        )
+    };
+    if r < 0 {
+        return Err(Error::sys("mount_setattr MOUNT_ATTR_RDONLY", nix::Error::last()));
+    }
+    Ok(fd)
+}
+
+/// A memfd holding a copy of our binary, sealed against any change.
+fn sealed_memfd_copy() -> Result<OwnedFd> {
+    use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
+    let fd = memfd_create(c"kiln", MemFdCreateFlag::MFD_CLOEXEC | MemFdCreateFlag::MFD_ALLOW_SEALING)
+        .map_err(|e| Error::sys("memfd_create", e))?;
+    let mut dst = File::from(fd);
+    let mut src = File::open("/proc/self/exe").map_err(|e| Error::io("open", "/proc/self/exe", e))?;
+    std::io::copy(&mut src, &mut dst).map_err(|e| Error::io("copy", "/proc/self/exe", e))?;
+    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+    nix::fcntl::fcntl(dst.as_raw_fd(), nix::fcntl::FcntlArg::F_ADD_SEALS(nix::fcntl::SealFlag::from_bits_truncate(seals)))
+        .map_err(|e| Error::sys("fcntl F_ADD_SEALS", e))?;
+    Ok(OwnedFd::from(dst))
+}
+
+/// execveat(fd, "", argv, environ, AT_EMPTY_PATH). Returns only on error.
+fn execveat_self(fd: &OwnedFd) -> Error {
+    let argv: Vec<CString> = std::env::args_os()
+        .map(|a| CString::new(a.as_bytes()).unwrap_or_default())
+        .collect();
+    let envp: Vec<CString> = std::env::vars_os()
+        .map(|(k, v)| {
+            let mut kv = k.as_bytes().to_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            CString::new(kv).unwrap_or_default()
+        })
+        .collect();
+    let mut argv_p: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    argv_p.push(std::ptr::null());
+    let mut envp_p: Vec<*const libc::c_char> = envp.iter().map(|e| e.as_ptr()).collect();
+    envp_p.push(std::ptr::null());
+    // SAFETY: NULL-terminated arrays of pointers to C strings that outlive the call.
+    unsafe {
+        libc::syscall(
+            libc::SYS_execveat,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            argv_p.as_ptr(),
+            envp_p.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
+    };
+    Error::sys("execveat (read-only view of kiln)", nix::Error::last())
+}

@@ -1,0 +1,93 @@
+//! Init step "caps": the five capability sets of `process.capabilities`.
+
+use std::str::FromStr;
+
+use caps::{CapSet, Capability, CapsHashSet};
+use oci_spec::runtime::{Capabilities as OciCaps, LinuxCapabilities};
+
+use crate::error::{Error, Result};
+
+/// The capability sets to apply, converted before the clone.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CapPlan {
+    bounding: CapsHashSet,
+    effective: CapsHashSet,
+    permitted: CapsHashSet,
+    inheritable: CapsHashSet,
+    ambient: CapsHashSet,
+}
+
+impl CapPlan {
+    /// Converts config names; capabilities this kernel lacks are dropped
+    /// from the plan with a warning (an image may list newer ones).
+    pub(crate) fn from_spec(c: &LinuxCapabilities) -> Result<Self> {
+        let supported = caps::runtime::thread_all_supported();
+        let conv = |field: &str, set: &Option<OciCaps>| -> Result<CapsHashSet> {
+            let mut out = CapsHashSet::new();
+            for cap in set.iter().flatten() {
+                let name = serde_json::to_value(cap)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                match Capability::from_str(&name) {
+                    Ok(c) if supported.contains(&c) => {
+                        out.insert(c);
+                    }
+                    Ok(_) => log::warn!("{field}: {name} is not supported by this kernel, ignored"),
+                    Err(_) => return Err(Error::config(field, format!("unknown capability {name:?}"))),
+                }
+            }
+            Ok(out)
+        };
+        Ok(CapPlan {
+            bounding: conv("process.capabilities.bounding", c.bounding())?,
+            effective: conv("process.capabilities.effective", c.effective())?,
+            permitted: conv("process.capabilities.permitted", c.permitted())?,
+            inheritable: conv("process.capabilities.inheritable", c.inheritable())?,
+            ambient: conv("process.capabilities.ambient", c.ambient())?,
+        })
+    }
+
+    /// Limits the bounding set. Needs CAP_SETPCAP in the effective set, so it
+    /// runs before the "user" step (a uid change clears the effective set).
+    pub(crate) fn apply_bounding(&self) -> Result<()> {
+        for cap in caps::runtime::thread_all_supported() {
+            if !self.bounding.contains(&cap) {
+                caps::drop(None, CapSet::Bounding, cap).map_err(|e| cap_err("bounding", e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets inheritable (while permitted is still full), effective, permitted,
+    /// and raises ambient. Runs after the "user" step.
+    pub(crate) fn apply(&self) -> Result<()> {
+        caps::set(None, CapSet::Inheritable, &self.inheritable).map_err(|e| cap_err("inheritable", e))?;
+        let mut eff_then_perm = self.effective.clone();
+        eff_then_perm.retain(|c| self.permitted.contains(c));
+        caps::set(None, CapSet::Effective, &eff_then_perm).map_err(|e| cap_err("effective", e))?;
+        caps::set(None, CapSet::Permitted, &self.permitted).map_err(|e| cap_err("permitted", e))?;
+        if eff_then_perm.len() != self.effective.len() {
+            return Err(Error::config(
+                "process.capabilities.effective",
+                "lists capabilities that are not in permitted",
+            ));
+        }
+        caps::clear(None, CapSet::Ambient).map_err(|e| cap_err("ambient", e))?;
+        // The kernel only allows ambient capabilities that are both permitted
+        // and inheritable; like runc, leave the others out instead of failing
+        // (runc spec's default lists ambient ones with no inheritable set).
+        for cap in &self.ambient {
+            if self.permitted.contains(cap) && self.inheritable.contains(cap) {
+                caps::raise(None, CapSet::Ambient, *cap).map_err(|e| cap_err(&format!("ambient {cap}"), e))?;
+            } else {
+                log::debug!("ambient {cap} skipped: not in both permitted and inheritable");
+            }
+        }
+        Ok(())
+    }
+}
+
+fn cap_err(set: &str, e: caps::errors::CapsError) -> Error {
+    Error::config(format!("process.capabilities.{set}"), e.to_string())
+}

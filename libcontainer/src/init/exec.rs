@@ -1,0 +1,125 @@
+//! Init steps "wait for start" and "exec": the last things the init does.
+
+use std::ffi::{CStr, CString};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{openat, OFlag};
+use nix::sys::stat::Mode;
+use oci_spec::runtime::Process;
+
+use crate::error::{Error, Result};
+use crate::store::EXEC_FIFO;
+
+/// PATH used to find the program when `process.env` has none (runc's default).
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The program, argv and envp, ready for execve.
+#[derive(Debug)]
+pub(crate) struct ExecPlan {
+    path: CString,
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+}
+
+fn cstring(field: &str, s: &[u8]) -> Result<CString> {
+    CString::new(s).map_err(|_| Error::config(field, "contains a NUL byte"))
+}
+
+impl ExecPlan {
+    /// Looks `args[0]` up in the container's PATH (after pivot_root) and
+    /// checks it is an executable file, so a missing program fails `create`.
+    pub(crate) fn resolve(process: &Process) -> Result<Self> {
+        let args = process.args().as_deref().unwrap_or_default();
+        let argv = args
+            .iter()
+            .enumerate()
+            .map(|(i, a)| cstring(&format!("process.args[{i}]"), a.as_bytes()))
+            .collect::<Result<Vec<_>>>()?;
+        let env: Vec<String> = process.env().clone().unwrap_or_default();
+        let envp = env
+            .iter()
+            .enumerate()
+            .map(|(i, e)| cstring(&format!("process.env[{i}]"), e.as_bytes()))
+            .collect::<Result<Vec<_>>>()?;
+        let prog = args.first().map(String::as_str).unwrap_or_default();
+        let path_var = env.iter().rev().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
+        let found = find_program(prog, path_var, process.cwd())
+            .ok_or_else(|| Error::config("process.args[0]", format!("{prog:?}: executable file not found in the container (PATH={path_var})")))?;
+        Ok(ExecPlan {
+            path: cstring("process.args[0]", found.as_os_str().as_bytes())?,
+            argv,
+            envp,
+        })
+    }
+
+    /// Marks every fd from `keep_below` on close-on-exec (CVE-2024-21626:
+    /// nothing of the runtime's may leak), then execve. Returns only on error.
+    pub(crate) fn exec(&self, keep_below: u32) -> Error {
+        if let Err(e) = cloexec_from(keep_below) {
+            return e;
+        }
+        let argv: Vec<&CStr> = self.argv.iter().map(CString::as_c_str).collect();
+        let envp: Vec<&CStr> = self.envp.iter().map(CString::as_c_str).collect();
+        match nix::unistd::execve(&self.path, &argv, &envp) {
+            Err(e) => Error::sys(format!("execve {:?}", self.path), e),
+            Ok(never) => match never {},
+        }
+    }
+}
+
+fn find_program(prog: &str, path_var: &str, cwd: &Path) -> Option<PathBuf> {
+    let is_exec = |p: &Path| {
+        nix::unistd::access(p, nix::unistd::AccessFlags::X_OK).is_ok() && p.metadata().is_ok_and(|m| m.is_file())
+    };
+    if prog.contains('/') {
+        let p = if prog.starts_with('/') { PathBuf::from(prog) } else { cwd.join(prog) };
+        return is_exec(&p).then(|| PathBuf::from(prog));
+    }
+    path_var
+        .split(':')
+        .map(|dir| Path::new(if dir.is_empty() { "." } else { dir }).join(prog))
+        .find(|p| is_exec(p))
+}
+
+fn cloexec_from(first: u32) -> Result<()> {
+    // SAFETY: close_range only changes fd flags; CLOSE_RANGE_CLOEXEC closes nothing.
+    let r = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    if r < 0 {
+        return Err(Error::sys("close_range CLOSE_RANGE_CLOEXEC", nix::Error::last()));
+    }
+    Ok(())
+}
+
+/// Blocks until `kiln start` opens the exec fifo of this container (reached
+/// through `state_dir`, an O_PATH fd of the host state directory taken
+/// before pivot_root), then tells it we are going.
+pub(crate) fn wait_for_start(state_dir: BorrowedFd<'_>) -> Result<()> {
+    let fd = loop {
+        match openat(Some(state_dir.as_raw_fd()), EXEC_FIFO, OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty()) {
+            Err(nix::Error::EINTR) => continue,
+            other => break other,
+        }
+    }
+    .map_err(|e| Error::sys("open exec fifo", e))?;
+    // SAFETY: openat returned a new fd that we own.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    nix::unistd::write(&fd, b"0").map_err(|e| Error::sys("write exec fifo", e))?;
+    Ok(())
+}
+
+/// Restores default dispositions and an empty signal mask: Rust ignores
+/// SIGPIPE in its runtime, and ignored signals survive execve.
+pub(crate) fn reset_signals() {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
+    let dfl = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    for sig in Signal::iterator() {
+        if sig == Signal::SIGKILL || sig == Signal::SIGSTOP {
+            continue;
+        }
+        // SAFETY: installing SIG_DFL runs no code of ours.
+        let _ = unsafe { sigaction(sig, &dfl) };
+    }
+    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+}

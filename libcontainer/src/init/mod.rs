@@ -1,0 +1,146 @@
+//! The container init: what the cloned process does, in order, until it
+//! becomes the user's program. Each step is a module of its own; `run` below
+//! is the whole sequence on one screen.
+
+pub(crate) mod caps;
+pub(crate) mod exec;
+pub(crate) mod hostname;
+pub(crate) mod namespaces;
+pub(crate) mod rlimits;
+pub(crate) mod security;
+pub(crate) mod seccomp;
+pub(crate) mod sysctl;
+pub(crate) mod user;
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+
+use oci_spec::runtime::{Process, Spec};
+
+use crate::error::{Error, Result};
+use crate::hooks::{self, HookKind};
+use crate::process::channel::{Channel, Msg};
+use crate::rootfs::{self, RootfsOptions};
+
+/// Everything the init needs, prepared by `create` before the clone so the
+/// child only acts and never parses.
+pub(crate) struct InitPlan<'a> {
+    pub id: &'a str,
+    pub spec: &'a Spec,
+    pub process: &'a Process,
+    pub bundle: &'a Path,
+    pub rootfs: &'a Path,
+    pub ns: namespaces::NamespacePlan,
+    pub caps: Option<caps::CapPlan>,
+    pub seccomp: Option<kiln_seccomp::CompiledFilter>,
+    /// O_PATH fd of the container's state directory (for the exec fifo).
+    pub state_dir: OwnedFd,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    /// fds 3..3+preserve_fds are passed to the container.
+    pub preserve_fds: u32,
+}
+
+/// Entry point of the cloned process: runs the steps, reports a failure to
+/// the parent (and to stderr, since after `Ready` nobody may be listening)
+/// and exits 255. Never returns.
+pub(crate) fn main(plan: &InitPlan, chan: Channel) -> ! {
+    let err = run(plan, &chan);
+    let msg = err.to_string();
+    if chan.send(&Msg::Failed(msg.clone())).is_err() {
+        eprintln!("kiln: container init: {msg}");
+    }
+    exit_now(255)
+}
+
+/// The init sequence. Returns only on failure.
+fn run(plan: &InitPlan, chan: &Channel) -> Error {
+    match steps(plan, chan) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    }
+}
+
+fn steps(plan: &InitPlan, chan: &Channel) -> Result<std::convert::Infallible> {
+    let (spec, process) = (plan.spec, plan.process);
+    let ro = RootfsOptions {
+        spec,
+        rootfs: plan.rootfs,
+        bundle: plan.bundle,
+        in_user_ns: plan.ns.new_user,
+        new_cgroup_ns: plan.ns.new_cgroup,
+        no_pivot: plan.no_pivot,
+    };
+    // namespaces: join/unshare (slow path), wait for cgroup + id maps, cgroupns
+    plan.ns.enter(chan)?;
+    chan.expect(Msg::Go)?;
+    plan.ns.finish()?;
+    if !plan.no_new_keyring {
+        security::new_session_keyring(plan.id)?;
+    }
+    // mounts, then the hooks that must see them before pivot_root
+    let mut root = rootfs::mount_all(&ro)?;
+    chan.send(&Msg::MountsDone)?;
+    let state = match chan.recv()? {
+        Msg::HooksDone(state) => state,
+        other => return Err(Error::InitDied(format!("expected HooksDone, got {other:?}"))),
+    };
+    let mut state: serde_json::Value = serde_json::from_str(&state).unwrap_or_default();
+    hooks::run_all(HookKind::CreateContainer, spec.hooks().as_ref(), &state)?;
+    rootfs::pivot_root(&ro, &mut root)?;
+    rootfs::create_devices(&ro, &mut root)?;
+    hostname::apply(spec)?;
+    sysctl::apply(spec)?;
+    rootfs::finalize(&ro, root)?;
+    rlimits::apply(process)?;
+    let program = exec::ExecPlan::resolve(process)?;
+    security::set_exec_labels(process)?;
+    // Without no_new_privs, loading seccomp needs CAP_SYS_ADMIN: do it while
+    // still root (the profile then has to allow setresuid/capset, as with runc).
+    // A notify listener must reach the agent while `create` still runs.
+    let nnp = process.no_new_privileges().unwrap_or(false);
+    let mut filter = plan.seccomp.as_ref();
+    if !nnp {
+        if let Some(f) = filter.take() {
+            seccomp::load(f, chan)?;
+        }
+    }
+    if let Some(c) = &plan.caps {
+        c.apply_bounding()?;
+    }
+    user::switch(process, !plan.ns.new_user || setgroups_allowed())?;
+    std::env::set_current_dir(process.cwd())
+        .map_err(|e| Error::config("process.cwd", format!("chdir {}: {e}", process.cwd().display())))?;
+    if let Some(c) = &plan.caps {
+        c.apply()?;
+    }
+    security::no_new_privs(process)?;
+    if filter.is_some_and(|f| f.uses_notify()) {
+        if let Some(f) = filter.take() {
+            seccomp::load(f, chan)?;
+        }
+    }
+    chan.send(&Msg::Ready)?;
+    // created: wait for `kiln start`
+    exec::wait_for_start(plan.state_dir.as_fd())?;
+    state["status"] = "created".into();
+    hooks::run_all(HookKind::StartContainer, spec.hooks().as_ref(), &state)?;
+    if let Some(f) = filter {
+        seccomp::load(f, chan)?;
+    }
+    exec::reset_signals();
+    Err(program.exec(3 + plan.preserve_fds))
+}
+
+/// Whether this user namespace allows setgroups(2) (the parent writes gid_map as
+/// a privileged process, so it normally does).
+fn setgroups_allowed() -> bool {
+    std::fs::read_to_string("/proc/self/setgroups").map(|s| s.trim() == "allow").unwrap_or(true)
+}
+
+/// Exits at once, without running the parent's atexit handlers or destructors
+/// (this process is a copy of the parent).
+pub(crate) fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit is async-signal-safe and never returns.
+    unsafe { libc::_exit(code) }
+}

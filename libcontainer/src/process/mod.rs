@@ -1,0 +1,6 @@
+//! Process plumbing: clone3, the parent/init sync channel, and /proc probes.
+
+pub(crate) mod channel;
+pub(crate) mod clone;
+pub(crate) mod pidfd;
+pub(crate) mod procfs;

@@ -1,0 +1,205 @@
+//! Semantic checks of a parsed config, each error naming the offending field.
+
+use std::collections::HashSet;
+
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+use crate::error::{Error, Result};
+
+/// Checks the parts of `spec` that serde cannot: required fields, duplicates,
+/// and combinations the kernel would reject later in a less readable way.
+pub fn spec(spec: &Spec) -> Result<()> {
+    let version = spec.version();
+    if !version.starts_with("1.") {
+        return Err(Error::config(
+            "ociVersion",
+            format!("unsupported version {version:?} (kiln implements runtime-spec 1.x)"),
+        ));
+    }
+    process(spec)?;
+    let linux = spec
+        .linux()
+        .as_ref()
+        .ok_or_else(|| Error::config("linux", "missing: kiln runs Linux containers only"))?;
+    let namespaces = namespaces(spec)?;
+    let has = |t: LinuxNamespaceType| namespaces.contains(&t);
+    if !has(LinuxNamespaceType::Mount) {
+        return Err(Error::config(
+            "linux.namespaces",
+            "a mount namespace is required (kiln sets up the rootfs in it)",
+        ));
+    }
+    if spec.hostname().as_deref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
+        return Err(Error::config("hostname", "setting the hostname needs a new uts namespace"));
+    }
+    if spec.domainname().as_deref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
+        return Err(Error::config("domainname", "setting the domainname needs a new uts namespace"));
+    }
+    let maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+        || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
+    if maps && !has(LinuxNamespaceType::User) {
+        return Err(Error::config("linux.uidMappings", "id mappings need a user namespace"));
+    }
+    if linux.time_offsets().as_ref().is_some_and(|m| !m.is_empty()) && !has(LinuxNamespaceType::Time) {
+        return Err(Error::config("linux.timeOffsets", "time offsets need a time namespace"));
+    }
+    if let Some(offsets) = linux.time_offsets() {
+        for clock in offsets.keys() {
+            if clock != "monotonic" && clock != "boottime" {
+                return Err(Error::config(
+                    format!("linux.timeOffsets.{clock}"),
+                    "unknown clock (expected monotonic or boottime)",
+                ));
+            }
+        }
+    }
+    if let Some(sysctl) = linux.sysctl() {
+        for key in sysctl.keys() {
+            sysctl_namespace(key, &namespaces)
+                .map_err(|reason| Error::config(format!("linux.sysctl.{key}"), reason))?;
+        }
+    }
+    for (i, p) in linux.masked_paths().iter().flatten().enumerate() {
+        absolute(&format!("linux.maskedPaths[{i}]"), p)?;
+    }
+    for (i, p) in linux.readonly_paths().iter().flatten().enumerate() {
+        absolute(&format!("linux.readonlyPaths[{i}]"), p)?;
+    }
+    for (i, d) in linux.devices().iter().flatten().enumerate() {
+        absolute(&format!("linux.devices[{i}].path"), &d.path().to_string_lossy())?;
+    }
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        absolute(&format!("mounts[{i}].destination"), &m.destination().to_string_lossy())?;
+    }
+    Ok(())
+}
+
+/// The process section: present, with args and an absolute cwd.
+fn process(spec: &Spec) -> Result<()> {
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::config("process", "missing: the container process is required"))?;
+    if process.args().as_ref().is_none_or(|a| a.is_empty()) {
+        return Err(Error::config("process.args", "must name at least the program to run"));
+    }
+    absolute("process.cwd", &process.cwd().to_string_lossy())?;
+    let mut seen = HashSet::new();
+    for (i, r) in process.rlimits().iter().flatten().enumerate() {
+        if !seen.insert(format!("{:?}", r.typ())) {
+            return Err(Error::config(format!("process.rlimits[{i}].type"), "duplicate rlimit"));
+        }
+        if r.soft() > r.hard() {
+            return Err(Error::config(
+                format!("process.rlimits[{i}]"),
+                format!("soft limit {} is above hard limit {}", r.soft(), r.hard()),
+            ));
+        }
+    }
+    if process.terminal().unwrap_or(false) && process.console_size().is_some() {
+        // nothing to check: console size is applied when the pty exists
+    }
+    Ok(())
+}
+
+/// Namespaces: no type twice. Returns the set of types present.
+fn namespaces(spec: &Spec) -> Result<HashSet<LinuxNamespaceType>> {
+    let mut seen = HashSet::new();
+    let list = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref());
+    for (i, ns) in list.into_iter().flatten().enumerate() {
+        if !seen.insert(ns.typ()) {
+            return Err(Error::config(
+                format!("linux.namespaces[{i}].type"),
+                format!("namespace {:?} listed twice", ns.typ().to_string()),
+            ));
+        }
+        if let Some(p) = ns.path() {
+            if !p.is_absolute() {
+                return Err(Error::config(format!("linux.namespaces[{i}].path"), "must be an absolute path"));
+            }
+        }
+    }
+    Ok(seen)
+}
+
+/// Which namespace a sysctl belongs to; error unless the container has it.
+fn sysctl_namespace(key: &str, ns: &HashSet<LinuxNamespaceType>) -> std::result::Result<(), String> {
+    const IPC: [&str; 8] = [
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    let (needed, name) = if IPC.contains(&key) || key.starts_with("fs.mqueue.") {
+        (LinuxNamespaceType::Ipc, "ipc")
+    } else if key.starts_with("net.") {
+        (LinuxNamespaceType::Network, "network")
+    } else if key == "kernel.hostname" || key == "kernel.domainname" {
+        (LinuxNamespaceType::Uts, "uts")
+    } else {
+        return Err("not a namespaced sysctl: setting it would change the host".into());
+    };
+    if ns.contains(&needed) {
+        Ok(())
+    } else {
+        Err(format!("needs a {name} namespace of the container's own"))
+    }
+}
+
+fn absolute(field: &str, path: &str) -> Result<()> {
+    if path.starts_with('/') {
+        Ok(())
+    } else {
+        Err(Error::config(field, format!("{path:?} is not an absolute path")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec_from(json: &str) -> Spec {
+        crate::bundle::parse_config(json.as_bytes()).unwrap()
+    }
+
+    const BASE: &str = r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},
+        "process":{"args":["sh"],"cwd":"/","user":{"uid":0,"gid":0}},
+        "linux":{"namespaces":[{"type":"pid"},{"type":"mount"}]}"#;
+
+    #[test]
+    fn accepts_minimal() {
+        spec(&spec_from(&format!("{BASE}}}"))).unwrap();
+    }
+
+    #[test]
+    fn hostname_needs_uts() {
+        let err = spec(&spec_from(&format!("{BASE},\"hostname\":\"x\"}}"))).unwrap_err().to_string();
+        assert!(err.contains("hostname") && err.contains("uts"), "{err}");
+    }
+
+    #[test]
+    fn host_sysctl_refused() {
+        let s = BASE.replace(r#"[{"type":"pid"}"#, r#"[{"type":"ipc"},{"type":"pid"}"#);
+        let s = s.replace("\"linux\":{", "\"linux\":{\"sysctl\":{\"vm.swappiness\":\"1\"},");
+        let err = spec(&spec_from(&format!("{s}}}"))).unwrap_err().to_string();
+        assert!(err.contains("linux.sysctl.vm.swappiness"), "{err}");
+    }
+
+    #[test]
+    fn duplicate_namespace_refused() {
+        let s = BASE.replace(r#"{"type":"mount"}"#, r#"{"type":"mount"},{"type":"pid"}"#);
+        let err = spec(&spec_from(&format!("{s}}}"))).unwrap_err().to_string();
+        assert!(err.contains("linux.namespaces[2].type"), "{err}");
+    }
+
+    #[test]
+    fn empty_args_refused() {
+        let s = BASE.replace(r#""args":["sh"]"#, r#""args":[]"#);
+        let err = spec(&spec_from(&format!("{s}}}"))).unwrap_err().to_string();
+        assert!(err.contains("process.args"), "{err}");
+    }
+}

@@ -1,0 +1,29 @@
+//! `kiln delete`.
+
+use kiln_libcontainer::{Container, Error, StateRoot};
+
+/// Options of `delete`.
+#[derive(Debug, clap::Args)]
+pub struct DeleteArgs {
+    /// Kill the container first if it is running.
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// Container id.
+    pub id: String,
+}
+
+/// Deletes the container. With `--force` a container whose state was never
+/// fully written (an interrupted create) is removed too.
+pub fn run(root: &StateRoot, a: &DeleteArgs) -> Result<(), Error> {
+    match Container::load(root, &a.id) {
+        Ok(c) => c.delete(a.force),
+        Err(Error::NotFound(id)) if a.force => {
+            let dir = root.container_dir(&id)?;
+            if dir.is_dir() {
+                std::fs::remove_dir_all(&dir).map_err(|e| Error::Io { op: "remove", path: dir, source: e })?;
+            }
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}

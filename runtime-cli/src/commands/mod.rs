@@ -1,0 +1,44 @@
+//! One module per command; each is a thin layer over kiln-libcontainer.
+
+pub mod create;
+pub mod delete;
+pub mod kill;
+pub mod list;
+pub mod run;
+pub mod spec;
+pub mod version;
+
+use kiln_libcontainer::{Container, StateRoot};
+
+use crate::{Cli, Command};
+
+/// A command whose only argument is the container id.
+#[derive(Debug, clap::Args)]
+pub struct IdArg {
+    /// Container id.
+    pub id: String,
+}
+
+/// Runs the chosen command; returns the process exit code.
+pub fn dispatch(cli: &Cli) -> Result<u8, kiln_libcontainer::Error> {
+    let root = StateRoot::existing(&cli.root);
+    let Some(command) = &cli.command else {
+        use clap::CommandFactory;
+        let _ = crate::Cli::command().print_help();
+        return Ok(1);
+    };
+    match command {
+        Command::Create(a) => create::run(cli, a).map(|()| 0),
+        Command::Run(a) => run::run(cli, a),
+        Command::Start(a) => Container::load(&root, &a.id)?.start().map(|()| 0),
+        Command::State(a) => {
+            let state = Container::load(&root, &a.id)?.state();
+            println!("{}", serde_json::to_string_pretty(&state).unwrap_or_default());
+            Ok(0)
+        }
+        Command::Kill(a) => kill::run(&root, a).map(|()| 0),
+        Command::Delete(a) => delete::run(&root, a).map(|()| 0),
+        Command::List(a) => list::run(&root, a).map(|()| 0),
+        Command::Spec(a) => spec::run(a).map(|()| 0),
+    }
+}

@@ -1,0 +1,93 @@
+//! runc-compatible logging: `--log FILE`, `--log-format text|json`, `--debug`.
+//!
+//! Without `--log`, entries go to stderr in logrus' text shape
+//! (`time="…" level=error msg="…"`), as runc's do. With `--log`, they go to
+//! the file, and a fatal error is also printed plainly on stderr.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use log::{Level, LevelFilter, Log, Metadata, Record};
+
+/// Format of log entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// `time="…" level=… msg="…"`
+    Text,
+    /// `{"level":"…","msg":"…","time":"…"}`
+    Json,
+}
+
+struct Logger {
+    out: Mutex<Box<dyn Write + Send>>,
+    format: LogFormat,
+    level: LevelFilter,
+}
+
+fn level_name(l: Level) -> &'static str {
+    match l {
+        Level::Error => "error",
+        Level::Warn => "warning",
+        Level::Info => "info",
+        Level::Debug => "debug",
+        Level::Trace => "trace",
+    }
+}
+
+/// One log line in the chosen format (with a trailing newline).
+pub fn format_entry(format: LogFormat, level: Level, msg: &str) -> String {
+    let time = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    match format {
+        LogFormat::Json => {
+            let v = serde_json::json!({"level": level_name(level), "msg": msg, "time": time});
+            format!("{v}\n")
+        }
+        LogFormat::Text => {
+            let quoted = serde_json::to_string(msg).unwrap_or_default();
+            format!("time=\"{time}\" level={} msg={quoted}\n", level_name(level))
+        }
+    }
+}
+
+impl Log for Logger {
+    fn enabled(&self, m: &Metadata) -> bool {
+        m.level() <= self.level
+    }
+
+    fn log(&self, r: &Record) {
+        if !self.enabled(r.metadata()) {
+            return;
+        }
+        let line = format_entry(self.format, r.level(), &r.args().to_string());
+        if let Ok(mut out) = self.out.lock() {
+            let _ = out.write_all(line.as_bytes());
+        }
+    }
+
+    fn flush(&self) {
+        if let Ok(mut out) = self.out.lock() {
+            let _ = out.flush();
+        }
+    }
+}
+
+/// Installs the logger; returns whether entries go to a file.
+pub fn init(path: Option<&Path>, format: LogFormat, debug: bool) -> std::io::Result<bool> {
+    let out: Box<dyn Write + Send> = match path {
+        Some(p) => Box::new(open_log(p)?),
+        None => Box::new(std::io::stderr()),
+    };
+    let level = if debug { LevelFilter::Debug } else { LevelFilter::Warn };
+    let logger = Logger { out: Mutex::new(out), format, level };
+    if log::set_boxed_logger(Box::new(logger)).is_ok() {
+        log::set_max_level(level);
+    }
+    Ok(path.is_some())
+}
+
+fn open_log(p: &Path) -> std::io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(p)
+}
