@@ -62,7 +62,10 @@ fn enable_subtree_controllers(dir: &Path) -> Result<(), CgroupError> {
     let control = dir.join("cgroup.subtree_control");
     let enabled = fsutil::read(&control)?;
     let enabled: Vec<&str> = enabled.split_whitespace().collect();
-    for c in available.split_whitespace().filter(|c| !enabled.contains(c)) {
+    for c in available
+        .split_whitespace()
+        .filter(|c| !enabled.contains(c))
+    {
         let _ = fsutil::write_raw(&control, &format!("+{c}"));
     }
     Ok(())
@@ -81,8 +84,17 @@ pub(crate) fn destroy_in(h: &Hierarchy, created: &[PathBuf]) -> Result<(), Cgrou
         match fs::remove_dir(p) {
             Ok(()) => {}
             // Gone already, or still used by another container: leave it.
-            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::EBUSY | libc::ENOTEMPTY)) => {}
-            Err(source) => return Err(CgroupError::Remove { path: p.clone(), source }),
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ENOENT | libc::EBUSY | libc::ENOTEMPTY)
+                ) => {}
+            Err(source) => {
+                return Err(CgroupError::Remove {
+                    path: p.clone(),
+                    source,
+                })
+            }
         }
     }
     Ok(())
@@ -94,7 +106,12 @@ fn remove_tree(dir: &Path) -> Result<(), CgroupError> {
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(source) => return Err(CgroupError::Read { path: dir.to_path_buf(), source }),
+        Err(source) => {
+            return Err(CgroupError::Read {
+                path: dir.to_path_buf(),
+                source,
+            })
+        }
     };
     for entry in entries.flatten() {
         if entry.file_type().is_ok_and(|t| t.is_dir()) {
@@ -112,7 +129,12 @@ fn remove_tree(dir: &Path) -> Result<(), CgroupError> {
                 waited += delay;
                 delay = (delay * 2).min(Duration::from_millis(100));
             }
-            Err(source) => return Err(CgroupError::Remove { path: dir.to_path_buf(), source }),
+            Err(source) => {
+                return Err(CgroupError::Remove {
+                    path: dir.to_path_buf(),
+                    source,
+                })
+            }
         }
     }
 }

@@ -115,7 +115,10 @@ fn freeze_v1(dir: &Path) -> Result<(), CgroupError> {
         }
         if start.elapsed() > FREEZE_TIMEOUT {
             fsutil::write(&path, "THAWED")?;
-            return Err(CgroupError::FreezeTimeout { path, waited: start.elapsed() });
+            return Err(CgroupError::FreezeTimeout {
+                path,
+                waited: start.elapsed(),
+            });
         }
         sleep(delay);
         delay = (delay * 2).min(Duration::from_millis(10));
@@ -127,24 +130,34 @@ fn freeze_v1(dir: &Path) -> Result<(), CgroupError> {
 fn freeze_v2(dir: &Path) -> Result<(), CgroupError> {
     fsutil::write(&dir.join("cgroup.freeze"), "1")?;
     let path = dir.join("cgroup.events");
-    let file = File::open(&path).map_err(|source| CgroupError::Read { path: path.clone(), source })?;
+    let file = File::open(&path).map_err(|source| CgroupError::Read {
+        path: path.clone(),
+        source,
+    })?;
     let start = Instant::now();
     let mut buf = vec![0u8; 4096];
     loop {
         // Reading from offset 0 re-arms the notification for the next poll.
         let n = file
             .read_at(&mut buf, 0)
-            .map_err(|source| CgroupError::Read { path: path.clone(), source })?;
+            .map_err(|source| CgroupError::Read {
+                path: path.clone(),
+                source,
+            })?;
         if is_frozen_v2(&path, &String::from_utf8_lossy(&buf[..n]))? {
             return Ok(());
         }
         let remaining = FREEZE_TIMEOUT.saturating_sub(start.elapsed());
         if remaining.is_zero() {
             fsutil::write(&dir.join("cgroup.freeze"), "0")?;
-            return Err(CgroupError::FreezeTimeout { path, waited: start.elapsed() });
+            return Err(CgroupError::FreezeTimeout {
+                path,
+                waited: start.elapsed(),
+            });
         }
         let mut fds = [PollFd::new(file.as_fd(), PollFlags::POLLPRI)];
-        let timeout = PollTimeout::try_from(remaining.min(Duration::from_secs(1))).unwrap_or(PollTimeout::MAX);
+        let timeout = PollTimeout::try_from(remaining.min(Duration::from_secs(1)))
+            .unwrap_or(PollTimeout::MAX);
         match poll(&mut fds, timeout) {
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
             Err(e) => {
@@ -167,7 +180,10 @@ mod tests {
         let p = Path::new("f");
         assert_eq!(parse_v1_state(p, "FROZEN\n").unwrap(), FreezerState::Frozen);
         assert_eq!(parse_v1_state(p, "THAWED\n").unwrap(), FreezerState::Thawed);
-        assert_eq!(parse_v1_state(p, "FREEZING\n").unwrap(), FreezerState::Freezing);
+        assert_eq!(
+            parse_v1_state(p, "FREEZING\n").unwrap(),
+            FreezerState::Freezing
+        );
         assert!(parse_v1_state(p, "MELTED").is_err());
         assert!(is_frozen_v2(p, "populated 1\nfrozen 1\n").unwrap());
         assert!(!is_frozen_v2(p, "populated 1\nfrozen 0\n").unwrap());

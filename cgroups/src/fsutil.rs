@@ -68,7 +68,10 @@ pub(crate) fn read_u64_or_zero(path: &Path) -> Result<u64, CgroupError> {
 }
 
 /// Parses `key value` lines (memory.stat, cpu.stat, memory.events…) into a map.
-pub(crate) fn parse_flat_keyed(path: &Path, text: &str) -> Result<BTreeMap<String, u64>, CgroupError> {
+pub(crate) fn parse_flat_keyed(
+    path: &Path,
+    text: &str,
+) -> Result<BTreeMap<String, u64>, CgroupError> {
     let mut map = BTreeMap::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let mut it = line.split_whitespace();
@@ -93,5 +96,7 @@ pub(crate) fn read_flat_keyed(path: &Path) -> Result<BTreeMap<String, u64>, Cgro
 
 /// Parses a whitespace separated list of numbers (cpuacct.usage_percpu).
 pub(crate) fn parse_u64_list(path: &Path, text: &str) -> Result<Vec<u64>, CgroupError> {
-    text.split_whitespace().map(|t| parse_u64(path, t)).collect()
+    text.split_whitespace()
+        .map(|t| parse_u64(path, t))
+        .collect()
 }

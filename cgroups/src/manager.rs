@@ -8,14 +8,29 @@ use std::sync::{Arc, Mutex};
 use oci_spec::runtime::LinuxResources;
 
 use crate::layout::{detect_layout, Layout, CGROUP_ROOT};
-use crate::{create, freezer, plan, procs, resources, stats, CgroupError, CgroupPath, FreezerState, Stats};
+use crate::{
+    create, freezer, plan, procs, resources, stats, CgroupError, CgroupPath, FreezerState, Stats,
+};
 
 /// v1 hierarchies kiln knows about, looked up as `/sys/fs/cgroup/<name>` (co-mounted
 /// hierarchies are found through the usual `cpu -> cpu,cpuacct` symlinks). `systemd` is the
 /// named `name=systemd` hierarchy, which carries no controller but is joined like runc does.
 pub(crate) const V1_HIERARCHIES: &[&str] = &[
-    "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "hugetlb", "net_cls",
-    "net_prio", "perf_event", "rdma", "misc", "systemd",
+    "cpu",
+    "cpuacct",
+    "cpuset",
+    "memory",
+    "devices",
+    "freezer",
+    "blkio",
+    "pids",
+    "hugetlb",
+    "net_cls",
+    "net_prio",
+    "perf_event",
+    "rdma",
+    "misc",
+    "systemd",
 ];
 
 /// One distinct mounted hierarchy and the container's directory in it.
@@ -129,7 +144,11 @@ impl Manager {
                 Layout::Hybrid => self.root.join("unified"),
                 _ => self.root.clone(),
             };
-            out.push(Hierarchy { name: "unified", mount, dir });
+            out.push(Hierarchy {
+                name: "unified",
+                mount,
+                dir,
+            });
         }
         out
     }
@@ -205,10 +224,12 @@ impl Manager {
     fn procs_dir(&self, operation: &'static str) -> Result<PathBuf, CgroupError> {
         let dir = match self.layout {
             Layout::V2 => self.unified_dir(),
-            Layout::V1 | Layout::Hybrid => ["pids", "freezer", "devices", "memory", "cpu", "systemd"]
-                .iter()
-                .find_map(|c| self.v1_dir(c))
-                .or_else(|| self.unified_dir()),
+            Layout::V1 | Layout::Hybrid => {
+                ["pids", "freezer", "devices", "memory", "cpu", "systemd"]
+                    .iter()
+                    .find_map(|c| self.v1_dir(c))
+                    .or_else(|| self.unified_dir())
+            }
         };
         dir.ok_or(CgroupError::ControllerMissing {
             operation,
@@ -264,7 +285,9 @@ impl Manager {
         }
         let freezer = self.freezer("kill_all").ok();
         let frozen = freezer.as_ref().is_some_and(|f| f.freeze().is_ok());
-        let result = self.pids().and_then(|pids| procs::signal_all(&pids, signal));
+        let result = self
+            .pids()
+            .and_then(|pids| procs::signal_all(&pids, signal));
         if frozen {
             if let Some(f) = &freezer {
                 f.thaw()?;

@@ -62,7 +62,10 @@ impl CgroupPath {
                 Some(p) => {
                     let parts: Vec<&str> = p.split(':').collect();
                     let [slice, prefix, name] = parts[..] else {
-                        return Err(invalid(p, "expected slice:prefix:name for the systemd driver"));
+                        return Err(invalid(
+                            p,
+                            "expected slice:prefix:name for the systemd driver",
+                        ));
                     };
                     Self::systemd(slice, prefix, name).map_err(|e| match e {
                         CgroupError::InvalidPath { reason, .. } => invalid(p, &reason),
@@ -72,7 +75,10 @@ impl CgroupPath {
             };
         }
         if container_id.is_empty() || container_id.contains('/') {
-            return Err(invalid(container_id, "container id must be non-empty and contain no '/'"));
+            return Err(invalid(
+                container_id,
+                "container id must be non-empty and contain no '/'",
+            ));
         }
         let raw = match cgroups_path {
             None => format!("{DEFAULT_PARENT}/{container_id}"),
@@ -86,17 +92,27 @@ impl CgroupPath {
         }
         let cleaned = clean(Path::new(&raw));
         if cleaned == Path::new("/") {
-            return Err(invalid(&raw, "the root cgroup cannot be a container's cgroup"));
+            return Err(invalid(
+                &raw,
+                "the root cgroup cannot be a container's cgroup",
+            ));
         }
         Ok(Self::Fs(cleaned))
     }
 
     fn systemd(slice: &str, prefix: &str, name: &str) -> Result<Self, CgroupError> {
-        let slice = if slice.is_empty() { "system.slice" } else { slice };
+        let slice = if slice.is_empty() {
+            "system.slice"
+        } else {
+            slice
+        };
         // Validate by expanding now, so errors surface at parse time.
         expand_slice(slice)?;
         if name.is_empty() || name.contains('/') {
-            return Err(invalid(name, "the unit name must be non-empty and contain no '/'"));
+            return Err(invalid(
+                name,
+                "the unit name must be non-empty and contain no '/'",
+            ));
         }
         if prefix.contains('/') {
             return Err(invalid(prefix, "the unit prefix must not contain '/'"));
@@ -113,7 +129,11 @@ impl CgroupPath {
     pub fn relative(&self) -> PathBuf {
         match self {
             Self::Fs(p) => p.strip_prefix("/").unwrap_or(p).to_path_buf(),
-            Self::Systemd { slice, prefix, name } => {
+            Self::Systemd {
+                slice,
+                prefix,
+                name,
+            } => {
                 // Validated in `systemd()`; an error cannot happen for a constructed value,
                 // but fall back to the flat slice name rather than panicking.
                 let mut dir = expand_slice(slice).unwrap_or_else(|_| PathBuf::from(slice));
@@ -197,7 +217,10 @@ mod tests {
     fn absolute_and_relative_paths() {
         assert_eq!(fs(Some("/a/b")).unwrap(), CgroupPath::Fs("/a/b".into()));
         assert_eq!(fs(Some("a/b")).unwrap(), CgroupPath::Fs("/a/b".into()));
-        assert_eq!(fs(Some("/a/./b/../c")).unwrap(), CgroupPath::Fs("/a/c".into()));
+        assert_eq!(
+            fs(Some("/a/./b/../c")).unwrap(),
+            CgroupPath::Fs("/a/c".into())
+        );
         assert_eq!(fs(Some("/../../x")).unwrap(), CgroupPath::Fs("/x".into()));
     }
 
@@ -211,14 +234,16 @@ mod tests {
 
     #[test]
     fn systemd_requires_running_systemd() {
-        let err = CgroupPath::parse_with(Some("system.slice:kiln:x"), "x", true, false).unwrap_err();
+        let err =
+            CgroupPath::parse_with(Some("system.slice:kiln:x"), "x", true, false).unwrap_err();
         assert!(matches!(err, CgroupError::SystemdNotRunning));
         assert!(err.to_string().contains("/run/systemd/system"));
     }
 
     #[test]
     fn systemd_triples() {
-        let p = CgroupPath::parse_with(Some("user-1000.slice:kiln:abc"), "abc", true, true).unwrap();
+        let p =
+            CgroupPath::parse_with(Some("user-1000.slice:kiln:abc"), "abc", true, true).unwrap();
         assert_eq!(
             p,
             CgroupPath::Systemd {
@@ -227,7 +252,10 @@ mod tests {
                 name: "abc".into()
             }
         );
-        assert_eq!(p.relative(), PathBuf::from("user.slice/user-1000.slice/kiln-abc.scope"));
+        assert_eq!(
+            p.relative(),
+            PathBuf::from("user.slice/user-1000.slice/kiln-abc.scope")
+        );
         let d = CgroupPath::parse_with(None, "abc", true, true).unwrap();
         assert_eq!(d.relative(), PathBuf::from("system.slice/kiln-abc.scope"));
         let e = CgroupPath::parse_with(Some(":kiln:abc"), "abc", true, true).unwrap();
@@ -238,7 +266,14 @@ mod tests {
 
     #[test]
     fn bad_systemd_triples() {
-        for bad in ["a:b", "a:b:c:d", "nota:kiln:x", "a--b.slice:k:x", "s.slice:k:", "s.slice:k:a/b"] {
+        for bad in [
+            "a:b",
+            "a:b:c:d",
+            "nota:kiln:x",
+            "a--b.slice:k:x",
+            "s.slice:k:",
+            "s.slice:k:a/b",
+        ] {
             assert!(
                 CgroupPath::parse_with(Some(bad), "x", true, true).is_err(),
                 "{bad} should be rejected"

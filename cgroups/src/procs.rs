@@ -18,7 +18,9 @@ pub(crate) fn add_process(hierarchies: &[Hierarchy], pid: i32) -> Result<(), Cgr
     }
     for h in hierarchies {
         if !h.dir.is_dir() {
-            return Err(CgroupError::NotFound { path: h.dir.clone() });
+            return Err(CgroupError::NotFound {
+                path: h.dir.clone(),
+            });
         }
         fsutil::write(&h.dir.join("cgroup.procs"), &pid.to_string())?;
     }
@@ -40,7 +42,9 @@ pub(crate) fn parse_procs(path: &Path, text: &str) -> Result<Vec<i32>, CgroupErr
 /// Every process in `dir` and in the cgroups below it.
 pub(crate) fn pids_recursive(dir: &Path) -> Result<Vec<i32>, CgroupError> {
     if !dir.is_dir() {
-        return Err(CgroupError::NotFound { path: dir.to_path_buf() });
+        return Err(CgroupError::NotFound {
+            path: dir.to_path_buf(),
+        });
     }
     let mut out = Vec::new();
     collect(dir, &mut out)?;
@@ -57,7 +61,12 @@ fn collect(dir: &Path, out: &mut Vec<i32>) -> Result<(), CgroupError> {
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(source) => return Err(CgroupError::Read { path: dir.to_path_buf(), source }),
+        Err(source) => {
+            return Err(CgroupError::Read {
+                path: dir.to_path_buf(),
+                source,
+            })
+        }
     };
     for entry in entries.flatten() {
         if entry.file_type().is_ok_and(|t| t.is_dir()) {
@@ -72,7 +81,9 @@ fn collect(dir: &Path, out: &mut Vec<i32>) -> Result<(), CgroupError> {
 pub(crate) fn cgroup_kill(dir: &Path) -> Result<bool, CgroupError> {
     let file = dir.join("cgroup.kill");
     if !dir.is_dir() {
-        return Err(CgroupError::NotFound { path: dir.to_path_buf() });
+        return Err(CgroupError::NotFound {
+            path: dir.to_path_buf(),
+        });
     }
     if !file.exists() {
         return Ok(false);
@@ -98,7 +109,13 @@ pub(crate) fn signal_all(pids: &[i32], signal: i32) -> Result<(), CgroupError> {
         match kill(pid, signal) {
             Ok(()) => {}
             Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
-            Err(source) => return Err(CgroupError::Signal { pid, signal, source }),
+            Err(source) => {
+                return Err(CgroupError::Signal {
+                    pid,
+                    signal,
+                    source,
+                })
+            }
         }
     }
     Ok(())
@@ -110,7 +127,10 @@ mod tests {
 
     #[test]
     fn parses_procs() {
-        assert_eq!(parse_procs(Path::new("x"), "1\n22\n333\n").unwrap(), vec![1, 22, 333]);
+        assert_eq!(
+            parse_procs(Path::new("x"), "1\n22\n333\n").unwrap(),
+            vec![1, 22, 333]
+        );
         assert!(parse_procs(Path::new("x"), "").unwrap().is_empty());
         assert!(parse_procs(Path::new("x"), "1\nabc\n").is_err());
     }

@@ -173,7 +173,10 @@ fn memory(m: &LinuxMemory) -> Result<Memory, CgroupError> {
     };
     if let Some(s) = out.swappiness {
         if s > 100 {
-            return Err(CgroupError::invalid(f("swappiness"), format!("{s} is out of range 0-100")));
+            return Err(CgroupError::invalid(
+                f("swappiness"),
+                format!("{s} is out of range 0-100"),
+            ));
         }
     }
     if let (Some(Limit::Value(limit)), Some(Limit::Value(swap))) = (out.limit, out.swap) {
@@ -198,18 +201,29 @@ fn cpu(c: &oci_spec::runtime::LinuxCpu) -> Result<Cpu, CgroupError> {
     let shares = c.shares().filter(|s| *s != 0);
     if let Some(s) = shares {
         if !(2..=262_144).contains(&s) {
-            return Err(CgroupError::invalid(f("shares"), format!("{s} is out of range 2-262144")));
+            return Err(CgroupError::invalid(
+                f("shares"),
+                format!("{s} is out of range 2-262144"),
+            ));
         }
     }
     let realtime_runtime = match c.realtime_runtime() {
         None | Some(0) => None,
         Some(v) if v >= -1 => Some(v),
-        Some(v) => return Err(CgroupError::invalid(f("realtimeRuntime"), format!("{v} is invalid"))),
+        Some(v) => {
+            return Err(CgroupError::invalid(
+                f("realtimeRuntime"),
+                format!("{v} is invalid"),
+            ))
+        }
     };
     let idle = c.idle();
     if let Some(i) = idle {
         if i != 0 && i != 1 {
-            return Err(CgroupError::invalid(f("idle"), format!("{i} is invalid: must be 0 or 1")));
+            return Err(CgroupError::invalid(
+                f("idle"),
+                format!("{i} is invalid: must be 0 or 1"),
+            ));
         }
     }
     let list = |name: &str, v: Option<&String>| -> Result<Option<String>, CgroupError> {
@@ -240,7 +254,9 @@ pub(crate) fn validate_id_list(s: &str) -> Result<(), String> {
         let item = item.trim();
         let (a, b) = item.split_once('-').unwrap_or((item, item));
         let (Ok(a), Ok(b)) = (a.trim().parse::<u32>(), b.trim().parse::<u32>()) else {
-            return Err(format!("{s:?} is not a list like \"0-3,5\" (bad item {item:?})"));
+            return Err(format!(
+                "{s:?} is not a list like \"0-3,5\" (bad item {item:?})"
+            ));
         };
         if a > b {
             return Err(format!("{s:?}: range {item:?} is reversed"));
@@ -250,18 +266,25 @@ pub(crate) fn validate_id_list(s: &str) -> Result<(), String> {
 }
 
 fn dev_number(field: &str, v: i64) -> Result<u64, CgroupError> {
-    u64::try_from(v).map_err(|_| CgroupError::invalid(field, format!("device number {v} is negative")))
+    u64::try_from(v)
+        .map_err(|_| CgroupError::invalid(field, format!("device number {v} is negative")))
 }
 
 fn weight(field: &str, w: Option<u16>) -> Result<Option<u16>, CgroupError> {
     match w {
         None | Some(0) => Ok(None),
         Some(w) if (10..=1000).contains(&w) => Ok(Some(w)),
-        Some(w) => Err(CgroupError::invalid(field, format!("{w} is out of range 10-1000"))),
+        Some(w) => Err(CgroupError::invalid(
+            field,
+            format!("{w} is out of range 10-1000"),
+        )),
     }
 }
 
-fn throttles(name: &str, list: Option<&Vec<LinuxThrottleDevice>>) -> Result<Vec<Throttle>, CgroupError> {
+fn throttles(
+    name: &str,
+    list: Option<&Vec<LinuxThrottleDevice>>,
+) -> Result<Vec<Throttle>, CgroupError> {
     let mut out = Vec::new();
     for (i, t) in list.into_iter().flatten().enumerate() {
         let field = format!("{R}.blockIO.{name}[{i}]");
@@ -290,10 +313,22 @@ fn block_io(b: &oci_spec::runtime::LinuxBlockIo) -> Result<BlockIo, CgroupError>
         weight: weight(&f("weight"), b.weight())?,
         leaf_weight: weight(&f("leafWeight"), b.leaf_weight())?,
         weight_devices,
-        read_bps: throttles("throttleReadBpsDevice", b.throttle_read_bps_device().as_ref())?,
-        write_bps: throttles("throttleWriteBpsDevice", b.throttle_write_bps_device().as_ref())?,
-        read_iops: throttles("throttleReadIOPSDevice", b.throttle_read_iops_device().as_ref())?,
-        write_iops: throttles("throttleWriteIOPSDevice", b.throttle_write_iops_device().as_ref())?,
+        read_bps: throttles(
+            "throttleReadBpsDevice",
+            b.throttle_read_bps_device().as_ref(),
+        )?,
+        write_bps: throttles(
+            "throttleWriteBpsDevice",
+            b.throttle_write_bps_device().as_ref(),
+        )?,
+        read_iops: throttles(
+            "throttleReadIOPSDevice",
+            b.throttle_read_iops_device().as_ref(),
+        )?,
+        write_iops: throttles(
+            "throttleWriteIOPSDevice",
+            b.throttle_write_iops_device().as_ref(),
+        )?,
     })
 }
 
@@ -307,7 +342,10 @@ fn valid_page_size(s: &str) -> bool {
 }
 
 fn simple_name(s: &str) -> bool {
-    !s.is_empty() && !s.chars().any(|c| c.is_whitespace() || c == '/' || c.is_control())
+    !s.is_empty()
+        && !s
+            .chars()
+            .any(|c| c.is_whitespace() || c == '/' || c.is_control())
 }
 
 /// Validates and normalizes every field of `linux.resources`.
@@ -330,13 +368,21 @@ pub(crate) fn validate(r: &LinuxResources) -> Result<Resources, CgroupError> {
         if !valid_page_size(h.page_size()) {
             return Err(CgroupError::invalid(
                 format!("{field}.pageSize"),
-                format!("{:?} is not a page size like \"2MB\" or \"1GB\"", h.page_size()),
+                format!(
+                    "{:?} is not a page size like \"2MB\" or \"1GB\"",
+                    h.page_size()
+                ),
             ));
         }
         let limit = match h.limit() {
             -1 => Limit::Max,
             v if v >= 0 => Limit::Value(v as u64),
-            v => return Err(CgroupError::invalid(format!("{field}.limit"), format!("{v} is negative"))),
+            v => {
+                return Err(CgroupError::invalid(
+                    format!("{field}.limit"),
+                    format!("{v} is negative"),
+                ))
+            }
         };
         out.hugepages.push((h.page_size().clone(), limit));
     }
@@ -349,14 +395,19 @@ pub(crate) fn validate(r: &LinuxResources) -> Result<Resources, CgroupError> {
                     format!("{:?} is not an interface name", p.name()),
                 ));
             }
-            out.network.priorities.push((p.name().clone(), p.priority()));
+            out.network
+                .priorities
+                .push((p.name().clone(), p.priority()));
         }
     }
     let mut rdma: Vec<_> = r.rdma().iter().flatten().collect();
     rdma.sort_by(|a, b| a.0.cmp(b.0));
     for (dev, l) in rdma {
         if !simple_name(dev) {
-            return Err(CgroupError::invalid(format!("{R}.rdma"), format!("{dev:?} is not a device name")));
+            return Err(CgroupError::invalid(
+                format!("{R}.rdma"),
+                format!("{dev:?} is not a device name"),
+            ));
         }
         out.rdma.push(Rdma {
             device: dev.clone(),
@@ -378,9 +429,15 @@ pub(crate) fn validate(r: &LinuxResources) -> Result<Resources, CgroupError> {
 fn validate_unified_key(k: &str) -> Result<(), CgroupError> {
     let field = format!("{R}.unified.{k}");
     if k.is_empty() || k.contains('/') || k == "." || k == ".." || !k.contains('.') {
-        return Err(CgroupError::invalid(field, "not a cgroup interface file name"));
+        return Err(CgroupError::invalid(
+            field,
+            "not a cgroup interface file name",
+        ));
     }
-    if matches!(k, "cgroup.procs" | "cgroup.threads" | "cgroup.kill" | "cgroup.freeze") {
+    if matches!(
+        k,
+        "cgroup.procs" | "cgroup.threads" | "cgroup.kill" | "cgroup.freeze"
+    ) {
         return Err(CgroupError::invalid(
             field,
             "process membership and freezing are managed by the runtime, not via unified",

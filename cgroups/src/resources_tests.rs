@@ -8,7 +8,9 @@ fn res(v: serde_json::Value) -> LinuxResources {
 }
 
 fn err(v: serde_json::Value) -> String {
-    validate(&res(v)).expect_err("should be rejected").to_string()
+    validate(&res(v))
+        .expect_err("should be rejected")
+        .to_string()
 }
 
 #[test]
@@ -41,8 +43,18 @@ fn full_resources_normalize() {
     assert_eq!(r.pids, Some(Limit::Max));
     assert_eq!(r.block_io.leaf_weight, None);
     assert_eq!(r.block_io.weight_devices[0].weight, Some(300));
-    assert_eq!(r.block_io.read_bps[0], Throttle { major: 8, minor: 0, rate: 1_048_576 });
-    assert_eq!(r.hugepages, vec![("2MB".to_string(), Limit::Value(4_194_304))]);
+    assert_eq!(
+        r.block_io.read_bps[0],
+        Throttle {
+            major: 8,
+            minor: 0,
+            rate: 1_048_576
+        }
+    );
+    assert_eq!(
+        r.hugepages,
+        vec![("2MB".to_string(), Limit::Value(4_194_304))]
+    );
     assert_eq!(r.network.priorities, vec![("eth0".to_string(), 5)]);
     // Sorted by device name, absent counts are "max".
     assert_eq!(r.rdma[0].line(), "mlx4_0 hca_handle=1 hca_object=100");
@@ -55,7 +67,10 @@ fn full_resources_normalize() {
 #[test]
 fn negative_values_name_the_field() {
     let e = err(json!({"memory": {"limit": -5}}));
-    assert!(e.starts_with("linux.resources.memory.limit: -5 is invalid"), "{e}");
+    assert!(
+        e.starts_with("linux.resources.memory.limit: -5 is invalid"),
+        "{e}"
+    );
     let e = err(json!({"memory": {"reservation": -2}}));
     assert!(e.starts_with("linux.resources.memory.reservation:"), "{e}");
     let e = err(json!({"cpu": {"quota": -100}}));
@@ -63,7 +78,10 @@ fn negative_values_name_the_field() {
     let e = err(json!({"pids": {"limit": -3}}));
     assert!(e.starts_with("linux.resources.pids.limit:"), "{e}");
     let e = err(json!({"hugepageLimits": [{"pageSize": "2MB", "limit": -7}]}));
-    assert!(e.starts_with("linux.resources.hugepageLimits[0].limit:"), "{e}");
+    assert!(
+        e.starts_with("linux.resources.hugepageLimits[0].limit:"),
+        "{e}"
+    );
     let e = err(json!({"cpu": {"realtimeRuntime": -9}}));
     assert!(e.starts_with("linux.resources.cpu.realtimeRuntime:"), "{e}");
 }
@@ -87,17 +105,37 @@ fn malformed_values_name_the_field() {
     let e = err(json!({"blockIO": {"weight": 5}}));
     assert!(e.starts_with("linux.resources.blockIO.weight:"), "{e}");
     let e = err(json!({"blockIO": {"weightDevice": [{"major": -1, "minor": 0, "weight": 100}]}}));
-    assert!(e.starts_with("linux.resources.blockIO.weightDevice[0]:"), "{e}");
-    let e = err(json!({"blockIO": {"throttleWriteIOPSDevice": [{"major": 8, "minor": -2, "rate": 1}]}}));
-    assert!(e.starts_with("linux.resources.blockIO.throttleWriteIOPSDevice[0]:"), "{e}");
+    assert!(
+        e.starts_with("linux.resources.blockIO.weightDevice[0]:"),
+        "{e}"
+    );
+    let e = err(
+        json!({"blockIO": {"throttleWriteIOPSDevice": [{"major": 8, "minor": -2, "rate": 1}]}}),
+    );
+    assert!(
+        e.starts_with("linux.resources.blockIO.throttleWriteIOPSDevice[0]:"),
+        "{e}"
+    );
     let e = err(json!({"hugepageLimits": [{"pageSize": "2M", "limit": 1}]}));
-    assert!(e.starts_with("linux.resources.hugepageLimits[0].pageSize:"), "{e}");
+    assert!(
+        e.starts_with("linux.resources.hugepageLimits[0].pageSize:"),
+        "{e}"
+    );
     let e = err(json!({"network": {"priorities": [{"name": "a b", "priority": 1}]}}));
-    assert!(e.starts_with("linux.resources.network.priorities[0].name:"), "{e}");
+    assert!(
+        e.starts_with("linux.resources.network.priorities[0].name:"),
+        "{e}"
+    );
     let e = err(json!({"unified": {"../memory.max": "1"}}));
-    assert!(e.starts_with("linux.resources.unified.../memory.max:"), "{e}");
+    assert!(
+        e.starts_with("linux.resources.unified.../memory.max:"),
+        "{e}"
+    );
     let e = err(json!({"unified": {"cgroup.procs": "1"}}));
-    assert!(e.starts_with("linux.resources.unified.cgroup.procs:"), "{e}");
+    assert!(
+        e.starts_with("linux.resources.unified.cgroup.procs:"),
+        "{e}"
+    );
     let e = err(json!({"devices": [{"allow": true, "type": "p", "access": "rwm"}]}));
     assert!(e.starts_with("linux.resources.devices[0].type:"), "{e}");
 }

@@ -42,7 +42,10 @@ fn create_records_dirs_and_destroy_leaves_nothing() {
     let paths = cg.manager.paths();
     assert!(paths.iter().any(|(n, _)| n == "memory"));
     if layout == Layout::Hybrid {
-        assert!(paths.iter().any(|(n, _)| n == "unified"), "hybrid creates in unified too");
+        assert!(
+            paths.iter().any(|(n, _)| n == "unified"),
+            "hybrid creates in unified too"
+        );
     }
     for (name, dir) in &paths {
         assert!(dir.is_dir(), "{name}: {} missing", dir.display());
@@ -52,11 +55,17 @@ fn create_records_dirs_and_destroy_leaves_nothing() {
     assert_eq!(cg.read("cpuset", "cpuset.cpus"), parent_cpus);
     // Both the top directory and the leaf were recorded, in every hierarchy.
     let created = cg.manager.created_dirs();
-    assert!(created.iter().any(|p| p.ends_with(format!("{}/ctr", cg.top))));
+    assert!(created
+        .iter()
+        .any(|p| p.ends_with(format!("{}/ctr", cg.top))));
     assert!(created.iter().any(|p| p.ends_with(&cg.top)));
 
     cg.manager.destroy().unwrap();
-    assert!(cg.leftovers().is_empty(), "left behind: {:?}", cg.leftovers());
+    assert!(
+        cg.leftovers().is_empty(),
+        "left behind: {:?}",
+        cg.leftovers()
+    );
     // Idempotent: destroying again is fine.
     cg.manager.destroy().unwrap();
 }
@@ -66,10 +75,14 @@ fn destroy_of_fresh_manager_removes_only_the_leaf() {
     let Some(layout) = v1_host() else { return };
     let cg = TestCgroup::new("leaf", layout);
     cg.manager.create().unwrap();
-    let fresh = kiln_cgroups::Manager::with_layout(cg.manager.cgroup_path().clone(), layout).unwrap();
+    let fresh =
+        kiln_cgroups::Manager::with_layout(cg.manager.cgroup_path().clone(), layout).unwrap();
     fresh.destroy().unwrap();
     let top = std::path::Path::new("/sys/fs/cgroup/memory").join(&cg.top);
-    assert!(top.is_dir(), "the parent was not created by the fresh manager");
+    assert!(
+        top.is_dir(),
+        "the parent was not created by the fresh manager"
+    );
     assert!(!top.join("ctr").exists());
     // The original manager knows it created the parent.
     cg.manager.destroy().unwrap();
@@ -96,10 +109,8 @@ fn apply_writes_every_v1_value() {
     let dev = common::some_block_device();
     if let Some(d) = &dev {
         let (major, minor) = d.split_once(':').unwrap();
-        r["blockIO"]["throttleReadBpsDevice"] =
-            json!([{"major": major.parse::<i64>().unwrap(), "minor": minor.parse::<i64>().unwrap(), "rate": 1048576}]);
-        r["blockIO"]["throttleWriteIOPSDevice"] =
-            json!([{"major": major.parse::<i64>().unwrap(), "minor": minor.parse::<i64>().unwrap(), "rate": 300}]);
+        r["blockIO"]["throttleReadBpsDevice"] = json!([{"major": major.parse::<i64>().unwrap(), "minor": minor.parse::<i64>().unwrap(), "rate": 1048576}]);
+        r["blockIO"]["throttleWriteIOPSDevice"] = json!([{"major": major.parse::<i64>().unwrap(), "minor": minor.parse::<i64>().unwrap(), "rate": 300}]);
     }
     if layout == Layout::Hybrid {
         r["unified"] = json!({"cgroup.max.descendants": "7"});
@@ -125,11 +136,25 @@ fn apply_writes_every_v1_value() {
     assert_eq!(trimmed(cg.read("cpuset", "cpuset.mems")), "0");
     assert_eq!(trimmed(cg.read("pids", "pids.max")), "42");
     let blkio_dir = cg.dir("blkio");
-    let weight_file = if blkio_dir.join("blkio.weight").exists() { "blkio.weight" } else { "blkio.bfq.weight" };
-    assert!(cg.read("blkio", weight_file).contains("300"), "{}", cg.read("blkio", weight_file));
+    let weight_file = if blkio_dir.join("blkio.weight").exists() {
+        "blkio.weight"
+    } else {
+        "blkio.bfq.weight"
+    };
+    assert!(
+        cg.read("blkio", weight_file).contains("300"),
+        "{}",
+        cg.read("blkio", weight_file)
+    );
     if let Some(d) = &dev {
-        assert_eq!(trimmed(cg.read("blkio", "blkio.throttle.read_bps_device")), format!("{d} 1048576"));
-        assert_eq!(trimmed(cg.read("blkio", "blkio.throttle.write_iops_device")), format!("{d} 300"));
+        assert_eq!(
+            trimmed(cg.read("blkio", "blkio.throttle.read_bps_device")),
+            format!("{d} 1048576")
+        );
+        assert_eq!(
+            trimmed(cg.read("blkio", "blkio.throttle.write_iops_device")),
+            format!("{d} 300")
+        );
     }
     assert_eq!(trimmed(cg.read("devices", "devices.list")), "c 1:3 rwm");
     if layout == Layout::Hybrid {
@@ -146,12 +171,17 @@ fn apply_writes_every_v1_value() {
     assert_eq!(m("memory.memsw.limit_in_bytes"), "50331648");
     // Kernels since 6.1 accept but ignore v1 kernel memory limits (runc ignores the field).
     let kmem = m("memory.kmem.limit_in_bytes");
-    assert!(kmem == "100663296" || kmem == "9223372036854771712", "kmem {kmem}");
+    assert!(
+        kmem == "100663296" || kmem == "9223372036854771712",
+        "kmem {kmem}"
+    );
     assert_eq!(c("cpu.idle"), "1");
     assert_eq!(c("cpu.cfs_quota_us"), "-1");
     // Raising again needs memsw first.
     cg.manager
-        .apply(&res(json!({"memory": {"limit": 268435456, "swap": 536870912}})))
+        .apply(&res(
+            json!({"memory": {"limit": 268435456, "swap": 536870912}}),
+        ))
         .unwrap();
     assert_eq!(m("memory.limit_in_bytes"), "268435456");
     assert_eq!(m("memory.memsw.limit_in_bytes"), "536870912");
@@ -162,16 +192,27 @@ fn invalid_resources_fail_with_the_field_and_change_nothing() {
     let Some(layout) = v1_host() else { return };
     let cg = TestCgroup::new("invalid", layout);
     cg.manager.create().unwrap();
-    cg.manager.apply(&res(json!({"pids": {"limit": 10}}))).unwrap();
+    cg.manager
+        .apply(&res(json!({"pids": {"limit": 10}})))
+        .unwrap();
 
     let cases = [
-        (json!({"pids": {"limit": 20}, "memory": {"limit": -5}}), "linux.resources.memory.limit:"),
+        (
+            json!({"pids": {"limit": 20}, "memory": {"limit": -5}}),
+            "linux.resources.memory.limit:",
+        ),
         (
             json!({"pids": {"limit": 20}, "devices": [{"allow": true, "type": "p", "access": "r"}]}),
             "linux.resources.devices[0].type:",
         ),
-        (json!({"pids": {"limit": 20}, "cpu": {"cpus": "zero"}}), "linux.resources.cpu.cpus:"),
-        (json!({"pids": {"limit": 20}, "rdma": {"mlx5_0": {"hcaHandles": 1}}}), "linux.resources.rdma:"),
+        (
+            json!({"pids": {"limit": 20}, "cpu": {"cpus": "zero"}}),
+            "linux.resources.cpu.cpus:",
+        ),
+        (
+            json!({"pids": {"limit": 20}, "rdma": {"mlx5_0": {"hcaHandles": 1}}}),
+            "linux.resources.rdma:",
+        ),
         (
             json!({"pids": {"limit": 20}, "hugepageLimits": [{"pageSize": "2MB", "limit": 2097152}]}),
             "linux.resources.hugepageLimits[0]:",
@@ -180,20 +221,36 @@ fn invalid_resources_fail_with_the_field_and_change_nothing() {
     for (v, prefix) in cases {
         let e = cg.manager.apply(&res(v)).unwrap_err();
         assert!(e.to_string().starts_with(prefix), "{e}");
-        assert_eq!(trimmed(cg.read("pids", "pids.max")), "10", "nothing applied for {prefix}");
+        assert_eq!(
+            trimmed(cg.read("pids", "pids.max")),
+            "10",
+            "nothing applied for {prefix}"
+        );
     }
     if layout == Layout::Hybrid {
         let e = cg
             .manager
-            .apply(&res(json!({"pids": {"limit": 20}, "unified": {"memory.max": "1"}})))
+            .apply(&res(
+                json!({"pids": {"limit": 20}, "unified": {"memory.max": "1"}}),
+            ))
             .unwrap_err();
-        assert!(e.to_string().starts_with("linux.resources.unified.memory.max:"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("linux.resources.unified.memory.max:"),
+            "{e}"
+        );
         assert_eq!(trimmed(cg.read("pids", "pids.max")), "10");
     }
     // The kernel's own refusal also names the field.
-    let e = cg.manager.apply(&res(json!({"cpu": {"cpus": "4000"}}))).unwrap_err();
+    let e = cg
+        .manager
+        .apply(&res(json!({"cpu": {"cpus": "4000"}})))
+        .unwrap_err();
     assert!(matches!(e, CgroupError::Apply { .. }), "{e:?}");
-    assert!(e.to_string().starts_with("linux.resources.cpu.cpus:"), "{e}");
+    assert!(
+        e.to_string().starts_with("linux.resources.cpu.cpus:"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -205,7 +262,10 @@ fn processes_join_freeze_thaw_and_are_listed() {
     let pid = cg.children[spin].pid;
     for (name, dir) in cg.manager.paths() {
         let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap();
-        assert!(procs.lines().any(|l| l == pid.to_string()), "{pid} not in {name}");
+        assert!(
+            procs.lines().any(|l| l == pid.to_string()),
+            "{pid} not in {name}"
+        );
     }
     assert_eq!(cg.manager.pids().unwrap(), vec![pid]);
     wait_until("the child to use CPU", || cpu_ticks(pid) > 0);
@@ -214,14 +274,20 @@ fn processes_join_freeze_thaw_and_are_listed() {
     cg.manager.freeze().unwrap();
     assert_eq!(cg.manager.freezer_state().unwrap(), FreezerState::Frozen);
     assert_eq!(trimmed(cg.read("freezer", "freezer.state")), "FROZEN");
-    assert!(!proc_state(pid).starts_with('R'), "frozen child is {}", proc_state(pid));
+    assert!(
+        !proc_state(pid).starts_with('R'),
+        "frozen child is {}",
+        proc_state(pid)
+    );
     let before = cpu_ticks(pid);
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert_eq!(cpu_ticks(pid), before, "a frozen process must not use CPU");
 
     cg.manager.thaw().unwrap();
     assert_eq!(cg.manager.freezer_state().unwrap(), FreezerState::Thawed);
-    wait_until("the thawed child to use CPU again", || cpu_ticks(pid) > before);
+    wait_until("the thawed child to use CPU again", || {
+        cpu_ticks(pid) > before
+    });
 }
 
 #[test]
@@ -240,7 +306,11 @@ fn kill_all_signals_every_process() {
     for i in &ids {
         assert_eq!(cg.children[*i].wait(), Err(libc::SIGTERM));
     }
-    assert_eq!(cg.manager.freezer_state().unwrap(), FreezerState::Thawed, "thawed after kill_all");
+    assert_eq!(
+        cg.manager.freezer_state().unwrap(),
+        FreezerState::Thawed,
+        "thawed after kill_all"
+    );
 
     let again = cg.spawn(Action::Sleep);
     cg.manager.kill_all(libc::SIGKILL).unwrap();
@@ -263,7 +333,11 @@ fn device_rules_are_enforced() {
     let null = cg.spawn(Action::Open(0));
     assert_eq!(cg.children[null].wait(), Ok(0), "/dev/null is allowed");
     let zero = cg.spawn(Action::Open(1));
-    assert_eq!(cg.children[zero].wait(), Ok(libc::EPERM), "/dev/zero is denied");
+    assert_eq!(
+        cg.children[zero].wait(),
+        Ok(libc::EPERM),
+        "/dev/zero is denied"
+    );
 }
 
 #[test]
@@ -272,7 +346,9 @@ fn oom_kill_is_counted() {
     let mut cg = TestCgroup::new("oom", layout);
     cg.manager.create().unwrap();
     cg.manager
-        .apply(&res(json!({"memory": {"limit": 16777216, "swap": 16777216}})))
+        .apply(&res(
+            json!({"memory": {"limit": 16777216, "swap": 16777216}}),
+        ))
         .unwrap();
     assert_eq!(cg.manager.oom_kill_count().unwrap(), 0);
     let hog = cg.spawn(Action::Alloc(256 << 20));
@@ -280,8 +356,15 @@ fn oom_kill_is_counted() {
     assert!(cg.manager.oom_kill_count().unwrap() >= 1);
     // The peak usage reached the limit (this kernel does not count failcnt on OOM).
     let stats = cg.manager.stats().unwrap();
-    assert_eq!(stats.memory.usage.max.to_string(), trimmed(cg.read("memory", "memory.max_usage_in_bytes")));
-    assert!(stats.memory.usage.max > 16777216 / 2, "{:?}", stats.memory.usage);
+    assert_eq!(
+        stats.memory.usage.max.to_string(),
+        trimmed(cg.read("memory", "memory.max_usage_in_bytes"))
+    );
+    assert!(
+        stats.memory.usage.max > 16777216 / 2,
+        "{:?}",
+        stats.memory.usage
+    );
 }
 
 #[test]
@@ -298,20 +381,32 @@ fn stats_read_the_kernel_counters() {
     wait_until("the child to use CPU", || cpu_ticks(pid) > 2);
     let periods = || {
         let stat = cg.read("cpu", "cpu.stat");
-        stat.lines().find_map(|l| l.strip_prefix("nr_periods ")).unwrap().parse::<u64>().unwrap()
+        stat.lines()
+            .find_map(|l| l.strip_prefix("nr_periods "))
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
     };
     wait_until("a CFS period to elapse", || periods() > 0);
     wait_until("the holder to touch its memory", || {
-        trimmed(cg.read("memory", "memory.usage_in_bytes")).parse::<u64>().unwrap() >= 8 << 20
+        trimmed(cg.read("memory", "memory.usage_in_bytes"))
+            .parse::<u64>()
+            .unwrap()
+            >= 8 << 20
     });
 
     let s = cg.manager.stats().unwrap();
-    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     assert!(s.cpu.usage.total > 0);
     assert!(s.cpu.usage.percpu.len() >= cpus);
     assert!(s.cpu.usage.percpu.iter().sum::<u64>() > 0);
     assert!(s.cpu.usage.user + s.cpu.usage.kernel > 0);
-    assert!(s.cpu.throttling.periods > 0, "quota set, so CFS periods are counted");
+    assert!(
+        s.cpu.throttling.periods > 0,
+        "quota set, so CFS periods are counted"
+    );
     assert_eq!(s.memory.usage.limit, 67108864);
     assert!(s.memory.usage.usage >= 8 << 20);
     assert!(!s.memory.raw.is_empty());
@@ -319,7 +414,16 @@ fn stats_read_the_kernel_counters() {
     assert_eq!(s.pids.limit, 42);
     assert!(!s.cpuset.cpus.is_empty());
     let v = serde_json::to_value(&s).unwrap();
-    for key in ["cpu", "cpuset", "memory", "pids", "blkio", "hugetlb", "intel_rdt", "network_interfaces"] {
+    for key in [
+        "cpu",
+        "cpuset",
+        "memory",
+        "pids",
+        "blkio",
+        "hugetlb",
+        "intel_rdt",
+        "network_interfaces",
+    ] {
         assert!(v.get(key).is_some(), "missing {key}");
     }
     assert_eq!(v["memory"]["usage"]["limit"], 67108864);
@@ -341,17 +445,26 @@ fn bpf_device_filter_works_in_the_unified_hierarchy() {
         {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
         {"allow": true, "type": "c", "major": 1, "minor": 5, "access": "rwm"}
     ]}));
-    kiln_cgroups::devices::filter::apply_oci_device_filter(&dir, rules.devices().as_ref().unwrap()).unwrap();
+    kiln_cgroups::devices::filter::apply_oci_device_filter(&dir, rules.devices().as_ref().unwrap())
+        .unwrap();
     let zero = cg.spawn(Action::Open(1));
-    assert_eq!(cg.children[zero].wait(), Ok(0), "/dev/zero allowed by the first program");
+    assert_eq!(
+        cg.children[zero].wait(),
+        Ok(0),
+        "/dev/zero allowed by the first program"
+    );
 
     // Replace: now /dev/zero is denied, and only one program of ours stays attached.
     let rules = res(json!({"devices": [
         {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"}
     ]}));
-    kiln_cgroups::devices::filter::apply_oci_device_filter(&dir, rules.devices().as_ref().unwrap()).unwrap();
+    kiln_cgroups::devices::filter::apply_oci_device_filter(&dir, rules.devices().as_ref().unwrap())
+        .unwrap();
     let names = kiln_cgroups::devices::filter::attached_device_programs(&dir).unwrap();
-    assert_eq!(names, vec![kiln_cgroups::devices::filter::PROGRAM_NAME.to_string()]);
+    assert_eq!(
+        names,
+        vec![kiln_cgroups::devices::filter::PROGRAM_NAME.to_string()]
+    );
     let null = cg.spawn(Action::Open(0));
     assert_eq!(cg.children[null].wait(), Ok(0));
     let zero = cg.spawn(Action::Open(1));

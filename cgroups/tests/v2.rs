@@ -15,7 +15,10 @@ fn v2_host() -> bool {
     let required = std::env::var_os("KILN_REQUIRE_V2").is_some();
     let ok = is_root() && matches!(detect_layout(), Ok(Layout::V2));
     if !ok {
-        assert!(!required, "KILN_REQUIRE_V2 is set but this is not a pure cgroup v2 host run as root");
+        assert!(
+            !required,
+            "KILN_REQUIRE_V2 is set but this is not a pure cgroup v2 host run as root"
+        );
         eprintln!("skipping: needs root on a pure cgroup v2 host");
     }
     ok
@@ -54,11 +57,21 @@ fn v2_create_enables_controllers_and_destroy_cleans_up() {
     let top = Path::new("/sys/fs/cgroup").join(&cg.top);
     let subtree = std::fs::read_to_string(top.join("cgroup.subtree_control")).unwrap();
     for c in ["cpu", "memory", "pids", "io"] {
-        assert!(subtree.split_whitespace().any(|s| s == c), "{c} not enabled: {subtree}");
+        assert!(
+            subtree.split_whitespace().any(|s| s == c),
+            "{c} not enabled: {subtree}"
+        );
     }
-    assert_eq!(cg.manager.paths(), vec![("unified".to_string(), top.join("ctr"))]);
+    assert_eq!(
+        cg.manager.paths(),
+        vec![("unified".to_string(), top.join("ctr"))]
+    );
     cg.manager.destroy().unwrap();
-    assert!(cg.leftovers().is_empty(), "left behind: {:?}", cg.leftovers());
+    assert!(
+        cg.leftovers().is_empty(),
+        "left behind: {:?}",
+        cg.leftovers()
+    );
     cg.manager.destroy().unwrap();
 }
 
@@ -70,7 +83,9 @@ fn v2_memory_max_and_oom_kill() {
     }
     let mut cg = new_cgroup("oom");
     cg.manager
-        .apply(&res(json!({"memory": {"limit": 16777216, "swap": 16777216, "reservation": 8388608}})))
+        .apply(&res(
+            json!({"memory": {"limit": 16777216, "swap": 16777216, "reservation": 8388608}}),
+        ))
         .unwrap();
     assert_eq!(read(&cg, "memory.max"), "16777216");
     assert_eq!(read(&cg, "memory.swap.max"), "0", "swap.max = swap - limit");
@@ -97,12 +112,16 @@ fn v2_pids_max() {
         return;
     }
     let mut cg = new_cgroup("pids");
-    cg.manager.apply(&res(json!({"pids": {"limit": 5}}))).unwrap();
+    cg.manager
+        .apply(&res(json!({"pids": {"limit": 5}})))
+        .unwrap();
     assert_eq!(read(&cg, "pids.max"), "5");
     let _ = cg.spawn(Action::Sleep);
     let s = cg.manager.stats().unwrap();
     assert_eq!((s.pids.current, s.pids.limit), (1, 5));
-    cg.manager.apply(&res(json!({"pids": {"limit": -1}}))).unwrap();
+    cg.manager
+        .apply(&res(json!({"pids": {"limit": -1}})))
+        .unwrap();
     assert_eq!(read(&cg, "pids.max"), "max");
 }
 
@@ -114,26 +133,43 @@ fn v2_cpu_max_weight_burst_idle_cpuset() {
     }
     let cg = new_cgroup("cpu");
     cg.manager
-        .apply(&res(json!({"cpu": {"shares": 1024, "quota": 50000, "period": 100000, "burst": 20000,
-                                   "cpus": "0", "mems": "0"}})))
+        .apply(&res(
+            json!({"cpu": {"shares": 1024, "quota": 50000, "period": 100000, "burst": 20000,
+                                   "cpus": "0", "mems": "0"}}),
+        ))
         .unwrap();
-    assert_eq!(read(&cg, "cpu.weight"), "39", "1 + ((1024 - 2) * 9999) / 262142");
+    assert_eq!(
+        read(&cg, "cpu.weight"),
+        "39",
+        "1 + ((1024 - 2) * 9999) / 262142"
+    );
     assert_eq!(read(&cg, "cpu.max"), "50000 100000");
     assert_eq!(read(&cg, "cpu.max.burst"), "20000");
     assert_eq!(read(&cg, "cpuset.cpus"), "0");
     assert_eq!(read(&cg, "cpuset.mems"), "0");
     // Changing only the period keeps the quota; -1 quota is "max".
-    cg.manager.apply(&res(json!({"cpu": {"period": 200000}}))).unwrap();
+    cg.manager
+        .apply(&res(json!({"cpu": {"period": 200000}})))
+        .unwrap();
     assert_eq!(read(&cg, "cpu.max"), "50000 200000");
-    cg.manager.apply(&res(json!({"cpu": {"quota": -1, "shares": 262144}}))).unwrap();
+    cg.manager
+        .apply(&res(json!({"cpu": {"quota": -1, "shares": 262144}})))
+        .unwrap();
     assert_eq!(read(&cg, "cpu.max"), "max 200000");
     assert_eq!(read(&cg, "cpu.weight"), "10000");
     if cg.dir("unified").join("cpu.idle").exists() {
         cg.manager.apply(&res(json!({"cpu": {"idle": 1}}))).unwrap();
         assert_eq!(read(&cg, "cpu.idle"), "1");
     }
-    let e = cg.manager.apply(&res(json!({"cpu": {"realtimeRuntime": 1000}}))).unwrap_err();
-    assert!(e.to_string().starts_with("linux.resources.cpu.realtimeRuntime:"), "{e}");
+    let e = cg
+        .manager
+        .apply(&res(json!({"cpu": {"realtimeRuntime": 1000}})))
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("linux.resources.cpu.realtimeRuntime:"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -143,11 +179,21 @@ fn v2_io_weight_and_max() {
         return;
     }
     let cg = new_cgroup("io");
-    cg.manager.apply(&res(json!({"blockIO": {"weight": 500}}))).unwrap();
+    cg.manager
+        .apply(&res(json!({"blockIO": {"weight": 500}})))
+        .unwrap();
     if cg.dir("unified").join("io.bfq.weight").exists() {
-        assert!(read(&cg, "io.bfq.weight").contains("500"), "{}", read(&cg, "io.bfq.weight"));
+        assert!(
+            read(&cg, "io.bfq.weight").contains("500"),
+            "{}",
+            read(&cg, "io.bfq.weight")
+        );
     } else {
-        assert!(read(&cg, "io.weight").starts_with("default 4950"), "{}", read(&cg, "io.weight"));
+        assert!(
+            read(&cg, "io.weight").starts_with("default 4950"),
+            "{}",
+            read(&cg, "io.weight")
+        );
     }
     if let Some(dev) = common::some_block_device() {
         let (major, minor) = dev.split_once(':').unwrap();
@@ -158,7 +204,10 @@ fn v2_io_weight_and_max() {
                 "throttleWriteIOPSDevice": [{"major": major, "minor": minor, "rate": 100}]
             }})))
             .unwrap();
-        assert_eq!(read(&cg, "io.max"), format!("{dev} rbps=1048576 wbps=max riops=max wiops=100"));
+        assert_eq!(
+            read(&cg, "io.max"),
+            format!("{dev} rbps=1048576 wbps=max riops=max wiops=100")
+        );
     } else {
         eprintln!("no block device in this VM: io.max not exercised");
     }
@@ -178,13 +227,19 @@ fn v2_freeze_and_thaw() {
     assert_eq!(read(&cg, "cgroup.freeze"), "1");
     assert!(read(&cg, "cgroup.events").lines().any(|l| l == "frozen 1"));
     assert_eq!(cg.manager.freezer_state().unwrap(), FreezerState::Frozen);
-    assert!(!proc_state(pid).starts_with('R'), "frozen child is {}", proc_state(pid));
+    assert!(
+        !proc_state(pid).starts_with('R'),
+        "frozen child is {}",
+        proc_state(pid)
+    );
     let before = cpu_ticks(pid);
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert_eq!(cpu_ticks(pid), before, "a frozen process must not use CPU");
     cg.manager.thaw().unwrap();
     assert_eq!(cg.manager.freezer_state().unwrap(), FreezerState::Thawed);
-    wait_until("the thawed child to use CPU again", || cpu_ticks(pid) > before);
+    wait_until("the thawed child to use CPU again", || {
+        cpu_ticks(pid) > before
+    });
 }
 
 #[test]
@@ -224,7 +279,11 @@ fn v2_device_filter_allows_null_denies_zero() {
     let null = cg.spawn(Action::Open(0));
     assert_eq!(cg.children[null].wait(), Ok(0), "/dev/null is allowed");
     let zero = cg.spawn(Action::Open(1));
-    assert_eq!(cg.children[zero].wait(), Ok(libc::EPERM), "/dev/zero is denied");
+    assert_eq!(
+        cg.children[zero].wait(),
+        Ok(libc::EPERM),
+        "/dev/zero is denied"
+    );
 
     // An update replaces our program instead of stacking another one.
     let rules = json!({"devices": [
@@ -235,9 +294,16 @@ fn v2_device_filter_allows_null_denies_zero() {
     cg.manager.apply(&res(rules)).unwrap();
     let dir = cg.dir("unified");
     let attached = kiln_cgroups::devices::filter::attached_device_programs(&dir).unwrap();
-    assert_eq!(attached, vec![kiln_cgroups::devices::filter::PROGRAM_NAME.to_string()]);
+    assert_eq!(
+        attached,
+        vec![kiln_cgroups::devices::filter::PROGRAM_NAME.to_string()]
+    );
     let zero = cg.spawn(Action::Open(1));
-    assert_eq!(cg.children[zero].wait(), Ok(0), "/dev/zero allowed after the update");
+    assert_eq!(
+        cg.children[zero].wait(),
+        Ok(0),
+        "/dev/zero allowed after the update"
+    );
 }
 
 #[test]
@@ -248,18 +314,32 @@ fn v2_unified_keys_and_hugetlb() {
     }
     let cg = new_cgroup("unified");
     cg.manager
-        .apply(&res(json!({"memory": {"limit": 67108864}, "unified": {"memory.high": "33554432"}})))
+        .apply(&res(
+            json!({"memory": {"limit": 67108864}, "unified": {"memory.high": "33554432"}}),
+        ))
         .unwrap();
     assert_eq!(read(&cg, "memory.high"), "33554432");
     let e = cg
         .manager
-        .apply(&res(json!({"pids": {"limit": 3}, "unified": {"memory.bogus": "1"}})))
+        .apply(&res(
+            json!({"pids": {"limit": 3}, "unified": {"memory.bogus": "1"}}),
+        ))
         .unwrap_err();
-    assert!(e.to_string().starts_with("linux.resources.unified.memory.bogus:"), "{e}");
-    assert_eq!(read(&cg, "pids.max"), "max", "nothing applied on a preflight failure");
+    assert!(
+        e.to_string()
+            .starts_with("linux.resources.unified.memory.bogus:"),
+        "{e}"
+    );
+    assert_eq!(
+        read(&cg, "pids.max"),
+        "max",
+        "nothing applied on a preflight failure"
+    );
     if cg.dir("unified").join("hugetlb.2MB.max").exists() {
         cg.manager
-            .apply(&res(json!({"hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}]})))
+            .apply(&res(
+                json!({"hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}]}),
+            ))
             .unwrap();
         assert_eq!(read(&cg, "hugetlb.2MB.max"), "4194304");
     } else {
@@ -281,8 +361,12 @@ fn v2_stats() {
     let pid = cg.children[spin].pid;
     let _hold = cg.spawn(Action::Hold(8 << 20));
     wait_until("the child to use CPU", || cpu_ticks(pid) > 2);
-    wait_until("a CFS period to elapse", || key(&read(&cg, "cpu.stat"), "nr_periods") > 0);
-    wait_until("the holder's memory", || read(&cg, "memory.current").parse::<u64>().unwrap() >= 8 << 20);
+    wait_until("a CFS period to elapse", || {
+        key(&read(&cg, "cpu.stat"), "nr_periods") > 0
+    });
+    wait_until("the holder's memory", || {
+        read(&cg, "memory.current").parse::<u64>().unwrap() >= 8 << 20
+    });
     let s = cg.manager.stats().unwrap();
     assert!(s.cpu.usage.total > 0 && s.cpu.usage.user + s.cpu.usage.kernel > 0);
     assert!(s.cpu.throttling.periods > 0);
@@ -302,7 +386,10 @@ fn v2_clone_into_cgroup_fd() {
         return;
     }
     let cg = new_cgroup("clone3");
-    let fd = cg.manager.clone_into_fd().expect("pure v2 offers a cgroup fd");
+    let fd = cg
+        .manager
+        .clone_into_fd()
+        .expect("pure v2 offers a cgroup fd");
     let mut child = common::Child::clone_into(&fd);
     let cgroup = std::fs::read_to_string(format!("/proc/{}/cgroup", child.pid)).unwrap();
     assert_eq!(cgroup.trim(), format!("0::/{}/ctr", cg.top));

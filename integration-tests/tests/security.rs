@@ -4,29 +4,49 @@ use kiln_integration_tests::{skip_for_runc, sys, Container};
 
 #[test]
 fn runtime_binary_is_not_writable_through_proc_exe() {
+    // CVE-2019-5736: while the init still runs the runtime's image, a process
+    // that can see it may open /proc/<pid>/exe; after the init execs, that
+    // handle must not be reopenable for writing.
     let mut c = Container::new("exe");
-    c.config().args(&["true"]);
+    c.config().args(&["sleep", "1000"]);
     c.create();
     let pid = c.pid();
     let exe = format!("/proc/{pid}/exe");
-    // Opening for writing without O_TRUNC: harmless even if it were to succeed.
-    let result = std::fs::OpenOptions::new().write(true).open(&exe);
-    let err = match result {
-        Ok(_) => panic!("{exe} (the runtime's init) opened for writing"),
-        Err(err) => err,
-    };
-    eprintln!("open {exe} for writing: {err}");
-    let errno = err.raw_os_error();
-    assert!(
-        errno == Some(libc::EROFS) || errno == Some(libc::ETXTBSY),
-        "unexpected error {err}"
-    );
-    // runc differs: runc 1.1 runs its init from a sealed memfd copy (ETXTBSY); kiln must run
-    // it from a read-only view of its binary.
+    // O_TRUNC is checked against the mount before ETXTBSY: a read-only view
+    // answers EROFS, a writable one ETXTBSY.
+    let truncating = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&exe);
+    // Hold a handle across the exec of the user program, as an attacker would.
+    let held = std::fs::File::open(&exe).expect("open exe for reading");
+    c.start();
+    sys::wait_until("the program to be exec'd", || {
+        std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .is_ok_and(|comm| comm.trim() == "sleep")
+    });
+    use std::os::fd::AsRawFd;
+    let reopened = std::fs::OpenOptions::new()
+        .append(true)
+        .open(format!("/proc/self/fd/{}", held.as_raw_fd()));
+    // runc differs: runc 1.1 runs its init from a sealed memfd copy (ETXTBSY
+    // while running, and a harmless memfd afterwards); kiln must run it from a
+    // read-only view of its binary.
     if skip_for_runc("init is a memfd copy, not a read-only mount") {
         return;
     }
-    assert_eq!(errno, Some(libc::EROFS), "{err}");
+    let err = truncating.expect_err("the runtime binary opened for writing with O_TRUNC");
+    assert_eq!(
+        err.raw_os_error(),
+        Some(libc::EROFS),
+        "O_TRUNC open of {exe}: {err}"
+    );
+    let err = reopened.expect_err("the runtime binary reopened for writing after exec");
+    assert_eq!(
+        err.raw_os_error(),
+        Some(libc::EROFS),
+        "reopen of {exe} after exec: {err}"
+    );
 }
 
 #[test]

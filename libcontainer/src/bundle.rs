@@ -50,7 +50,11 @@ pub fn parse_config(reader: impl std::io::Read) -> Result<Spec> {
         let field = e.path().to_string();
         let inner = e.into_inner();
         let reason = describe_serde_error(&field, &inner);
-        let field = if field == "." { "(document)".into() } else { field };
+        let field = if field == "." {
+            "(document)".into()
+        } else {
+            field
+        };
         Error::config(field, reason)
     })?;
     Ok(spec)

@@ -50,7 +50,9 @@ pub fn reexec_from_readonly_view() -> Result<()> {
         if self_exe_is_readonly() {
             return Ok(());
         }
-        return Err(Error::Init("cannot run kiln from a read-only view of its binary".into()));
+        return Err(Error::Init(
+            "cannot run kiln from a read-only view of its binary".into(),
+        ));
     }
     let fd = match readonly_bind_of_self() {
         Ok(fd) => fd,
@@ -100,7 +102,10 @@ fn readonly_bind_of_self() -> Result<OwnedFd> {
         )
     };
     if r < 0 {
-        return Err(Error::sys("mount_setattr MOUNT_ATTR_RDONLY", nix::Error::last()));
+        return Err(Error::sys(
+            "mount_setattr MOUNT_ATTR_RDONLY",
+            nix::Error::last(),
+        ));
     }
     Ok(fd)
 }
@@ -108,14 +113,21 @@ fn readonly_bind_of_self() -> Result<OwnedFd> {
 /// A memfd holding a copy of our binary, sealed against any change.
 fn sealed_memfd_copy() -> Result<OwnedFd> {
     use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
-    let fd = memfd_create(c"kiln", MemFdCreateFlag::MFD_CLOEXEC | MemFdCreateFlag::MFD_ALLOW_SEALING)
-        .map_err(|e| Error::sys("memfd_create", e))?;
+    let fd = memfd_create(
+        c"kiln",
+        MemFdCreateFlag::MFD_CLOEXEC | MemFdCreateFlag::MFD_ALLOW_SEALING,
+    )
+    .map_err(|e| Error::sys("memfd_create", e))?;
     let mut dst = File::from(fd);
-    let mut src = File::open("/proc/self/exe").map_err(|e| Error::io("open", "/proc/self/exe", e))?;
+    let mut src =
+        File::open("/proc/self/exe").map_err(|e| Error::io("open", "/proc/self/exe", e))?;
     std::io::copy(&mut src, &mut dst).map_err(|e| Error::io("copy", "/proc/self/exe", e))?;
     let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
-    nix::fcntl::fcntl(dst.as_raw_fd(), nix::fcntl::FcntlArg::F_ADD_SEALS(nix::fcntl::SealFlag::from_bits_truncate(seals)))
-        .map_err(|e| Error::sys("fcntl F_ADD_SEALS", e))?;
+    nix::fcntl::fcntl(
+        dst.as_raw_fd(),
+        nix::fcntl::FcntlArg::F_ADD_SEALS(nix::fcntl::SealFlag::from_bits_truncate(seals)),
+    )
+    .map_err(|e| Error::sys("fcntl F_ADD_SEALS", e))?;
     Ok(OwnedFd::from(dst))
 }
 

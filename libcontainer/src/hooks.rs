@@ -98,7 +98,9 @@ fn run_one(kind: HookKind, hook: &Hook, input: &[u8]) -> Result<()> {
         reason,
     };
     let timeout = match hook.timeout() {
-        Some(t) if t <= 0 => return Err(fail(format!("timeout must be greater than zero, got {t}"))),
+        Some(t) if t <= 0 => {
+            return Err(fail(format!("timeout must be greater than zero, got {t}")))
+        }
         Some(t) => Some(Duration::from_secs(t as u64)),
         None => None,
     };
@@ -117,8 +119,14 @@ fn run_one(kind: HookKind, hook: &Hook, input: &[u8]) -> Result<()> {
     // Output goes to an anonymous file, read back for the error message.
     let mut out = output_file().map_err(|e| fail(format!("cannot create output file: {e}")))?;
     let out2 = out.try_clone().map_err(|e| fail(e.to_string()))?;
-    cmd.stdin(Stdio::piped()).stdout(Stdio::from(out2.try_clone().map_err(|e| fail(e.to_string()))?)).stderr(Stdio::from(out2));
-    let mut child = cmd.spawn().map_err(|e| fail(format!("cannot start: {e}")))?;
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::from(
+            out2.try_clone().map_err(|e| fail(e.to_string()))?,
+        ))
+        .stderr(Stdio::from(out2));
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| fail(format!("cannot start: {e}")))?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook may exit without reading its input: EPIPE is not an error.
         let _ = stdin.write_all(input);
@@ -127,7 +135,10 @@ fn run_one(kind: HookKind, hook: &Hook, input: &[u8]) -> Result<()> {
     if !pidfd::wait_exit(pidfd.as_fd(), timeout)? {
         let _ = child.kill();
         let _ = child.wait();
-        return Err(fail(format!("timed out after {}s and was killed", timeout.unwrap_or_default().as_secs())));
+        return Err(fail(format!(
+            "timed out after {}s and was killed",
+            timeout.unwrap_or_default().as_secs()
+        )));
     }
     let status = child.wait().map_err(|e| fail(format!("wait: {e}")))?;
     if status.success() {
@@ -142,12 +153,17 @@ fn run_one(kind: HookKind, hook: &Hook, input: &[u8]) -> Result<()> {
         _ => "failed".into(),
     };
     let text = text.trim();
-    Err(fail(if text.is_empty() { how } else { format!("{how}: {text}") }))
+    Err(fail(if text.is_empty() {
+        how
+    } else {
+        format!("{how}: {text}")
+    }))
 }
 
 /// An unnamed in-memory file for a hook's stdout and stderr.
 fn output_file() -> std::io::Result<std::fs::File> {
-    let fd = nix::sys::memfd::memfd_create(c"kiln-hook", nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC)?;
+    let fd =
+        nix::sys::memfd::memfd_create(c"kiln-hook", nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC)?;
     Ok(std::fs::File::from(fd))
 }
 
@@ -168,20 +184,30 @@ mod tests {
             out.display()
         ));
         run_one(HookKind::Prestart, &h, br#"{"id":"x"}"#).unwrap();
-        assert_eq!(std::fs::read_to_string(&out).unwrap(), "{\"id\":\"x\"} a0 a1 bar\n");
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap(),
+            "{\"id\":\"x\"} a0 a1 bar\n"
+        );
     }
 
     #[test]
     fn failure_reports_output() {
         let h = hook(r#"{"path":"/bin/sh","args":["sh","-c","echo oops >&2; exit 3"]}"#);
-        let e = run_one(HookKind::CreateRuntime, &h, b"{}").unwrap_err().to_string();
-        assert!(e.contains("createRuntime") && e.contains("exit status 3") && e.contains("oops"), "{e}");
+        let e = run_one(HookKind::CreateRuntime, &h, b"{}")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("createRuntime") && e.contains("exit status 3") && e.contains("oops"),
+            "{e}"
+        );
     }
 
     #[test]
     fn timeout_kills() {
         let h = hook(r#"{"path":"/bin/sleep","args":["sleep","30"],"timeout":1}"#);
-        let e = run_one(HookKind::Poststop, &h, b"{}").unwrap_err().to_string();
+        let e = run_one(HookKind::Poststop, &h, b"{}")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("timed out"), "{e}");
     }
 }

@@ -24,8 +24,8 @@ pub mod store;
 pub mod validate;
 
 pub use bundle::Bundle;
-pub use rootfs::RootfsError;
 pub use container::{list, Container, ContainerBuilder, ExitStatus};
 pub use error::{Error, Result};
+pub use rootfs::RootfsError;
 pub use state::{State, Status, OCI_VERSION};
 pub use store::StateRoot;

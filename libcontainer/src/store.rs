@@ -18,7 +18,12 @@ pub(crate) const EXEC_FIFO: &str = "exec.fifo";
 
 /// Rejects ids that could escape the state root or confuse engines.
 pub fn validate_id(id: &str) -> Result<()> {
-    let bad = |reason| Err(Error::InvalidId { id: id.to_string(), reason });
+    let bad = |reason| {
+        Err(Error::InvalidId {
+            id: id.to_string(),
+            reason,
+        })
+    };
     if id.is_empty() {
         return bad("must not be empty");
     }
@@ -28,7 +33,10 @@ pub fn validate_id(id: &str) -> Result<()> {
     if id.len() > 1024 {
         return bad("is longer than 1024 bytes");
     }
-    if !id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'+' | b'-' | b'.')) {
+    if !id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'+' | b'-' | b'.'))
+    {
         return bad("may only contain letters, digits, '_', '+', '-' and '.'");
     }
     Ok(())
@@ -114,7 +122,10 @@ impl DirLock {
 /// Writes `data` to `path` atomically: a temp file in the same directory, then rename.
 pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}", std::process::id()));
     let result = (|| {
         let mut f = OpenOptions::new()

@@ -30,18 +30,33 @@ pub fn spec(spec: &Spec) -> Result<()> {
         ));
     }
     if spec.hostname().as_deref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
-        return Err(Error::config("hostname", "setting the hostname needs a new uts namespace"));
+        return Err(Error::config(
+            "hostname",
+            "setting the hostname needs a new uts namespace",
+        ));
     }
-    if spec.domainname().as_deref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
-        return Err(Error::config("domainname", "setting the domainname needs a new uts namespace"));
+    if spec.domainname().as_deref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts)
+    {
+        return Err(Error::config(
+            "domainname",
+            "setting the domainname needs a new uts namespace",
+        ));
     }
     let maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
         || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
     if maps && !has(LinuxNamespaceType::User) {
-        return Err(Error::config("linux.uidMappings", "id mappings need a user namespace"));
+        return Err(Error::config(
+            "linux.uidMappings",
+            "id mappings need a user namespace",
+        ));
     }
-    if linux.time_offsets().as_ref().is_some_and(|m| !m.is_empty()) && !has(LinuxNamespaceType::Time) {
-        return Err(Error::config("linux.timeOffsets", "time offsets need a time namespace"));
+    if linux.time_offsets().as_ref().is_some_and(|m| !m.is_empty())
+        && !has(LinuxNamespaceType::Time)
+    {
+        return Err(Error::config(
+            "linux.timeOffsets",
+            "time offsets need a time namespace",
+        ));
     }
     if let Some(offsets) = linux.time_offsets() {
         for clock in offsets.keys() {
@@ -66,10 +81,16 @@ pub fn spec(spec: &Spec) -> Result<()> {
         absolute(&format!("linux.readonlyPaths[{i}]"), p)?;
     }
     for (i, d) in linux.devices().iter().flatten().enumerate() {
-        absolute(&format!("linux.devices[{i}].path"), &d.path().to_string_lossy())?;
+        absolute(
+            &format!("linux.devices[{i}].path"),
+            &d.path().to_string_lossy(),
+        )?;
     }
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
-        absolute(&format!("mounts[{i}].destination"), &m.destination().to_string_lossy())?;
+        absolute(
+            &format!("mounts[{i}].destination"),
+            &m.destination().to_string_lossy(),
+        )?;
     }
     Ok(())
 }
@@ -81,13 +102,19 @@ fn process(spec: &Spec) -> Result<()> {
         .as_ref()
         .ok_or_else(|| Error::config("process", "missing: the container process is required"))?;
     if process.args().as_ref().is_none_or(|a| a.is_empty()) {
-        return Err(Error::config("process.args", "must name at least the program to run"));
+        return Err(Error::config(
+            "process.args",
+            "must name at least the program to run",
+        ));
     }
     absolute("process.cwd", &process.cwd().to_string_lossy())?;
     let mut seen = HashSet::new();
     for (i, r) in process.rlimits().iter().flatten().enumerate() {
         if !seen.insert(format!("{:?}", r.typ())) {
-            return Err(Error::config(format!("process.rlimits[{i}].type"), "duplicate rlimit"));
+            return Err(Error::config(
+                format!("process.rlimits[{i}].type"),
+                "duplicate rlimit",
+            ));
         }
         if r.soft() > r.hard() {
             return Err(Error::config(
@@ -115,7 +142,10 @@ fn namespaces(spec: &Spec) -> Result<HashSet<LinuxNamespaceType>> {
         }
         if let Some(p) = ns.path() {
             if !p.is_absolute() {
-                return Err(Error::config(format!("linux.namespaces[{i}].path"), "must be an absolute path"));
+                return Err(Error::config(
+                    format!("linux.namespaces[{i}].path"),
+                    "must be an absolute path",
+                ));
             }
         }
     }
@@ -123,7 +153,10 @@ fn namespaces(spec: &Spec) -> Result<HashSet<LinuxNamespaceType>> {
 }
 
 /// Which namespace a sysctl belongs to; error unless the container has it.
-fn sysctl_namespace(key: &str, ns: &HashSet<LinuxNamespaceType>) -> std::result::Result<(), String> {
+fn sysctl_namespace(
+    key: &str,
+    ns: &HashSet<LinuxNamespaceType>,
+) -> std::result::Result<(), String> {
     const IPC: [&str; 8] = [
         "kernel.msgmax",
         "kernel.msgmnb",
@@ -154,7 +187,10 @@ fn absolute(field: &str, path: &str) -> Result<()> {
     if path.starts_with('/') {
         Ok(())
     } else {
-        Err(Error::config(field, format!("{path:?} is not an absolute path")))
+        Err(Error::config(
+            field,
+            format!("{path:?} is not an absolute path"),
+        ))
     }
 }
 
@@ -177,14 +213,19 @@ mod tests {
 
     #[test]
     fn hostname_needs_uts() {
-        let err = spec(&spec_from(&format!("{BASE},\"hostname\":\"x\"}}"))).unwrap_err().to_string();
+        let err = spec(&spec_from(&format!("{BASE},\"hostname\":\"x\"}}")))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("hostname") && err.contains("uts"), "{err}");
     }
 
     #[test]
     fn host_sysctl_refused() {
         let s = BASE.replace(r#"[{"type":"pid"}"#, r#"[{"type":"ipc"},{"type":"pid"}"#);
-        let s = s.replace("\"linux\":{", "\"linux\":{\"sysctl\":{\"vm.swappiness\":\"1\"},");
+        let s = s.replace(
+            "\"linux\":{",
+            "\"linux\":{\"sysctl\":{\"vm.swappiness\":\"1\"},",
+        );
         let err = spec(&spec_from(&format!("{s}}}"))).unwrap_err().to_string();
         assert!(err.contains("linux.sysctl.vm.swappiness"), "{err}");
     }

@@ -80,8 +80,16 @@ pub fn init(path: Option<&Path>, format: LogFormat, debug: bool) -> std::io::Res
         Some(p) => Box::new(open_log(p)?),
         None => Box::new(std::io::stderr()),
     };
-    let level = if debug { LevelFilter::Debug } else { LevelFilter::Warn };
-    let logger = Logger { out: Mutex::new(out), format, level };
+    let level = if debug {
+        LevelFilter::Debug
+    } else {
+        LevelFilter::Warn
+    };
+    let logger = Logger {
+        out: Mutex::new(out),
+        format,
+        level,
+    };
     if log::set_boxed_logger(Box::new(logger)).is_ok() {
         log::set_max_level(level);
     }

@@ -13,7 +13,11 @@ use clap::{Parser, Subcommand};
 
 /// Global options, as runc has them.
 #[derive(Debug, Parser)]
-#[command(name = "kiln", disable_version_flag = true, about = "kiln: an OCI container runtime (runc-compatible)")]
+#[command(
+    name = "kiln",
+    disable_version_flag = true,
+    about = "kiln: an OCI container runtime (runc-compatible)"
+)]
 pub struct Cli {
     /// Root directory for storage of container state.
     #[arg(long, global = true, default_value = "/run/kiln")]

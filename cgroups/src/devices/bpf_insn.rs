@@ -135,22 +135,40 @@ mod tests {
     #[test]
     fn encodings_match_the_kernel_abi() {
         // r2 = *(u32 *)(r1 + 4)  → 61 12 04 00 00 00 00 00
-        assert_eq!(Insn::load_u32(Reg::R2, Reg::R1, 4).to_bytes(), [0x61, 0x12, 4, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            Insn::load_u32(Reg::R2, Reg::R1, 4).to_bytes(),
+            [0x61, 0x12, 4, 0, 0, 0, 0, 0]
+        );
         // r2 &= 0xffff → 57 02 00 00 ff ff 00 00
-        assert_eq!(Insn::and_imm(Reg::R2, 0xffff).to_bytes(), [0x57, 0x02, 0, 0, 0xff, 0xff, 0, 0]);
+        assert_eq!(
+            Insn::and_imm(Reg::R2, 0xffff).to_bytes(),
+            [0x57, 0x02, 0, 0, 0xff, 0xff, 0, 0]
+        );
         // r3 >>= 16 → 77 03 00 00 10 00 00 00
-        assert_eq!(Insn::rsh_imm(Reg::R3, 16).to_bytes(), [0x77, 0x03, 0, 0, 16, 0, 0, 0]);
+        assert_eq!(
+            Insn::rsh_imm(Reg::R3, 16).to_bytes(),
+            [0x77, 0x03, 0, 0, 16, 0, 0, 0]
+        );
         // r1 = r3 → bf 31 ...
-        assert_eq!(Insn::mov_reg(Reg::R1, Reg::R3).to_bytes(), [0xbf, 0x31, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            Insn::mov_reg(Reg::R1, Reg::R3).to_bytes(),
+            [0xbf, 0x31, 0, 0, 0, 0, 0, 0]
+        );
         // r0 = 1 → b7 00 00 00 01 00 00 00
-        assert_eq!(Insn::mov_imm(Reg::R0, 1).to_bytes(), [0xb7, 0, 0, 0, 1, 0, 0, 0]);
+        assert_eq!(
+            Insn::mov_imm(Reg::R0, 1).to_bytes(),
+            [0xb7, 0, 0, 0, 1, 0, 0, 0]
+        );
         // if w4 != 0xffffffff goto +3 → 56 04 03 00 ff ff ff ff
         assert_eq!(
             Insn::jmp32_imm(Cmp::Ne, Reg::R4, u32::MAX, 3).to_bytes(),
             [0x56, 0x04, 3, 0, 0xff, 0xff, 0xff, 0xff]
         );
         // if w1 == 0 goto +2 → 16 01 02 00 ...
-        assert_eq!(Insn::jmp32_imm(Cmp::Eq, Reg::R1, 0, 2).to_bytes(), [0x16, 0x01, 2, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            Insn::jmp32_imm(Cmp::Eq, Reg::R1, 0, 2).to_bytes(),
+            [0x16, 0x01, 2, 0, 0, 0, 0, 0]
+        );
         assert_eq!(Insn::ja(-1).to_bytes(), [0x05, 0, 0xff, 0xff, 0, 0, 0, 0]);
         assert_eq!(Insn::exit().to_bytes(), [0x95, 0, 0, 0, 0, 0, 0, 0]);
         assert_eq!(std::mem::size_of::<Insn>(), 8);

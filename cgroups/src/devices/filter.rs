@@ -33,7 +33,11 @@ fn sys_err<'a>(syscall: &'static str, dir: &'a Path) -> impl FnOnce(io::Error) -
 }
 
 /// Descriptors of the device programs attached to `dir` whose name satisfies `keep`.
-fn attached(dir_fd: &File, dir: &Path, keep: impl Fn(&str) -> bool) -> Result<Vec<(String, OwnedFd)>, CgroupError> {
+fn attached(
+    dir_fd: &File,
+    dir: &Path,
+    keep: impl Fn(&str) -> bool,
+) -> Result<Vec<(String, OwnedFd)>, CgroupError> {
     let ids = syscall::prog_query(dir_fd.as_fd()).map_err(sys_err("bpf(BPF_PROG_QUERY)", dir))?;
     let mut out = Vec::new();
     for id in ids {
@@ -43,7 +47,8 @@ fn attached(dir_fd: &File, dir: &Path, keep: impl Fn(&str) -> bool) -> Result<Ve
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
             Err(e) => return Err(sys_err("bpf(BPF_PROG_GET_FD_BY_ID)", dir)(e)),
         };
-        let name = syscall::prog_name(fd.as_fd()).map_err(sys_err("bpf(BPF_OBJ_GET_INFO_BY_FD)", dir))?;
+        let name =
+            syscall::prog_name(fd.as_fd()).map_err(sys_err("bpf(BPF_OBJ_GET_INFO_BY_FD)", dir))?;
         if keep(&name) {
             out.push((name, fd));
         }
@@ -54,7 +59,10 @@ fn attached(dir_fd: &File, dir: &Path, keep: impl Fn(&str) -> bool) -> Result<Ve
 /// Names of all device programs attached directly to the cgroup v2 directory `dir`.
 pub fn attached_device_programs(dir: &Path) -> Result<Vec<String>, CgroupError> {
     let f = open_dir(dir)?;
-    Ok(attached(&f, dir, |_| true)?.into_iter().map(|(n, _)| n).collect())
+    Ok(attached(&f, dir, |_| true)?
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect())
 }
 
 /// Generates a `BPF_PROG_TYPE_CGROUP_DEVICE` program for `rules` (last match wins, default
@@ -65,11 +73,12 @@ pub fn attached_device_programs(dir: &Path) -> Result<Vec<String>, CgroupError> 
 pub fn apply_device_filter(dir: &Path, rules: &[DeviceRule]) -> Result<(), CgroupError> {
     let dir_fd = open_dir(dir)?;
     let insns = program::device_program(rules);
-    let prog = syscall::prog_load(&insns, PROGRAM_NAME).map_err(|(source, log)| CgroupError::BpfLoad {
-        target: dir.to_path_buf(),
-        source,
-        log,
-    })?;
+    let prog =
+        syscall::prog_load(&insns, PROGRAM_NAME).map_err(|(source, log)| CgroupError::BpfLoad {
+            target: dir.to_path_buf(),
+            source,
+            log,
+        })?;
     let ours = attached(&dir_fd, dir, |n| n == PROGRAM_NAME)?;
     if let [(_, old)] = &ours[..] {
         match syscall::prog_attach(dir_fd.as_fd(), prog.as_fd(), Some(old.as_fd())) {
@@ -79,7 +88,8 @@ pub fn apply_device_filter(dir: &Path, rules: &[DeviceRule]) -> Result<(), Cgrou
             Err(e) => return Err(sys_err("bpf(BPF_PROG_ATTACH)", dir)(e)),
         }
     }
-    syscall::prog_attach(dir_fd.as_fd(), prog.as_fd(), None).map_err(sys_err("bpf(BPF_PROG_ATTACH)", dir))?;
+    syscall::prog_attach(dir_fd.as_fd(), prog.as_fd(), None)
+        .map_err(sys_err("bpf(BPF_PROG_ATTACH)", dir))?;
     for (_, old) in &ours {
         match syscall::prog_detach(dir_fd.as_fd(), old.as_fd()) {
             Ok(()) => {}

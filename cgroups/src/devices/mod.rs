@@ -70,7 +70,10 @@ fn number(field: &str, v: Option<i64>) -> Result<Option<u32>, CgroupError> {
     match v {
         None | Some(-1) => Ok(None),
         Some(v) => u32::try_from(v).map(Some).map_err(|_| {
-            CgroupError::invalid(field, format!("{v} is not a device number (use -1 or omit it for any)"))
+            CgroupError::invalid(
+                field,
+                format!("{v} is not a device number (use -1 or omit it for any)"),
+            )
         }),
     }
 }
@@ -90,12 +93,13 @@ pub fn validate_rules(rules: &[LinuxDeviceCgroup]) -> Result<Vec<DeviceRule>, Cg
                 LinuxDeviceType::A => DeviceType::All,
                 LinuxDeviceType::B => DeviceType::Block,
                 LinuxDeviceType::C => DeviceType::Char,
-                other => {
-                    return Err(CgroupError::invalid(
-                        format!("{field}.type"),
-                        format!("device type {:?} is not supported by the device cgroup (want a, b or c)", other.as_str()),
-                    ))
-                }
+                other => return Err(CgroupError::invalid(
+                    format!("{field}.type"),
+                    format!(
+                        "device type {:?} is not supported by the device cgroup (want a, b or c)",
+                        other.as_str()
+                    ),
+                )),
             };
             let mut access = 0;
             for c in r.access().as_deref().unwrap_or("").chars() {
@@ -106,7 +110,10 @@ pub fn validate_rules(rules: &[LinuxDeviceCgroup]) -> Result<Vec<DeviceRule>, Cg
                     _ => {
                         return Err(CgroupError::invalid(
                             format!("{field}.access"),
-                            format!("{:?} is invalid: use a combination of r, w and m", r.access().as_deref().unwrap_or("")),
+                            format!(
+                                "{:?} is invalid: use a combination of r, w and m",
+                                r.access().as_deref().unwrap_or("")
+                            ),
                         ))
                     }
                 };
@@ -138,7 +145,11 @@ pub(crate) fn v1_writes(rules: &[DeviceRule]) -> Vec<(&'static str, String)> {
             out.push(("devices.deny", "a".to_string()));
             continue;
         }
-        let file = if r.allow { "devices.allow" } else { "devices.deny" };
+        let file = if r.allow {
+            "devices.allow"
+        } else {
+            "devices.deny"
+        };
         out.push((file, r.v1_line()));
     }
     out
@@ -177,7 +188,13 @@ pub fn default_device_rules() -> Vec<LinuxDeviceCgroup> {
 mod tests {
     use super::*;
 
-    fn oci(allow: bool, typ: Option<LinuxDeviceType>, maj: Option<i64>, min: Option<i64>, acc: Option<&str>) -> LinuxDeviceCgroup {
+    fn oci(
+        allow: bool,
+        typ: Option<LinuxDeviceType>,
+        maj: Option<i64>,
+        min: Option<i64>,
+        acc: Option<&str>,
+    ) -> LinuxDeviceCgroup {
         let mut r = LinuxDeviceCgroup::default();
         r.set_allow(allow);
         r.set_typ(typ);
@@ -192,7 +209,13 @@ mod tests {
         let rules = validate_rules(&[oci(false, None, None, None, None)]).unwrap();
         assert_eq!(
             rules[0],
-            DeviceRule { allow: false, kind: DeviceType::All, major: None, minor: None, access: ACC_ALL }
+            DeviceRule {
+                allow: false,
+                kind: DeviceType::All,
+                major: None,
+                minor: None,
+                access: ACC_ALL
+            }
         );
         assert_eq!(rules[0].v1_line(), "a *:* rwm");
     }
@@ -202,7 +225,13 @@ mod tests {
         let rules = validate_rules(&[
             oci(false, Some(LinuxDeviceType::A), None, None, Some("rwm")),
             oci(true, Some(LinuxDeviceType::C), Some(1), Some(3), Some("rw")),
-            oci(false, Some(LinuxDeviceType::B), Some(8), Some(-1), Some("m")),
+            oci(
+                false,
+                Some(LinuxDeviceType::B),
+                Some(8),
+                Some(-1),
+                Some("m"),
+            ),
         ])
         .unwrap();
         assert_eq!(
@@ -217,14 +246,28 @@ mod tests {
 
     #[test]
     fn rejects_bad_rules() {
-        let e = validate_rules(&[oci(true, Some(LinuxDeviceType::P), Some(1), Some(1), None)]).unwrap_err();
-        assert!(e.to_string().starts_with("linux.resources.devices[0].type:"), "{e}");
-        let e = validate_rules(&[oci(true, Some(LinuxDeviceType::U), Some(1), Some(1), None)]).unwrap_err();
+        let e = validate_rules(&[oci(true, Some(LinuxDeviceType::P), Some(1), Some(1), None)])
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("linux.resources.devices[0].type:"),
+            "{e}"
+        );
+        let e = validate_rules(&[oci(true, Some(LinuxDeviceType::U), Some(1), Some(1), None)])
+            .unwrap_err();
         assert!(e.to_string().contains("not supported"), "{e}");
         let e = validate_rules(&[oci(true, None, Some(1), Some(1), Some("rwx"))]).unwrap_err();
-        assert!(e.to_string().starts_with("linux.resources.devices[0].access:"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("linux.resources.devices[0].access:"),
+            "{e}"
+        );
         let e = validate_rules(&[oci(true, None, Some(-5), None, None)]).unwrap_err();
-        assert!(e.to_string().starts_with("linux.resources.devices[0].major:"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("linux.resources.devices[0].major:"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -47,7 +47,11 @@ fn reference(rules: &[DeviceRule], kind: DeviceType, access: u8, major: u32, min
         let type_ok = r.kind == DeviceType::All || r.kind == kind;
         let nums_ok = r.kind == DeviceType::All
             || (r.major.is_none_or(|m| m == major) && r.minor.is_none_or(|m| m == minor));
-        let acc_ok = if r.allow { access & !r.access == 0 } else { access & r.access != 0 };
+        let acc_ok = if r.allow {
+            access & !r.access == 0
+        } else {
+            access & r.access != 0
+        };
         if type_ok && nums_ok && acc_ok {
             verdict = r.allow;
         }
@@ -55,14 +59,30 @@ fn reference(rules: &[DeviceRule], kind: DeviceType, access: u8, major: u32, min
     verdict
 }
 
-fn rule(allow: bool, kind: DeviceType, major: Option<u32>, minor: Option<u32>, access: u8) -> DeviceRule {
-    DeviceRule { allow, kind, major, minor, access }
+fn rule(
+    allow: bool,
+    kind: DeviceType,
+    major: Option<u32>,
+    minor: Option<u32>,
+    access: u8,
+) -> DeviceRule {
+    DeviceRule {
+        allow,
+        kind,
+        major,
+        minor,
+        access,
+    }
 }
 
 fn check_all(rules: &[DeviceRule]) {
     let prog = device_program(rules);
     for kind in [DeviceType::Block, DeviceType::Char] {
-        let k = if kind == DeviceType::Block { DEV_BLOCK } else { DEV_CHAR };
+        let k = if kind == DeviceType::Block {
+            DEV_BLOCK
+        } else {
+            DEV_CHAR
+        };
         for access in 1..=ACC_ALL {
             for (major, minor) in [(1, 3), (1, 5), (136, 7), (8, 0), (u32::MAX, 1)] {
                 assert_eq!(
@@ -98,7 +118,13 @@ fn typical_container_policy() {
 fn allow_all_then_specific_denies() {
     let rules = [
         rule(true, DeviceType::All, None, None, ACC_ALL),
-        rule(false, DeviceType::Char, Some(1), Some(5), ACC_READ | ACC_WRITE),
+        rule(
+            false,
+            DeviceType::Char,
+            Some(1),
+            Some(5),
+            ACC_READ | ACC_WRITE,
+        ),
         rule(false, DeviceType::Block, Some(8), None, ACC_MKNOD),
     ];
     check_all(&rules);

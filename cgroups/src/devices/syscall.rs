@@ -151,7 +151,10 @@ pub(crate) fn prog_load(insns: &[Insn], name: &str) -> Result<OwnedFd, (io::Erro
                 Ok(fd) => owned_fd(fd).map_err(|e| (e, String::new())),
                 Err(_) => {
                     let end = log.iter().position(|b| *b == 0).unwrap_or(log.len());
-                    Err((first, String::from_utf8_lossy(&log[..end]).trim().to_string()))
+                    Err((
+                        first,
+                        String::from_utf8_lossy(&log[..end]).trim().to_string(),
+                    ))
                 }
             }
         }
@@ -202,7 +205,9 @@ pub(crate) fn prog_query(target: BorrowedFd<'_>) -> io::Result<Vec<u32>> {
                 return Ok(ids);
             }
             // ENOSPC: more programs than room; prog_cnt holds the real count.
-            Err(e) if e.raw_os_error() == Some(libc::ENOSPC) && attr.prog_cnt as usize > ids.len() => {
+            Err(e)
+                if e.raw_os_error() == Some(libc::ENOSPC) && attr.prog_cnt as usize > ids.len() =>
+            {
                 ids = vec![0u32; attr.prog_cnt as usize];
             }
             Err(e) => return Err(e),
@@ -228,7 +233,11 @@ pub(crate) fn prog_name(prog: BorrowedFd<'_>) -> io::Result<String> {
         info: std::ptr::addr_of_mut!(info) as u64,
     };
     bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
-    let end = info.name.iter().position(|b| *b == 0).unwrap_or(info.name.len());
+    let end = info
+        .name
+        .iter()
+        .position(|b| *b == 0)
+        .unwrap_or(info.name.len());
     Ok(String::from_utf8_lossy(&info.name[..end]).into_owned())
 }
 

@@ -25,7 +25,10 @@ pub(crate) fn blkio_weight_to_io_weight(weight: u16) -> u64 {
 /// OCI `memory.swap` is memory+swap (v1 memsw); v2 `memory.swap.max` is swap alone:
 /// `memory.swap.max = swap - limit`, `max` when swap is -1. Setting swap needs the memory
 /// limit in the same update (there is nothing to subtract otherwise), as in runc.
-pub(crate) fn swap_max(limit: Option<Limit>, swap: Option<Limit>) -> Result<Option<String>, CgroupError> {
+pub(crate) fn swap_max(
+    limit: Option<Limit>,
+    swap: Option<Limit>,
+) -> Result<Option<String>, CgroupError> {
     match (swap, limit) {
         (None, _) => Ok(None),
         (Some(Limit::Max), _) => Ok(Some("max".into())),
@@ -92,19 +95,37 @@ mod tests {
         let v = |x| Some(Limit::Value(x));
         assert_eq!(swap_max(v(100), v(300)).unwrap().as_deref(), Some("200"));
         assert_eq!(swap_max(v(100), v(100)).unwrap().as_deref(), Some("0"));
-        assert_eq!(swap_max(v(100), Some(Limit::Max)).unwrap().as_deref(), Some("max"));
+        assert_eq!(
+            swap_max(v(100), Some(Limit::Max)).unwrap().as_deref(),
+            Some("max")
+        );
         assert_eq!(swap_max(v(100), None).unwrap(), None);
         let e = swap_max(None, v(100)).unwrap_err();
-        assert!(e.to_string().starts_with("linux.resources.memory.swap:"), "{e}");
+        assert!(
+            e.to_string().starts_with("linux.resources.memory.swap:"),
+            "{e}"
+        );
     }
 
     #[test]
     fn cpu_max_conversion() {
         assert_eq!(cpu_max(None, None, "max 100000"), None);
-        assert_eq!(cpu_max(Some(Limit::Value(50_000)), Some(200_000), "max 100000").unwrap(), "50000 200000");
-        assert_eq!(cpu_max(Some(Limit::Max), None, "20000 100000").unwrap(), "max 100000");
-        assert_eq!(cpu_max(None, Some(50_000), "20000 100000").unwrap(), "20000 50000");
-        assert_eq!(cpu_max(Some(Limit::Value(1000)), None, "").unwrap(), "1000 100000");
+        assert_eq!(
+            cpu_max(Some(Limit::Value(50_000)), Some(200_000), "max 100000").unwrap(),
+            "50000 200000"
+        );
+        assert_eq!(
+            cpu_max(Some(Limit::Max), None, "20000 100000").unwrap(),
+            "max 100000"
+        );
+        assert_eq!(
+            cpu_max(None, Some(50_000), "20000 100000").unwrap(),
+            "20000 50000"
+        );
+        assert_eq!(
+            cpu_max(Some(Limit::Value(1000)), None, "").unwrap(),
+            "1000 100000"
+        );
     }
 
     #[test]

@@ -31,7 +31,13 @@ pub(crate) struct Plan {
 
 impl Plan {
     /// Queues writing `value` to `dir/file` for `field`.
-    pub fn push(&mut self, dir: &Path, file: &str, value: impl Into<String>, field: impl Into<String>) {
+    pub fn push(
+        &mut self,
+        dir: &Path,
+        file: &str,
+        value: impl Into<String>,
+        field: impl Into<String>,
+    ) {
         self.writes.push(Write {
             path: dir.join(file),
             value: value.into(),

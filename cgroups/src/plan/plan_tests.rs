@@ -11,21 +11,39 @@ use crate::{resources, CgroupPath, Layout, Manager};
 
 /// A fake hierarchy root with the container directory `kiln/t` in the given controllers,
 /// each holding the given files.
-fn fake(layout: Layout, controllers: &[&str], files: &[(&str, &str)]) -> (tempfile::TempDir, Manager) {
+fn fake(
+    layout: Layout,
+    controllers: &[&str],
+    files: &[(&str, &str)],
+) -> (tempfile::TempDir, Manager) {
     let tmp = tempfile::tempdir().unwrap();
     for c in controllers {
-        let dir = if c.is_empty() { tmp.path().join("kiln/t") } else { tmp.path().join(c).join("kiln/t") };
+        let dir = if c.is_empty() {
+            tmp.path().join("kiln/t")
+        } else {
+            tmp.path().join(c).join("kiln/t")
+        };
         fs::create_dir_all(&dir).unwrap();
         for (name, content) in files {
             let path = dir.join(name);
             fs::write(path, content).unwrap();
         }
     }
-    let m = Manager::with_root(CgroupPath::Fs("/kiln/t".into()), layout, tmp.path().to_path_buf()).unwrap();
+    let m = Manager::with_root(
+        CgroupPath::Fs("/kiln/t".into()),
+        layout,
+        tmp.path().to_path_buf(),
+    )
+    .unwrap();
     (tmp, m)
 }
 
-fn plan_for(m: &Manager, layout: Layout, root: &Path, v: serde_json::Value) -> Result<Plan, crate::CgroupError> {
+fn plan_for(
+    m: &Manager,
+    layout: Layout,
+    root: &Path,
+    v: serde_json::Value,
+) -> Result<Plan, crate::CgroupError> {
     let r = resources::validate(&serde_json::from_value(v).unwrap())?;
     match layout {
         Layout::V2 => super::v2::plan(&root.join("kiln/t"), &r),
@@ -36,7 +54,12 @@ fn plan_for(m: &Manager, layout: Layout, root: &Path, v: serde_json::Value) -> R
 fn files(p: &Plan) -> Vec<(String, String)> {
     p.writes
         .iter()
-        .map(|w| (w.path.file_name().unwrap().to_string_lossy().into_owned(), w.value.clone()))
+        .map(|w| {
+            (
+                w.path.file_name().unwrap().to_string_lossy().into_owned(),
+                w.value.clone(),
+            )
+        })
         .collect()
 }
 
@@ -47,42 +70,98 @@ fn pair(a: &str, b: &str) -> (String, String) {
 #[test]
 fn v1_memsw_written_first_when_raising() {
     let memsw = ("memory.memsw.limit_in_bytes", "1000\n");
-    let (tmp, m) = fake(Layout::V1, &["memory"], &[memsw, ("memory.limit_in_bytes", "1000\n")]);
-    let p = plan_for(&m, Layout::V1, tmp.path(), json!({"memory": {"limit": 2000, "swap": 4000}})).unwrap();
+    let (tmp, m) = fake(
+        Layout::V1,
+        &["memory"],
+        &[memsw, ("memory.limit_in_bytes", "1000\n")],
+    );
+    let p = plan_for(
+        &m,
+        Layout::V1,
+        tmp.path(),
+        json!({"memory": {"limit": 2000, "swap": 4000}}),
+    )
+    .unwrap();
     assert_eq!(
         files(&p),
-        vec![pair("memory.memsw.limit_in_bytes", "4000"), pair("memory.limit_in_bytes", "2000")]
+        vec![
+            pair("memory.memsw.limit_in_bytes", "4000"),
+            pair("memory.limit_in_bytes", "2000")
+        ]
     );
 }
 
 #[test]
 fn v1_memory_written_first_when_lowering() {
-    let (tmp, m) = fake(Layout::V1, &["memory"], &[("memory.memsw.limit_in_bytes", "9000\n")]);
-    let p = plan_for(&m, Layout::V1, tmp.path(), json!({"memory": {"limit": 100, "swap": 200}})).unwrap();
-    assert_eq!(files(&p), vec![pair("memory.limit_in_bytes", "100"), pair("memory.memsw.limit_in_bytes", "200")]);
+    let (tmp, m) = fake(
+        Layout::V1,
+        &["memory"],
+        &[("memory.memsw.limit_in_bytes", "9000\n")],
+    );
+    let p = plan_for(
+        &m,
+        Layout::V1,
+        tmp.path(),
+        json!({"memory": {"limit": 100, "swap": 200}}),
+    )
+    .unwrap();
+    assert_eq!(
+        files(&p),
+        vec![
+            pair("memory.limit_in_bytes", "100"),
+            pair("memory.memsw.limit_in_bytes", "200")
+        ]
+    );
 }
 
 #[test]
 fn v1_unlimited_memory_lifts_memsw() {
-    let (tmp, m) = fake(Layout::V1, &["memory"], &[("memory.memsw.limit_in_bytes", "9000\n")]);
+    let (tmp, m) = fake(
+        Layout::V1,
+        &["memory"],
+        &[("memory.memsw.limit_in_bytes", "9000\n")],
+    );
     let p = plan_for(&m, Layout::V1, tmp.path(), json!({"memory": {"limit": -1}})).unwrap();
-    assert_eq!(files(&p), vec![pair("memory.memsw.limit_in_bytes", "-1"), pair("memory.limit_in_bytes", "-1")]);
+    assert_eq!(
+        files(&p),
+        vec![
+            pair("memory.memsw.limit_in_bytes", "-1"),
+            pair("memory.limit_in_bytes", "-1")
+        ]
+    );
 }
 
 #[test]
 fn v1_missing_controller_names_the_field() {
     let (tmp, m) = fake(Layout::V1, &["memory"], &[]);
     let e = plan_for(&m, Layout::V1, tmp.path(), json!({"pids": {"limit": 10}})).unwrap_err();
-    assert!(e.to_string().starts_with("linux.resources.pids.limit: the pids cgroup controller is not mounted"), "{e}");
-    let e = plan_for(&m, Layout::V1, tmp.path(), json!({"unified": {"memory.high": "1"}})).unwrap_err();
-    assert!(e.to_string().starts_with("linux.resources.unified: requires cgroup v2"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("linux.resources.pids.limit: the pids cgroup controller is not mounted"),
+        "{e}"
+    );
+    let e = plan_for(
+        &m,
+        Layout::V1,
+        tmp.path(),
+        json!({"unified": {"memory.high": "1"}}),
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("linux.resources.unified: requires cgroup v2"),
+        "{e}"
+    );
 }
 
 #[test]
 fn v1_network_is_skipped_when_not_mounted() {
     let (tmp, m) = fake(Layout::V1, &["memory"], &[]);
     let v = json!({"network": {"classID": 5, "priorities": [{"name": "eth0", "priority": 1}]}});
-    assert!(plan_for(&m, Layout::V1, tmp.path(), v).unwrap().writes.is_empty());
+    assert!(plan_for(&m, Layout::V1, tmp.path(), v)
+        .unwrap()
+        .writes
+        .is_empty());
 }
 
 #[test]
@@ -142,26 +221,57 @@ fn v2_conversions() {
         ]
     );
     assert!(p.device_filter.is_some());
-    let e = plan_for(&m, Layout::V2, tmp.path(), json!({"cpu": {"realtimeRuntime": 10}})).unwrap_err();
-    assert!(e.to_string().starts_with("linux.resources.cpu.realtimeRuntime:"), "{e}");
+    let e = plan_for(
+        &m,
+        Layout::V2,
+        tmp.path(),
+        json!({"cpu": {"realtimeRuntime": 10}}),
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("linux.resources.cpu.realtimeRuntime:"),
+        "{e}"
+    );
 }
 
 #[test]
 fn preflight_rejects_unknown_unified_key_before_writing() {
-    let (tmp, m) = fake(Layout::V2, &[""], &[("memory.max", "max\n"), ("memory.high", "max\n")]);
-    let v = json!({"memory": {"limit": 4096}, "unified": {"memory.high": "1", "memory.bogus": "1"}});
+    let (tmp, m) = fake(
+        Layout::V2,
+        &[""],
+        &[("memory.max", "max\n"), ("memory.high", "max\n")],
+    );
+    let v =
+        json!({"memory": {"limit": 4096}, "unified": {"memory.high": "1", "memory.bogus": "1"}});
     let p = plan_for(&m, Layout::V2, tmp.path(), v).unwrap();
     let e = p.preflight().unwrap_err();
-    assert!(e.to_string().starts_with("linux.resources.unified.memory.bogus:"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("linux.resources.unified.memory.bogus:"),
+        "{e}"
+    );
     // Nothing was written.
     let dir: PathBuf = tmp.path().join("kiln/t");
     assert_eq!(fs::read_to_string(dir.join("memory.max")).unwrap(), "max\n");
-    assert_eq!(fs::read_to_string(dir.join("memory.high")).unwrap(), "max\n");
+    assert_eq!(
+        fs::read_to_string(dir.join("memory.high")).unwrap(),
+        "max\n"
+    );
 }
 
 #[test]
 fn hybrid_unified_keys_go_to_the_unified_hierarchy() {
     let (tmp, m) = fake(Layout::Hybrid, &["memory", "unified"], &[]);
-    let p = plan_for(&m, Layout::Hybrid, tmp.path(), json!({"unified": {"cgroup.max.depth": "3"}})).unwrap();
-    assert_eq!(p.writes[0].path, tmp.path().join("unified/kiln/t/cgroup.max.depth"));
+    let p = plan_for(
+        &m,
+        Layout::Hybrid,
+        tmp.path(),
+        json!({"unified": {"cgroup.max.depth": "3"}}),
+    )
+    .unwrap();
+    assert_eq!(
+        p.writes[0].path,
+        tmp.path().join("unified/kiln/t/cgroup.max.depth")
+    );
 }

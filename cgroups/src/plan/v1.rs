@@ -11,7 +11,10 @@ use crate::{fsutil, CgroupError};
 /// Resolves the container's directory for a v1 controller, or explains why it is unusable.
 fn need(m: &Manager, controller: &str, for_field: &str) -> Result<PathBuf, CgroupError> {
     let dir = m.v1_dir(controller).ok_or_else(|| {
-        CgroupError::invalid(for_field, format!("the {controller} cgroup controller is not mounted"))
+        CgroupError::invalid(
+            for_field,
+            format!("the {controller} cgroup controller is not mounted"),
+        )
     })?;
     if dir.is_dir() {
         Ok(dir)
@@ -65,7 +68,12 @@ fn cpuset(m: &Manager, r: &Resources, p: &mut Plan) -> Result<(), CgroupError> {
     for (value, name) in [(&r.cpu.mems, "mems"), (&r.cpu.cpus, "cpus")] {
         if let Some(v) = value {
             let f = field(&format!("cpu.{name}"));
-            p.push(&need(m, "cpuset", &f)?, &format!("cpuset.{name}"), v.clone(), f);
+            p.push(
+                &need(m, "cpuset", &f)?,
+                &format!("cpuset.{name}"),
+                v.clone(),
+                f,
+            );
         }
     }
     Ok(())
@@ -102,8 +110,17 @@ fn memory(m: &Manager, r: &Resources, p: &mut Plan) -> Result<(), CgroupError> {
         None if mem.limit == Some(Limit::Max) && has_memsw => Some(Limit::Max),
         s => s,
     };
-    let limit_w = |p: &mut Plan, l: Limit| p.push(&dir, "memory.limit_in_bytes", l.v1(), field("memory.limit"));
-    let swap_w = |p: &mut Plan, s: Limit| p.push(&dir, "memory.memsw.limit_in_bytes", s.v1(), field("memory.swap"));
+    let limit_w = |p: &mut Plan, l: Limit| {
+        p.push(&dir, "memory.limit_in_bytes", l.v1(), field("memory.limit"))
+    };
+    let swap_w = |p: &mut Plan, s: Limit| {
+        p.push(
+            &dir,
+            "memory.memsw.limit_in_bytes",
+            s.v1(),
+            field("memory.swap"),
+        )
+    };
     match (mem.limit, swap) {
         (Some(l), Some(s)) => {
             // memsw must stay >= memory at every step: when memsw grows write it first,
@@ -126,25 +143,55 @@ fn memory(m: &Manager, r: &Resources, p: &mut Plan) -> Result<(), CgroupError> {
         (None, None) => {}
     }
     if let Some(v) = mem.reservation {
-        p.push(&dir, "memory.soft_limit_in_bytes", v.v1(), field("memory.reservation"));
+        p.push(
+            &dir,
+            "memory.soft_limit_in_bytes",
+            v.v1(),
+            field("memory.reservation"),
+        );
     }
     if let Some(v) = mem.kernel {
-        p.push(&dir, "memory.kmem.limit_in_bytes", v.v1(), field("memory.kernel"));
+        p.push(
+            &dir,
+            "memory.kmem.limit_in_bytes",
+            v.v1(),
+            field("memory.kernel"),
+        );
     }
     if let Some(v) = mem.kernel_tcp {
-        p.push(&dir, "memory.kmem.tcp.limit_in_bytes", v.v1(), field("memory.kernelTCP"));
+        p.push(
+            &dir,
+            "memory.kmem.tcp.limit_in_bytes",
+            v.v1(),
+            field("memory.kernelTCP"),
+        );
     }
     if let Some(v) = mem.swappiness {
-        p.push(&dir, "memory.swappiness", v.to_string(), field("memory.swappiness"));
+        p.push(
+            &dir,
+            "memory.swappiness",
+            v.to_string(),
+            field("memory.swappiness"),
+        );
     }
     if let Some(v) = mem.disable_oom_killer {
-        p.push(&dir, "memory.oom_control", if v { "1" } else { "0" }, field("memory.disableOOMKiller"));
+        p.push(
+            &dir,
+            "memory.oom_control",
+            if v { "1" } else { "0" },
+            field("memory.disableOOMKiller"),
+        );
     }
     if let Some(v) = mem.use_hierarchy {
         // Modern kernels only accept the value they already have; write only on change.
         let want = if v { 1 } else { 0 };
         if fsutil::read_u64_opt(&dir.join("memory.use_hierarchy"))? != Some(want) {
-            p.push(&dir, "memory.use_hierarchy", want.to_string(), field("memory.useHierarchy"));
+            p.push(
+                &dir,
+                "memory.use_hierarchy",
+                want.to_string(),
+                field("memory.useHierarchy"),
+            );
         }
     }
     Ok(())
@@ -167,7 +214,12 @@ fn cpu(m: &Manager, r: &Resources, p: &mut Plan) -> Result<(), CgroupError> {
         p.push(&dir, "cpu.shares", s.to_string(), field("cpu.shares"));
     }
     if let Some(v) = c.period {
-        p.push(&dir, "cpu.cfs_period_us", v.to_string(), field("cpu.period"));
+        p.push(
+            &dir,
+            "cpu.cfs_period_us",
+            v.to_string(),
+            field("cpu.period"),
+        );
     }
     if let Some(v) = c.quota {
         p.push(&dir, "cpu.cfs_quota_us", v.v1(), field("cpu.quota"));
@@ -176,7 +228,12 @@ fn cpu(m: &Manager, r: &Resources, p: &mut Plan) -> Result<(), CgroupError> {
         p.push(&dir, "cpu.cfs_burst_us", v.to_string(), field("cpu.burst"));
     }
     if let Some(v) = c.realtime_period {
-        p.push(&dir, "cpu.rt_period_us", v.to_string(), field("cpu.realtimePeriod"));
+        p.push(
+            &dir,
+            "cpu.rt_period_us",
+            v.to_string(),
+            field("cpu.realtimePeriod"),
+        );
     }
     if let Some(v) = c.realtime_runtime {
         if v > 0 {
@@ -186,7 +243,12 @@ fn cpu(m: &Manager, r: &Resources, p: &mut Plan) -> Result<(), CgroupError> {
             };
             raise_rt_ancestors(m, &dir, v as u64, period, p)?;
         }
-        p.push(&dir, "cpu.rt_runtime_us", v.to_string(), field("cpu.realtimeRuntime"));
+        p.push(
+            &dir,
+            "cpu.rt_runtime_us",
+            v.to_string(),
+            field("cpu.realtimeRuntime"),
+        );
     }
     if let Some(v) = c.idle {
         p.push(&dir, "cpu.idle", v.to_string(), field("cpu.idle"));
@@ -197,12 +259,24 @@ fn cpu(m: &Manager, r: &Resources, p: &mut Plan) -> Result<(), CgroupError> {
 /// A cgroup's realtime share cannot exceed its parent's, and new cgroups start with none; so
 /// ancestors below the hierarchy root whose runtime/period share is too small are raised
 /// first (outermost first), as far as needed for the container's share.
-fn raise_rt_ancestors(m: &Manager, leaf: &Path, runtime: u64, period: u64, p: &mut Plan) -> Result<(), CgroupError> {
-    let Some(mount) = m.v1_mount("cpu") else { return Ok(()) };
+fn raise_rt_ancestors(
+    m: &Manager,
+    leaf: &Path,
+    runtime: u64,
+    period: u64,
+    p: &mut Plan,
+) -> Result<(), CgroupError> {
+    let Some(mount) = m.v1_mount("cpu") else {
+        return Ok(());
+    };
     if period == 0 {
         return Ok(());
     }
-    let mut ancestors: Vec<&Path> = leaf.ancestors().skip(1).take_while(|a| *a != mount).collect();
+    let mut ancestors: Vec<&Path> = leaf
+        .ancestors()
+        .skip(1)
+        .take_while(|a| *a != mount)
+        .collect();
     ancestors.reverse();
     for a in ancestors {
         let a_period = fsutil::read_u64_or_zero(&a.join("cpu.rt_period_us"))?;
@@ -211,7 +285,12 @@ fn raise_rt_ancestors(m: &Manager, leaf: &Path, runtime: u64, period: u64, p: &m
         // Needed runtime in the ancestor's period: ceil(runtime * a_period / period).
         let needed = (u128::from(runtime) * u128::from(a_period)).div_ceil(u128::from(period));
         if a_runtime >= 0 && (a_runtime as u128) < needed {
-            p.push(a, "cpu.rt_runtime_us", needed.to_string(), field("cpu.realtimeRuntime"));
+            p.push(
+                a,
+                "cpu.rt_runtime_us",
+                needed.to_string(),
+                field("cpu.realtimeRuntime"),
+            );
         }
     }
     Ok(())
@@ -220,10 +299,26 @@ fn raise_rt_ancestors(m: &Manager, leaf: &Path, runtime: u64, period: u64, p: &m
 fn blkio(m: &Manager, r: &Resources, p: &mut Plan) -> Result<(), CgroupError> {
     let b = &r.block_io;
     let throttles: [(&Vec<Throttle>, &str, &str); 4] = [
-        (&b.read_bps, "blkio.throttle.read_bps_device", "blockIO.throttleReadBpsDevice"),
-        (&b.write_bps, "blkio.throttle.write_bps_device", "blockIO.throttleWriteBpsDevice"),
-        (&b.read_iops, "blkio.throttle.read_iops_device", "blockIO.throttleReadIOPSDevice"),
-        (&b.write_iops, "blkio.throttle.write_iops_device", "blockIO.throttleWriteIOPSDevice"),
+        (
+            &b.read_bps,
+            "blkio.throttle.read_bps_device",
+            "blockIO.throttleReadBpsDevice",
+        ),
+        (
+            &b.write_bps,
+            "blkio.throttle.write_bps_device",
+            "blockIO.throttleWriteBpsDevice",
+        ),
+        (
+            &b.read_iops,
+            "blkio.throttle.read_iops_device",
+            "blockIO.throttleReadIOPSDevice",
+        ),
+        (
+            &b.write_iops,
+            "blkio.throttle.write_iops_device",
+            "blockIO.throttleWriteIOPSDevice",
+        ),
     ];
     let any = b.weight.is_some()
         || b.leaf_weight.is_some()
@@ -244,16 +339,31 @@ fn blkio(m: &Manager, r: &Resources, p: &mut Plan) -> Result<(), CgroupError> {
         p.push(&dir, weight, w.to_string(), field("blockIO.weight"));
     }
     if let Some(w) = b.leaf_weight {
-        p.push(&dir, "blkio.leaf_weight", w.to_string(), field("blockIO.leafWeight"));
+        p.push(
+            &dir,
+            "blkio.leaf_weight",
+            w.to_string(),
+            field("blockIO.leafWeight"),
+        );
     }
     for (i, d) in b.weight_devices.iter().enumerate() {
         if let Some(w) = d.weight {
             let line = format!("{}:{} {w}", d.major, d.minor);
-            p.push(&dir, weight_dev, line, field(&format!("blockIO.weightDevice[{i}].weight")));
+            p.push(
+                &dir,
+                weight_dev,
+                line,
+                field(&format!("blockIO.weightDevice[{i}].weight")),
+            );
         }
         if let Some(w) = d.leaf_weight {
             let line = format!("{}:{} {w}", d.major, d.minor);
-            p.push(&dir, "blkio.leaf_weight_device", line, field(&format!("blockIO.weightDevice[{i}].leafWeight")));
+            p.push(
+                &dir,
+                "blkio.leaf_weight_device",
+                line,
+                field(&format!("blockIO.weightDevice[{i}].leafWeight")),
+            );
         }
     }
     for (list, file, name) in throttles {
@@ -270,7 +380,12 @@ fn hugetlb(m: &Manager, r: &Resources, p: &mut Plan) -> Result<(), CgroupError> 
         let f = field(&format!("hugepageLimits[{i}]"));
         if m.v1_dir("hugetlb").is_some() {
             let dir = need(m, "hugetlb", &f)?;
-            p.push(&dir, &format!("hugetlb.{size}.limit_in_bytes"), limit.v1(), f.clone());
+            p.push(
+                &dir,
+                &format!("hugetlb.{size}.limit_in_bytes"),
+                limit.v1(),
+                f.clone(),
+            );
             let rsvd = format!("hugetlb.{size}.rsvd.limit_in_bytes");
             if dir.join(&rsvd).exists() {
                 p.push(&dir, &rsvd, limit.v1(), f);
@@ -278,7 +393,9 @@ fn hugetlb(m: &Manager, r: &Resources, p: &mut Plan) -> Result<(), CgroupError> 
             continue;
         }
         // Hybrid hosts may offer hugetlb only in the unified hierarchy.
-        let v2 = m.unified_dir().filter(|d| d.join(format!("hugetlb.{size}.max")).exists());
+        let v2 = m
+            .unified_dir()
+            .filter(|d| d.join(format!("hugetlb.{size}.max")).exists());
         let Some(dir) = v2 else {
             return Err(CgroupError::invalid(
                 f,
@@ -296,7 +413,12 @@ fn hugetlb(m: &Manager, r: &Resources, p: &mut Plan) -> Result<(), CgroupError> 
 /// net_cls/net_prio: v1 only, and skipped without error when not mounted, as runc does.
 fn network(m: &Manager, r: &Resources, p: &mut Plan) -> Result<(), CgroupError> {
     if let (Some(id), Some(dir)) = (r.network.class_id, m.v1_dir("net_cls")) {
-        p.push(&dir, "net_cls.classid", id.to_string(), field("network.classID"));
+        p.push(
+            &dir,
+            "net_cls.classid",
+            id.to_string(),
+            field("network.classID"),
+        );
     }
     if let Some(dir) = m.v1_dir("net_prio") {
         for (i, (ifname, prio)) in r.network.priorities.iter().enumerate() {

@@ -22,7 +22,13 @@ pub(crate) fn plan(dir: &Path, r: &Resources) -> Result<Plan, CgroupError> {
     }
     io(dir, r, &mut p);
     for (i, (size, limit)) in r.hugepages.iter().enumerate() {
-        push_hugetlb(&mut p, dir, size, *limit, field(&format!("hugepageLimits[{i}]")));
+        push_hugetlb(
+            &mut p,
+            dir,
+            size,
+            *limit,
+            field(&format!("hugepageLimits[{i}]")),
+        );
     }
     for rd in &r.rdma {
         p.push(dir, "rdma.max", rd.line(), field("rdma"));
@@ -69,19 +75,32 @@ fn memory(dir: &Path, r: &Resources, p: &mut Plan) -> Result<(), CgroupError> {
 fn cpu(dir: &Path, r: &Resources, p: &mut Plan) -> Result<(), CgroupError> {
     let c = &r.cpu;
     if c.realtime_runtime.is_some() || c.realtime_period.is_some() {
-        let name = if c.realtime_runtime.is_some() { "realtimeRuntime" } else { "realtimePeriod" };
+        let name = if c.realtime_runtime.is_some() {
+            "realtimeRuntime"
+        } else {
+            "realtimePeriod"
+        };
         return Err(CgroupError::invalid(
             field(&format!("cpu.{name}")),
             "realtime scheduling limits are not supported on cgroup v2",
         ));
     }
     if let Some(s) = c.shares {
-        p.push(dir, "cpu.weight", shares_to_weight(s).to_string(), field("cpu.shares"));
+        p.push(
+            dir,
+            "cpu.weight",
+            shares_to_weight(s).to_string(),
+            field("cpu.shares"),
+        );
     }
     if c.quota.is_some() || c.period.is_some() {
         let current = fsutil::read_opt(&dir.join("cpu.max"))?.unwrap_or_default();
         if let Some(v) = cpu_max(c.quota, c.period, &current) {
-            let name = if c.quota.is_some() { "cpu.quota" } else { "cpu.period" };
+            let name = if c.quota.is_some() {
+                "cpu.quota"
+            } else {
+                "cpu.period"
+            };
             p.push(dir, "cpu.max", v, field(name));
         }
     }
@@ -117,7 +136,12 @@ fn io(dir: &Path, r: &Resources, p: &mut Plan) {
         if let Some(w) = d.weight {
             let f = field(&format!("blockIO.weightDevice[{i}].weight"));
             if bfq {
-                p.push(dir, "io.bfq.weight", format!("{}:{} {w}", d.major, d.minor), f);
+                p.push(
+                    dir,
+                    "io.bfq.weight",
+                    format!("{}:{} {w}", d.major, d.minor),
+                    f,
+                );
             } else {
                 let v = format!("{}:{} {}", d.major, d.minor, blkio_weight_to_io_weight(w));
                 p.push(dir, "io.weight", v, f);

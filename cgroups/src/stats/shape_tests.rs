@@ -17,16 +17,48 @@ fn filled_stats_use_runc_keys() {
     s.cpu.usage.percpu = vec![2, 3];
     s.cpu.usage.percpu_kernel = vec![1, 1];
     s.cpu.usage.percpu_user = vec![1, 2];
-    s.cpu.throttling = Throttling { periods: 1, throttled_periods: 2, throttled_time: 3 };
+    s.cpu.throttling = Throttling {
+        periods: 1,
+        throttled_periods: 2,
+        throttled_time: 3,
+    };
     s.memory.cache = 7;
-    s.memory.usage = MemoryEntry { limit: 10, usage: 4, max: 6, failcnt: 1 };
+    s.memory.usage = MemoryEntry {
+        limit: 10,
+        usage: 4,
+        max: 6,
+        failcnt: 1,
+    };
     s.memory.raw.insert("cache".into(), 7);
-    s.pids = Pids { current: 2, limit: 9 };
-    s.blkio.io_service_bytes_recursive.push(BlkioEntry { major: 8, minor: 0, op: "Read".into(), value: 512 });
-    s.blkio.io_queued_recursive.push(BlkioEntry { major: 8, minor: 0, op: "Total".into(), value: 1 });
-    s.hugetlb.insert("2MB".into(), Hugetlb { usage: 0, max: 0, failcnt: 0 });
+    s.pids = Pids {
+        current: 2,
+        limit: 9,
+    };
+    s.blkio.io_service_bytes_recursive.push(BlkioEntry {
+        major: 8,
+        minor: 0,
+        op: "Read".into(),
+        value: 512,
+    });
+    s.blkio.io_queued_recursive.push(BlkioEntry {
+        major: 8,
+        minor: 0,
+        op: "Total".into(),
+        value: 1,
+    });
+    s.hugetlb.insert(
+        "2MB".into(),
+        Hugetlb {
+            usage: 0,
+            max: 0,
+            failcnt: 0,
+        },
+    );
     let v: serde_json::Value = serde_json::to_value(&s).unwrap();
-    assert_eq!(v["cpu"]["usage"]["percpu_kernel"], serde_json::json!([1, 1]));
+    assert_eq!(
+        v["cpu"]["usage"]["percpu_kernel"],
+        serde_json::json!([1, 1])
+    );
     assert_eq!(v["cpu"]["throttling"]["throttledPeriods"], 2);
     assert_eq!(v["cpu"]["throttling"]["throttledTime"], 3);
     assert_eq!(v["memory"]["usage"]["max"], 6);
@@ -42,7 +74,11 @@ fn filled_stats_use_runc_keys() {
 #[test]
 fn network_interfaces_use_go_field_names() {
     let s = Stats {
-        network_interfaces: Some(vec![NetworkInterface { name: "eth0".into(), rx_bytes: 1, ..Default::default() }]),
+        network_interfaces: Some(vec![NetworkInterface {
+            name: "eth0".into(),
+            rx_bytes: 1,
+            ..Default::default()
+        }]),
         ..Default::default()
     };
     let v = serde_json::to_value(&s).unwrap();

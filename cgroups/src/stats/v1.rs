@@ -49,7 +49,9 @@ pub(crate) fn collect(m: &Manager) -> Result<Stats, CgroupError> {
     match dir(m, "hugetlb")? {
         Some(d) => {
             for size in parse::hugepage_sizes() {
-                let f = |suffix: &str| fsutil::read_u64_or_zero(&d.join(format!("hugetlb.{size}.{suffix}")));
+                let f = |suffix: &str| {
+                    fsutil::read_u64_or_zero(&d.join(format!("hugetlb.{size}.{suffix}")))
+                };
                 let h = Hugetlb {
                     usage: f("usage_in_bytes")?,
                     max: f("max_usage_in_bytes")?,
@@ -97,7 +99,13 @@ fn cpuacct(d: &Path, cpu: &mut Cpu) -> Result<(), CgroupError> {
                 .and_then(|v| u64::try_from(v).ok())
                 .filter(|v| *v > 0)
                 .unwrap_or(100);
-            let ns = |k: &str| stat.get(k).copied().unwrap_or(0).saturating_mul(1_000_000_000) / hz;
+            let ns = |k: &str| {
+                stat.get(k)
+                    .copied()
+                    .unwrap_or(0)
+                    .saturating_mul(1_000_000_000)
+                    / hz
+            };
             u.user = ns("user");
             u.kernel = ns("system");
         }

@@ -31,7 +31,10 @@ pub(crate) fn collect(dir: &Path) -> Result<Stats, CgroupError> {
     s.cpu.throttling.throttled_time = get("throttled_usec") * 1000;
     s.cpu.psi = psi(dir, "cpu.pressure")?;
 
-    for (file, target) in [("cpuset.cpus.effective", &mut s.cpuset.cpus), ("cpuset.mems.effective", &mut s.cpuset.mems)] {
+    for (file, target) in [
+        ("cpuset.cpus.effective", &mut s.cpuset.cpus),
+        ("cpuset.mems.effective", &mut s.cpuset.mems),
+    ] {
         let p = dir.join(file);
         if let Some(t) = fsutil::read_opt(&p)? {
             *target = parse::id_list(&p, &t)?;
@@ -105,7 +108,8 @@ fn memory(dir: &Path) -> Result<Memory, CgroupError> {
 pub(crate) fn hugetlb(dir: &Path) -> Result<BTreeMap<String, Hugetlb>, CgroupError> {
     let mut out = BTreeMap::new();
     for size in parse::hugepage_sizes() {
-        let Some(usage) = fsutil::read_u64_opt(&dir.join(format!("hugetlb.{size}.current")))? else {
+        let Some(usage) = fsutil::read_u64_opt(&dir.join(format!("hugetlb.{size}.current")))?
+        else {
             continue;
         };
         let events = fsutil::read_flat_keyed(&dir.join(format!("hugetlb.{size}.events")))?;

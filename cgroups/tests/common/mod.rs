@@ -164,9 +164,15 @@ impl Child {
         args[0] = CLONE_INTO_CGROUP; // flags
         args[4] = libc::SIGCHLD as u64; // exit_signal
         args[10] = cgroup_fd.as_raw_fd() as u64; // cgroup
-        // SAFETY: clone_args v2 (88 bytes) in a live array; without CLONE_VM the child gets
-        // a copy of our memory like fork, and only calls pause(2) in a loop.
-        let pid = unsafe { libc::syscall(libc::SYS_clone3, args.as_mut_ptr(), std::mem::size_of_val(&args)) };
+                                                 // SAFETY: clone_args v2 (88 bytes) in a live array; without CLONE_VM the child gets
+                                                 // a copy of our memory like fork, and only calls pause(2) in a loop.
+        let pid = unsafe {
+            libc::syscall(
+                libc::SYS_clone3,
+                args.as_mut_ptr(),
+                std::mem::size_of_val(&args),
+            )
+        };
         assert!(pid >= 0, "clone3: {}", std::io::Error::last_os_error());
         if pid == 0 {
             loop {
@@ -185,7 +191,10 @@ impl Child {
     pub fn release(&self) {
         let b = [1u8];
         // SAFETY: writing one byte from a live buffer to the pipe we own.
-        assert_eq!(unsafe { libc::write(self.release_fd, b.as_ptr().cast(), 1) }, 1);
+        assert_eq!(
+            unsafe { libc::write(self.release_fd, b.as_ptr().cast(), 1) },
+            1
+        );
     }
 
     /// Waits for the child to exit: `Ok(exit code)` or `Err(signal)`.
@@ -245,7 +254,11 @@ unsafe fn child_main(release_fd: i32, action: Action, paths: &[CString]) -> ! {
             // SAFETY: open(2) on a NUL-terminated path prepared before the fork.
             let fd = unsafe { libc::open(paths[i].as_ptr(), libc::O_RDWR) };
             // SAFETY: reading this thread's errno right after the call.
-            let code = if fd >= 0 { 0 } else { unsafe { *libc::__errno_location() } };
+            let code = if fd >= 0 {
+                0
+            } else {
+                unsafe { *libc::__errno_location() }
+            };
             // SAFETY: _exit is async-signal-safe.
             unsafe { libc::_exit(code) }
         }
@@ -303,7 +316,10 @@ pub fn proc_state(pid: i32) -> String {
 pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
     while !cond() {
-        assert!(start.elapsed() < Duration::from_secs(120), "timed out waiting for {what}");
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "timed out waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }

@@ -110,19 +110,34 @@ impl ContainerBuilder {
         let dir = root.container_dir(&self.id)?;
         match fs::DirBuilder::new().mode(0o711).create(&dir) {
             Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(Error::Exists(self.id)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(Error::Exists(self.id))
+            }
             Err(e) => return Err(Error::io("create container dir", &dir, e)),
         }
-        let mut undo = Undo { dir: Some(dir.clone()), cgroup: None, init: None };
+        let mut undo = Undo {
+            dir: Some(dir.clone()),
+            cgroup: None,
+            init: None,
+        };
         let _lock = crate::store::DirLock::acquire(&dir)?;
         let record = self.setup(&root, &dir, &bundle, &mut undo)?;
         undo.disarm();
         Ok(Container { dir, record })
     }
 
-    fn setup(&self, root: &StateRoot, dir: &Path, bundle: &Bundle, undo: &mut Undo) -> Result<Record> {
+    fn setup(
+        &self,
+        root: &StateRoot,
+        dir: &Path,
+        bundle: &Bundle,
+        undo: &mut Undo,
+    ) -> Result<Record> {
         let spec = &bundle.spec;
-        let process = spec.process().as_ref().ok_or_else(|| Error::config("process", "missing"))?;
+        let process = spec
+            .process()
+            .as_ref()
+            .ok_or_else(|| Error::config("process", "missing"))?;
         if process.terminal().unwrap_or(false) {
             return Err(Error::config(
                 "process.terminal",
@@ -131,9 +146,16 @@ impl ContainerBuilder {
         }
         let _ = &self.console_socket;
         crate::init::security::check_lsm_support(process)?;
-        let linux = spec.linux().as_ref().ok_or_else(|| Error::config("linux", "missing"))?;
+        let linux = spec
+            .linux()
+            .as_ref()
+            .ok_or_else(|| Error::config("linux", "missing"))?;
         let ns = namespaces::NamespacePlan::from_spec(spec)?;
-        let caps = process.capabilities().as_ref().map(CapPlan::from_spec).transpose()?;
+        let caps = process
+            .capabilities()
+            .as_ref()
+            .map(CapPlan::from_spec)
+            .transpose()?;
         let seccomp = match linux.seccomp() {
             Some(s) => Some(kiln_seccomp::compile_cached(s, &root.seccomp_cache())?.0),
             None => None,
@@ -151,8 +173,21 @@ impl ContainerBuilder {
         let fifo = dir.join(EXEC_FIFO);
         nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622))
             .map_err(|e| Error::sys(format!("mkfifo {}", fifo.display()), e))?;
-        let state_dir = open(dir, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
-            .map_err(|e| Error::sys(format!("open {}", dir.display()), e))?;
+        // Writable by the container user whatever the umask (the init opens it
+        // after switching user).
+        nix::sys::stat::fchmodat(
+            None,
+            &fifo,
+            Mode::from_bits_truncate(0o622),
+            nix::sys::stat::FchmodatFlags::FollowSymlink,
+        )
+        .map_err(|e| Error::sys(format!("chmod {}", fifo.display()), e))?;
+        let state_dir = open(
+            dir,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::sys(format!("open {}", dir.display()), e))?;
         // SAFETY: open returned a new fd that we own.
         let state_dir = unsafe { OwnedFd::from_raw_fd(state_dir) };
         let plan = InitPlan {
@@ -171,7 +206,10 @@ impl ContainerBuilder {
         };
         let (chan, child_chan) = Channel::pair()?;
         let into_cgroup = cgroup.clone_into_fd();
-        let (child_pid, child_fd) = match clone3(plan.ns.clone_flags, into_cgroup.as_ref().map(|f| f.as_raw_fd()))? {
+        let (child_pid, child_fd) = match clone3(
+            plan.ns.clone_flags,
+            into_cgroup.as_ref().map(|f| f.as_raw_fd()),
+        )? {
             Forked::Child => {
                 drop(chan);
                 init::main(&plan, child_chan)
@@ -179,7 +217,11 @@ impl ContainerBuilder {
             Forked::Parent { pid, pidfd } => (pid, pidfd),
         };
         drop(child_chan);
-        undo.init = Some(child_fd.try_clone().map_err(|e| Error::io("dup pidfd", "", e))?);
+        undo.init = Some(
+            child_fd
+                .try_clone()
+                .map_err(|e| Error::io("dup pidfd", "", e))?,
+        );
         let pid = self.handshake(&plan, &chan, child_pid, child_fd, undo)?;
         let pid_start = procfs::start_time_and_state(pid)
             .map(|(s, _)| s)
@@ -187,7 +229,8 @@ impl ContainerBuilder {
         cgroup.add_process(pid)?;
         if let Some(adj) = process.oom_score_adj() {
             let path = format!("/proc/{pid}/oom_score_adj");
-            fs::write(&path, adj.to_string()).map_err(|e| Error::config("process.oomScoreAdj", format!("write {path}: {e}")))?;
+            fs::write(&path, adj.to_string())
+                .map_err(|e| Error::config("process.oomScoreAdj", format!("write {path}: {e}")))?;
         }
         chan.send(&Msg::Go)?;
         let record = Record {
@@ -198,11 +241,17 @@ impl ContainerBuilder {
             pid_start,
             created: humantime::format_rfc3339_nanos(SystemTime::now()).to_string(),
             owner: owner_name(),
-            cgroups_path: linux.cgroups_path().as_ref().map(|p| p.to_string_lossy().into_owned()),
+            cgroups_path: linux
+                .cgroups_path()
+                .as_ref()
+                .map(|p| p.to_string_lossy().into_owned()),
             systemd_cgroup: self.systemd_cgroup,
             spec: spec.clone(),
         };
-        let tmp = Container { dir: dir.to_path_buf(), record };
+        let tmp = Container {
+            dir: dir.to_path_buf(),
+            record,
+        };
         let state = tmp.state_with(Status::Creating).to_spec_json();
         chan.expect(Msg::MountsDone)?;
         #[allow(deprecated)]
@@ -213,14 +262,24 @@ impl ContainerBuilder {
             match chan.recv_with_fd()? {
                 (Msg::Ready, _) => break,
                 (Msg::SeccompFd, Some(fd)) => {
-                    let listener = linux.seccomp().as_ref().and_then(|s| s.listener_path().clone());
-                    let meta = linux.seccomp().as_ref().and_then(|s| s.listener_metadata().clone());
+                    let listener = linux
+                        .seccomp()
+                        .as_ref()
+                        .and_then(|s| s.listener_path().clone());
+                    let meta = linux
+                        .seccomp()
+                        .as_ref()
+                        .and_then(|s| s.listener_metadata().clone());
                     if let Some(path) = listener {
                         kiln_seccomp::send_to_listener(&path, fd.as_fd(), meta.as_deref(), &state)?;
                     }
                 }
                 (Msg::Failed(e), _) => return Err(Error::Init(e)),
-                (other, _) => return Err(Error::InitDied(format!("unexpected {other:?} on sync channel"))),
+                (other, _) => {
+                    return Err(Error::InitDied(format!(
+                        "unexpected {other:?} on sync channel"
+                    )))
+                }
             }
         }
         tmp.record.save(dir)?;
@@ -231,7 +290,14 @@ impl ContainerBuilder {
     }
 
     /// Parent side of the namespace protocol; returns the init's host pid.
-    fn handshake(&self, plan: &InitPlan, chan: &Channel, child: i32, child_fd: OwnedFd, undo: &mut Undo) -> Result<i32> {
+    fn handshake(
+        &self,
+        plan: &InitPlan,
+        chan: &Channel,
+        child: i32,
+        child_fd: OwnedFd,
+        undo: &mut Undo,
+    ) -> Result<i32> {
         let spec = plan.spec;
         if !plan.ns.slow_path {
             if plan.ns.new_user {
@@ -246,7 +312,11 @@ impl ContainerBuilder {
                     chan.send(&Msg::Go)?;
                 }
                 Msg::InitPid(p) => break p,
-                other => return Err(Error::InitDied(format!("unexpected {other:?} on sync channel"))),
+                other => {
+                    return Err(Error::InitDied(format!(
+                        "unexpected {other:?} on sync channel"
+                    )))
+                }
             }
         };
         if pid != child {
@@ -287,7 +357,10 @@ fn effective_resources(linux: &oci_spec::runtime::Linux) -> oci_spec::runtime::L
 
 /// systemd socket activation: LISTEN_FDS fds after stdio are passed on, as runc does.
 fn listen_fds() -> u32 {
-    std::env::var("LISTEN_FDS").ok().and_then(|v| v.parse().ok()).unwrap_or(0)
+    std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Name of the user running kiln (runc's `owner` field).
@@ -305,7 +378,9 @@ fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     let path = if path.is_absolute() {
         path.to_path_buf()
     } else {
-        std::env::current_dir().map_err(|e| Error::io("getcwd", path, e))?.join(path)
+        std::env::current_dir()
+            .map_err(|e| Error::io("getcwd", path, e))?
+            .join(path)
     };
     write_atomic(&path, pid.to_string().as_bytes(), 0o644)
 }

@@ -17,7 +17,10 @@ impl Container {
         let _lock = self.lock()?;
         let status = self.status();
         if matches!(status, Status::Running | Status::Paused | Status::Creating) && !force {
-            return Err(self.refuse(status, "cannot delete a container that is not stopped (use --force)"));
+            return Err(self.refuse(
+                status,
+                "cannot delete a container that is not stopped (use --force)",
+            ));
         }
         let cgroup = self.cgroup();
         if let Some(pid) = self.pid() {
@@ -45,7 +48,11 @@ impl Container {
         }
         std::fs::remove_dir_all(&self.dir).map_err(|e| Error::io("remove", &self.dir, e))?;
         let state = self.state_with(Status::Stopped).to_spec_json();
-        hooks::run_all_warn(HookKind::Poststop, self.record.spec.hooks().as_ref(), &state);
+        hooks::run_all_warn(
+            HookKind::Poststop,
+            self.record.spec.hooks().as_ref(),
+            &state,
+        );
         Ok(())
     }
 }

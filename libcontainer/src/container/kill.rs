@@ -13,7 +13,9 @@ impl Container {
     pub fn kill(&self, signal: i32, all: bool) -> Result<()> {
         let status = self.status();
         if all {
-            if status == Status::Stopped && self.cgroup()?.pids().map(|p| p.is_empty()).unwrap_or(true) {
+            if status == Status::Stopped
+                && self.cgroup()?.pids().map(|p| p.is_empty()).unwrap_or(true)
+            {
                 return Err(self.refuse(status, "container not running"));
             }
             self.cgroup()?.kill_all(signal)?;

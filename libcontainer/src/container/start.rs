@@ -41,7 +41,9 @@ impl Container {
                 Err(e) => return Err(Error::sys("poll exec fifo", e)),
                 Ok(_) => {}
             }
-            let fifo_ready = fds[0].revents().is_some_and(|r| r.intersects(PollFlags::POLLIN));
+            let fifo_ready = fds[0]
+                .revents()
+                .is_some_and(|r| r.intersects(PollFlags::POLLIN));
             let init_gone = fds[1].revents().is_some_and(|r| !r.is_empty());
             if fifo_ready {
                 let mut b = [0u8; 1];
@@ -53,12 +55,18 @@ impl Container {
                 }
             }
             if init_gone {
-                return Err(Error::InitDied("the container process exited before start".into()));
+                return Err(Error::InitDied(
+                    "the container process exited before start".into(),
+                ));
             }
         }
         std::fs::remove_file(&fifo_path).map_err(|e| Error::io("remove", &fifo_path, e))?;
         let state = self.state_with(Status::Running).to_spec_json();
-        hooks::run_all_warn(HookKind::Poststart, self.record.spec.hooks().as_ref(), &state);
+        hooks::run_all_warn(
+            HookKind::Poststart,
+            self.record.spec.hooks().as_ref(),
+            &state,
+        );
         Ok(())
     }
 }

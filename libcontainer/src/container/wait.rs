@@ -89,7 +89,8 @@ fn reap(pidfd: i32, pid: i32) -> Result<ExitStatus> {
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
     loop {
         // SAFETY: P_PIDFD with a valid pidfd and a pointer to our siginfo_t.
-        let r = unsafe { libc::waitid(libc::P_PIDFD, pidfd as libc::id_t, &mut info, libc::WEXITED) };
+        let r =
+            unsafe { libc::waitid(libc::P_PIDFD, pidfd as libc::id_t, &mut info, libc::WEXITED) };
         if r == 0 {
             break;
         }

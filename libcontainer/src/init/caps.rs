@@ -34,7 +34,9 @@ impl CapPlan {
                         out.insert(c);
                     }
                     Ok(_) => log::warn!("{field}: {name} is not supported by this kernel, ignored"),
-                    Err(_) => return Err(Error::config(field, format!("unknown capability {name:?}"))),
+                    Err(_) => {
+                        return Err(Error::config(field, format!("unknown capability {name:?}")))
+                    }
                 }
             }
             Ok(out)
@@ -62,7 +64,8 @@ impl CapPlan {
     /// Sets inheritable (while permitted is still full), effective, permitted,
     /// and raises ambient. Runs after the "user" step.
     pub(crate) fn apply(&self) -> Result<()> {
-        caps::set(None, CapSet::Inheritable, &self.inheritable).map_err(|e| cap_err("inheritable", e))?;
+        caps::set(None, CapSet::Inheritable, &self.inheritable)
+            .map_err(|e| cap_err("inheritable", e))?;
         let mut eff_then_perm = self.effective.clone();
         eff_then_perm.retain(|c| self.permitted.contains(c));
         caps::set(None, CapSet::Effective, &eff_then_perm).map_err(|e| cap_err("effective", e))?;
@@ -79,7 +82,8 @@ impl CapPlan {
         // (runc spec's default lists ambient ones with no inheritable set).
         for cap in &self.ambient {
             if self.permitted.contains(cap) && self.inheritable.contains(cap) {
-                caps::raise(None, CapSet::Ambient, *cap).map_err(|e| cap_err(&format!("ambient {cap}"), e))?;
+                caps::raise(None, CapSet::Ambient, *cap)
+                    .map_err(|e| cap_err(&format!("ambient {cap}"), e))?;
             } else {
                 log::debug!("ambient {cap} skipped: not in both permitted and inheritable");
             }

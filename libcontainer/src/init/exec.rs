@@ -44,9 +44,17 @@ impl ExecPlan {
             .map(|(i, e)| cstring(&format!("process.env[{i}]"), e.as_bytes()))
             .collect::<Result<Vec<_>>>()?;
         let prog = args.first().map(String::as_str).unwrap_or_default();
-        let path_var = env.iter().rev().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
-        let found = find_program(prog, path_var, process.cwd())
-            .ok_or_else(|| Error::config("process.args[0]", format!("{prog:?}: executable file not found in the container (PATH={path_var})")))?;
+        let path_var = env
+            .iter()
+            .rev()
+            .find_map(|e| e.strip_prefix("PATH="))
+            .unwrap_or(DEFAULT_PATH);
+        let found = find_program(prog, path_var, process.cwd()).ok_or_else(|| {
+            Error::config(
+                "process.args[0]",
+                format!("{prog:?}: executable file not found in the container (PATH={path_var})"),
+            )
+        })?;
         Ok(ExecPlan {
             path: cstring("process.args[0]", found.as_os_str().as_bytes())?,
             argv,
@@ -71,10 +79,15 @@ impl ExecPlan {
 
 fn find_program(prog: &str, path_var: &str, cwd: &Path) -> Option<PathBuf> {
     let is_exec = |p: &Path| {
-        nix::unistd::access(p, nix::unistd::AccessFlags::X_OK).is_ok() && p.metadata().is_ok_and(|m| m.is_file())
+        nix::unistd::access(p, nix::unistd::AccessFlags::X_OK).is_ok()
+            && p.metadata().is_ok_and(|m| m.is_file())
     };
     if prog.contains('/') {
-        let p = if prog.starts_with('/') { PathBuf::from(prog) } else { cwd.join(prog) };
+        let p = if prog.starts_with('/') {
+            PathBuf::from(prog)
+        } else {
+            cwd.join(prog)
+        };
         return is_exec(&p).then(|| PathBuf::from(prog));
     }
     path_var
@@ -85,9 +98,19 @@ fn find_program(prog: &str, path_var: &str, cwd: &Path) -> Option<PathBuf> {
 
 fn cloexec_from(first: u32) -> Result<()> {
     // SAFETY: close_range only changes fd flags; CLOSE_RANGE_CLOEXEC closes nothing.
-    let r = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
     if r < 0 {
-        return Err(Error::sys("close_range CLOSE_RANGE_CLOEXEC", nix::Error::last()));
+        return Err(Error::sys(
+            "close_range CLOSE_RANGE_CLOEXEC",
+            nix::Error::last(),
+        ));
     }
     Ok(())
 }
@@ -97,7 +120,12 @@ fn cloexec_from(first: u32) -> Result<()> {
 /// before pivot_root), then tells it we are going.
 pub(crate) fn wait_for_start(state_dir: BorrowedFd<'_>) -> Result<()> {
     let fd = loop {
-        match openat(Some(state_dir.as_raw_fd()), EXEC_FIFO, OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty()) {
+        match openat(
+            Some(state_dir.as_raw_fd()),
+            EXEC_FIFO,
+            OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        ) {
             Err(nix::Error::EINTR) => continue,
             other => break other,
         }

@@ -19,7 +19,10 @@ fn set_domainname(name: &str) -> Result<()> {
     // SAFETY: pointer and length describe `name`'s bytes, which outlive the call.
     let r = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
     if r < 0 {
-        return Err(Error::sys(format!("setdomainname {name:?}"), nix::Error::last()));
+        return Err(Error::sys(
+            format!("setdomainname {name:?}"),
+            nix::Error::last(),
+        ));
     }
     Ok(())
 }

@@ -7,8 +7,8 @@ pub(crate) mod exec;
 pub(crate) mod hostname;
 pub(crate) mod namespaces;
 pub(crate) mod rlimits;
-pub(crate) mod security;
 pub(crate) mod seccomp;
+pub(crate) mod security;
 pub(crate) mod sysctl;
 pub(crate) mod user;
 
@@ -83,7 +83,11 @@ fn steps(plan: &InitPlan, chan: &Channel) -> Result<std::convert::Infallible> {
     chan.send(&Msg::MountsDone)?;
     let state = match chan.recv()? {
         Msg::HooksDone(state) => state,
-        other => return Err(Error::InitDied(format!("expected HooksDone, got {other:?}"))),
+        other => {
+            return Err(Error::InitDied(format!(
+                "expected HooksDone, got {other:?}"
+            )))
+        }
     };
     let mut state: serde_json::Value = serde_json::from_str(&state).unwrap_or_default();
     hooks::run_all(HookKind::CreateContainer, spec.hooks().as_ref(), &state)?;
@@ -109,8 +113,12 @@ fn steps(plan: &InitPlan, chan: &Channel) -> Result<std::convert::Infallible> {
         c.apply_bounding()?;
     }
     user::switch(process, !plan.ns.new_user || setgroups_allowed())?;
-    std::env::set_current_dir(process.cwd())
-        .map_err(|e| Error::config("process.cwd", format!("chdir {}: {e}", process.cwd().display())))?;
+    std::env::set_current_dir(process.cwd()).map_err(|e| {
+        Error::config(
+            "process.cwd",
+            format!("chdir {}: {e}", process.cwd().display()),
+        )
+    })?;
     if let Some(c) = &plan.caps {
         c.apply()?;
     }
@@ -135,7 +143,9 @@ fn steps(plan: &InitPlan, chan: &Channel) -> Result<std::convert::Infallible> {
 /// Whether this user namespace allows setgroups(2) (the parent writes gid_map as
 /// a privileged process, so it normally does).
 fn setgroups_allowed() -> bool {
-    std::fs::read_to_string("/proc/self/setgroups").map(|s| s.trim() == "allow").unwrap_or(true)
+    std::fs::read_to_string("/proc/self/setgroups")
+        .map(|s| s.trim() == "allow")
+        .unwrap_or(true)
 }
 
 /// Exits at once, without running the parent's atexit handlers or destructors

@@ -75,7 +75,10 @@ impl NamespacePlan {
             match ns.path() {
                 Some(path) => {
                     let file = File::open(path).map_err(|e| {
-                        Error::config(format!("linux.namespaces[{i}].path"), format!("open {}: {e}", path.display()))
+                        Error::config(
+                            format!("linux.namespaces[{i}].path"),
+                            format!("open {}: {e}", path.display()),
+                        )
                     })?;
                     if ns.typ() == LinuxNamespaceType::Pid {
                         pid_joined = true;
@@ -99,7 +102,8 @@ impl NamespacePlan {
         }
         let base = new - CloneFlags::CLONE_NEWCGROUP - time;
         plan.slow_path = !plan.joins.is_empty() || new.contains(time);
-        plan.fork_init = plan.slow_path && (pid_joined || new.contains(CloneFlags::CLONE_NEWPID) || new.contains(time));
+        plan.fork_init = plan.slow_path
+            && (pid_joined || new.contains(CloneFlags::CLONE_NEWPID) || new.contains(time));
         if plan.slow_path {
             plan.unshare_flags = base;
         } else {
@@ -116,19 +120,26 @@ impl NamespacePlan {
             return Ok(());
         }
         for (fd, f) in &self.joins {
-            setns(fd.as_fd(), *f).map_err(|e| Error::sys(format!("setns {f:?} (fd {})", fd.as_raw_fd()), e))?;
+            setns(fd.as_fd(), *f)
+                .map_err(|e| Error::sys(format!("setns {f:?} (fd {})", fd.as_raw_fd()), e))?;
         }
         if !self.unshare_flags.is_empty() {
-            unshare(self.unshare_flags).map_err(|e| Error::sys(format!("unshare {:?}", self.unshare_flags), e))?;
+            unshare(self.unshare_flags)
+                .map_err(|e| Error::sys(format!("unshare {:?}", self.unshare_flags), e))?;
         }
         if self.new_user {
             chan.send(&Msg::MapRequest(nix::unistd::getpid().as_raw()))?;
             chan.expect(Msg::Go)?;
         }
         if let Some(offsets) = &self.time_offsets {
-            unshare(flag(LinuxNamespaceType::Time)).map_err(|e| Error::sys("unshare CLONE_NEWTIME", e))?;
-            std::fs::write("/proc/self/timens_offsets", offsets)
-                .map_err(|e| Error::config("linux.timeOffsets", format!("write /proc/self/timens_offsets: {e}")))?;
+            unshare(flag(LinuxNamespaceType::Time))
+                .map_err(|e| Error::sys("unshare CLONE_NEWTIME", e))?;
+            std::fs::write("/proc/self/timens_offsets", offsets).map_err(|e| {
+                Error::config(
+                    "linux.timeOffsets",
+                    format!("write /proc/self/timens_offsets: {e}"),
+                )
+            })?;
         }
         if self.fork_init {
             match fork()? {
@@ -154,11 +165,14 @@ impl NamespacePlan {
         if self.new_user {
             let root = nix::unistd::Uid::from_raw(0);
             let rootg = nix::unistd::Gid::from_raw(0);
-            nix::unistd::setresgid(rootg, rootg, rootg).map_err(|e| Error::sys("setresgid 0 in user namespace", e))?;
-            nix::unistd::setresuid(root, root, root).map_err(|e| Error::sys("setresuid 0 in user namespace", e))?;
+            nix::unistd::setresgid(rootg, rootg, rootg)
+                .map_err(|e| Error::sys("setresgid 0 in user namespace", e))?;
+            nix::unistd::setresuid(root, root, root)
+                .map_err(|e| Error::sys("setresuid 0 in user namespace", e))?;
         }
         if self.new_cgroup {
-            unshare(CloneFlags::CLONE_NEWCGROUP).map_err(|e| Error::sys("unshare CLONE_NEWCGROUP", e))?;
+            unshare(CloneFlags::CLONE_NEWCGROUP)
+                .map_err(|e| Error::sys("unshare CLONE_NEWCGROUP", e))?;
         }
         Ok(())
     }
@@ -167,9 +181,17 @@ impl NamespacePlan {
 /// `linux.timeOffsets` in the format of /proc/PID/timens_offsets.
 fn time_offsets(spec: &Spec) -> String {
     let mut out = String::new();
-    if let Some(offsets) = spec.linux().as_ref().and_then(|l| l.time_offsets().as_ref()) {
+    if let Some(offsets) = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.time_offsets().as_ref())
+    {
         for (clock, off) in offsets {
-            out.push_str(&format!("{clock} {} {}\n", off.secs().unwrap_or(0), off.nanosecs().unwrap_or(0)));
+            out.push_str(&format!(
+                "{clock} {} {}\n",
+                off.secs().unwrap_or(0),
+                off.nanosecs().unwrap_or(0)
+            ));
         }
     }
     out
@@ -177,7 +199,9 @@ fn time_offsets(spec: &Spec) -> String {
 
 /// Writes uid_map and gid_map of `pid` from the config (parent side).
 pub(crate) fn write_id_maps(spec: &Spec, pid: i32) -> Result<()> {
-    let Some(linux) = spec.linux().as_ref() else { return Ok(()) };
+    let Some(linux) = spec.linux().as_ref() else {
+        return Ok(());
+    };
     let fmt = |maps: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| {
         maps.iter()
             .flatten()
@@ -189,10 +213,14 @@ pub(crate) fn write_id_maps(spec: &Spec, pid: i32) -> Result<()> {
         ("gid_map", "linux.gidMappings", fmt(linux.gid_mappings())),
     ] {
         if data.is_empty() {
-            return Err(Error::config(field, "a new user namespace needs id mappings"));
+            return Err(Error::config(
+                field,
+                "a new user namespace needs id mappings",
+            ));
         }
         let path = format!("/proc/{pid}/{file}");
-        std::fs::write(&path, data.as_bytes()).map_err(|e| Error::config(field, format!("write {path}: {e}")))?;
+        std::fs::write(&path, data.as_bytes())
+            .map_err(|e| Error::config(field, format!("write {path}: {e}")))?;
     }
     Ok(())
 }
@@ -203,18 +231,26 @@ mod tests {
 
     fn spec(ns: &str) -> Spec {
         crate::bundle::parse_config(
-            format!(r#"{{"ociVersion":"1.0.2","root":{{"path":"r"}},"linux":{{"namespaces":{ns}}}}}"#).as_bytes(),
+            format!(
+                r#"{{"ociVersion":"1.0.2","root":{{"path":"r"}},"linux":{{"namespaces":{ns}}}}}"#
+            )
+            .as_bytes(),
         )
         .unwrap()
     }
 
     #[test]
     fn fast_path_for_plain_container() {
-        let p = NamespacePlan::from_spec(&spec(r#"[{"type":"pid"},{"type":"mount"},{"type":"cgroup"},{"type":"network"}]"#)).unwrap();
+        let p = NamespacePlan::from_spec(&spec(
+            r#"[{"type":"pid"},{"type":"mount"},{"type":"cgroup"},{"type":"network"}]"#,
+        ))
+        .unwrap();
         assert!(!p.slow_path);
         assert!(p.new_cgroup);
         let f = CloneFlags::from_bits_retain(p.clone_flags as i32);
-        assert!(f.contains(CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWNET));
+        assert!(f.contains(
+            CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWNET
+        ));
         assert!(!f.contains(CloneFlags::CLONE_NEWCGROUP));
     }
 
@@ -231,7 +267,8 @@ mod tests {
 
     #[test]
     fn missing_path_is_named() {
-        let e = NamespacePlan::from_spec(&spec(r#"[{"type":"network","path":"/nonexistent/ns"}]"#)).unwrap_err();
+        let e = NamespacePlan::from_spec(&spec(r#"[{"type":"network","path":"/nonexistent/ns"}]"#))
+            .unwrap_err();
         assert!(e.to_string().contains("linux.namespaces[0].path"), "{e}");
     }
 }

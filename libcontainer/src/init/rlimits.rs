@@ -7,14 +7,22 @@ use crate::error::{Error, Result};
 /// Applies every rlimit; an error names the entry.
 pub(crate) fn apply(process: &Process) -> Result<()> {
     for (i, r) in process.rlimits().iter().flatten().enumerate() {
-        let lim = libc::rlimit { rlim_cur: r.soft(), rlim_max: r.hard() };
+        let lim = libc::rlimit {
+            rlim_cur: r.soft(),
+            rlim_max: r.hard(),
+        };
         // SAFETY: a valid resource number and a pointer to an initialised rlimit.
         let ret = unsafe { libc::setrlimit(resource(r.typ()), &lim) };
         if ret < 0 {
             let err = nix::Error::last();
             return Err(Error::config(
                 format!("process.rlimits[{i}]"),
-                format!("setrlimit {:?} soft {} hard {}: {err}", r.typ(), r.soft(), r.hard()),
+                format!(
+                    "setrlimit {:?} soft {} hard {}: {err}",
+                    r.typ(),
+                    r.soft(),
+                    r.hard()
+                ),
             ));
         }
     }

@@ -8,7 +8,8 @@ use crate::error::{Error, Result};
 /// Sets PR_SET_NO_NEW_PRIVS when `process.noNewPrivileges` is true.
 pub(crate) fn no_new_privs(process: &Process) -> Result<()> {
     if process.no_new_privileges().unwrap_or(false) {
-        nix::sys::prctl::set_no_new_privs().map_err(|e| Error::sys("prctl PR_SET_NO_NEW_PRIVS", e))?;
+        nix::sys::prctl::set_no_new_privs()
+            .map_err(|e| Error::sys("prctl PR_SET_NO_NEW_PRIVS", e))?;
     }
     Ok(())
 }
@@ -32,20 +33,34 @@ pub(crate) fn new_session_keyring(id: &str) -> Result<()> {
 
 /// Which LSM labels the host can apply.
 pub(crate) fn check_lsm_support(process: &Process) -> Result<()> {
-    if process.apparmor_profile().as_deref().is_some_and(|p| !p.is_empty()) && !apparmor_enabled() {
+    if process
+        .apparmor_profile()
+        .as_deref()
+        .is_some_and(|p| !p.is_empty())
+        && !apparmor_enabled()
+    {
         return Err(Error::config(
             "process.apparmorProfile",
             "AppArmor is not enabled on this host",
         ));
     }
-    if process.selinux_label().as_deref().is_some_and(|p| !p.is_empty()) && !selinux_enabled() {
-        return Err(Error::config("process.selinuxLabel", "SELinux is not enabled on this host"));
+    if process
+        .selinux_label()
+        .as_deref()
+        .is_some_and(|p| !p.is_empty())
+        && !selinux_enabled()
+    {
+        return Err(Error::config(
+            "process.selinuxLabel",
+            "SELinux is not enabled on this host",
+        ));
     }
     Ok(())
 }
 
 fn apparmor_enabled() -> bool {
-    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|s| s.starts_with('Y'))
+    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|s| s.starts_with('Y'))
 }
 
 fn selinux_enabled() -> bool {
@@ -55,18 +70,27 @@ fn selinux_enabled() -> bool {
 /// Asks the LSM to switch label at the next execve (must run before caps drop
 /// is irrelevant: writing our own attr/exec needs no capability).
 pub(crate) fn set_exec_labels(process: &Process) -> Result<()> {
-    if let Some(p) = process.apparmor_profile().as_deref().filter(|p| !p.is_empty()) {
+    if let Some(p) = process
+        .apparmor_profile()
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
         let data = format!("exec {p}");
         let path = if std::path::Path::new("/proc/self/attr/apparmor/exec").exists() {
             "/proc/self/attr/apparmor/exec"
         } else {
             "/proc/self/attr/exec"
         };
-        std::fs::write(path, data).map_err(|e| Error::config("process.apparmorProfile", format!("write {path}: {e}")))?;
+        std::fs::write(path, data)
+            .map_err(|e| Error::config("process.apparmorProfile", format!("write {path}: {e}")))?;
     }
     if let Some(l) = process.selinux_label().as_deref().filter(|l| !l.is_empty()) {
-        std::fs::write("/proc/self/attr/exec", l)
-            .map_err(|e| Error::config("process.selinuxLabel", format!("write /proc/self/attr/exec: {e}")))?;
+        std::fs::write("/proc/self/attr/exec", l).map_err(|e| {
+            Error::config(
+                "process.selinuxLabel",
+                format!("write /proc/self/attr/exec: {e}"),
+            )
+        })?;
     }
     Ok(())
 }

@@ -11,10 +11,15 @@ pub(crate) fn apply(spec: &Spec) -> Result<()> {
     };
     for (key, value) in sysctl {
         if key.contains("..") || key.starts_with('/') {
-            return Err(Error::config(format!("linux.sysctl.{key}"), "not a sysctl name"));
+            return Err(Error::config(
+                format!("linux.sysctl.{key}"),
+                "not a sysctl name",
+            ));
         }
         let path = format!("/proc/sys/{}", key.replace('.', "/"));
-        std::fs::write(&path, value.as_bytes()).map_err(|e| Error::config(format!("linux.sysctl.{key}"), format!("write {path}: {e}")))?;
+        std::fs::write(&path, value.as_bytes()).map_err(|e| {
+            Error::config(format!("linux.sysctl.{key}"), format!("write {path}: {e}"))
+        })?;
     }
     Ok(())
 }

@@ -8,9 +8,15 @@ use crate::error::{Error, Result};
 /// Switches to `process.user`, keeping capabilities for the "caps" step.
 pub(crate) fn switch(process: &Process, setgroups_allowed: bool) -> Result<()> {
     let user = process.user();
-    let gids: Vec<Gid> = user.additional_gids().iter().flatten().map(|g| Gid::from_raw(*g)).collect();
+    let gids: Vec<Gid> = user
+        .additional_gids()
+        .iter()
+        .flatten()
+        .map(|g| Gid::from_raw(*g))
+        .collect();
     if setgroups_allowed {
-        setgroups(&gids).map_err(|e| Error::sys(format!("setgroups {:?}", user.additional_gids()), e))?;
+        setgroups(&gids)
+            .map_err(|e| Error::sys(format!("setgroups {:?}", user.additional_gids()), e))?;
     } else if !gids.is_empty() {
         return Err(Error::config(
             "process.user.additionalGids",

@@ -97,8 +97,14 @@ impl Channel {
         let fds: Vec<RawFd> = fd.iter().map(|f| f.as_raw_fd()).collect();
         let cmsg = [ControlMessage::ScmRights(&fds)];
         let cmsgs: &[ControlMessage] = if fds.is_empty() { &[] } else { &cmsg };
-        sendmsg::<()>(self.fd.as_raw_fd(), &iov, cmsgs, MsgFlags::MSG_NOSIGNAL, None)
-            .map_err(|e| Error::sys("send on sync channel", e))?;
+        sendmsg::<()>(
+            self.fd.as_raw_fd(),
+            &iov,
+            cmsgs,
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        )
+        .map_err(|e| Error::sys("send on sync channel", e))?;
         Ok(())
     }
 
@@ -127,7 +133,10 @@ impl Channel {
             }
             .map_err(|e| Error::sys("receive on sync channel", e))?;
             let mut fd = None;
-            for c in msg.cmsgs().map_err(|e| Error::sys("sync channel control message", e))? {
+            for c in msg
+                .cmsgs()
+                .map_err(|e| Error::sys("sync channel control message", e))?
+            {
                 if let ControlMessageOwned::ScmRights(fds) = c {
                     for raw in fds {
                         // SAFETY: the kernel just installed this fd for us (SCM_RIGHTS).
@@ -139,10 +148,13 @@ impl Channel {
             (msg.bytes, fd)
         };
         if len == 0 {
-            return Err(Error::InitDied("the other side closed the sync channel".into()));
+            return Err(Error::InitDied(
+                "the other side closed the sync channel".into(),
+            ));
         }
-        let msg = Msg::decode(&buf[..len])
-            .ok_or_else(|| Error::InitDied(format!("malformed sync message {:?}", &buf[..len.min(16)])))?;
+        let msg = Msg::decode(&buf[..len]).ok_or_else(|| {
+            Error::InitDied(format!("malformed sync message {:?}", &buf[..len.min(16)]))
+        })?;
         Ok((msg, fd))
     }
 
@@ -160,7 +172,9 @@ impl Channel {
         if got == want {
             Ok(())
         } else {
-            Err(Error::InitDied(format!("expected {want:?} on sync channel, got {got:?}")))
+            Err(Error::InitDied(format!(
+                "expected {want:?} on sync channel, got {got:?}"
+            )))
         }
     }
 }
@@ -172,7 +186,12 @@ mod tests {
     #[test]
     fn roundtrip() {
         let (a, b) = Channel::pair().unwrap();
-        for m in [Msg::Go, Msg::InitPid(1234), Msg::MapRequest(7), Msg::Failed("boom".into())] {
+        for m in [
+            Msg::Go,
+            Msg::InitPid(1234),
+            Msg::MapRequest(7),
+            Msg::Failed("boom".into()),
+        ] {
             a.send(&m).unwrap();
             assert_eq!(b.recv_with_fd().unwrap().0, m);
         }

@@ -73,7 +73,10 @@ pub(crate) fn clone3(flags: u64, cgroup: Option<RawFd>) -> Result<Forked> {
         pid => {
             // SAFETY: CLONE_PIDFD made the kernel store a new, owned fd in `pidfd`.
             let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
-            Ok(Forked::Parent { pid: pid as i32, pidfd })
+            Ok(Forked::Parent {
+                pid: pid as i32,
+                pidfd,
+            })
         }
     }
 }

@@ -31,7 +31,10 @@ pub(crate) fn send_signal(pidfd: BorrowedFd<'_>, sig: i32) -> Result<()> {
         )
     };
     if r < 0 {
-        return Err(Error::sys(format!("pidfd_send_signal {sig}"), nix::Error::last()));
+        return Err(Error::sys(
+            format!("pidfd_send_signal {sig}"),
+            nix::Error::last(),
+        ));
     }
     Ok(())
 }
@@ -59,6 +62,11 @@ pub(crate) fn reap_if_child(pidfd: BorrowedFd<'_>) {
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
     // SAFETY: P_PIDFD with a valid pidfd; WNOHANG never blocks.
     let _ = unsafe {
-        libc::waitid(libc::P_PIDFD, pidfd.as_raw_fd() as libc::id_t, &mut info, libc::WEXITED | libc::WNOHANG)
+        libc::waitid(
+            libc::P_PIDFD,
+            pidfd.as_raw_fd() as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG,
+        )
     };
 }

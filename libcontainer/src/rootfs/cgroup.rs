@@ -52,15 +52,20 @@ fn own_memberships(ctx: &str) -> Result<Vec<Membership>, RootfsError> {
     Ok(parse_memberships(&text))
 }
 
-/// The host mount of the v1 hierarchy `m` belongs to, whose root contains `m`'s cgroup.
-fn find_hierarchy<'a>(mounts: &'a [MountInfo], m: &Membership) -> Option<&'a MountInfo> {
+/// The host mount of the v1 hierarchy `m` belongs to. Unless `any_root`, its
+/// root must contain `m`'s cgroup (so that the cgroup can be bind-mounted).
+fn find_hierarchy<'a>(
+    mounts: &'a [MountInfo],
+    m: &Membership,
+    any_root: bool,
+) -> Option<&'a MountInfo> {
     if m.controllers.is_empty() {
         return None;
     }
     mounts.iter().find(|mi| {
         mi.fstype == "cgroup"
             && m.controllers.split(',').all(|c| mi.has_super_option(c))
-            && m.path.starts_with(&mi.root)
+            && (any_root || m.path.starts_with(&mi.root))
     })
 }
 
@@ -86,13 +91,21 @@ fn mount_v2(root: &InRoot, e: &Entry<'_>, deferred: &mut Deferred) -> Result<(),
     let target = root.mkdir_all(e.dest, DIR_MODE).ctx(|| &e.ctx)?;
     let data = e.opts.data_string();
     let path = sys::proc_fd_path(target.as_fd());
-    match mount(Some("cgroup2"), &path, Some("cgroup2"), e.opts.flags, data.as_deref()) {
+    match mount(
+        Some("cgroup2"),
+        &path,
+        Some("cgroup2"),
+        e.opts.flags,
+        data.as_deref(),
+    ) {
         Ok(()) => {}
         Err(Errno::EPERM | Errno::EBUSY) => {
             let own = own_memberships(&e.ctx)?
                 .into_iter()
                 .find(|m| m.id == 0)
-                .ok_or_else(|| RootfsError::invalid(&e.ctx, "no cgroup v2 entry in /proc/self/cgroup"))?;
+                .ok_or_else(|| {
+                    RootfsError::invalid(&e.ctx, "no cgroup v2 entry in /proc/self/cgroup")
+                })?;
             let rel = own.path.strip_prefix("/").unwrap_or(&own.path);
             let host = Path::new("/sys/fs/cgroup").join(rel);
             let tree = clone_tree(&host, true).ctx(|| &e.ctx)?;
@@ -115,13 +128,21 @@ fn mount_v1(
     let mut data = vec!["mode=755".to_string()];
     data.extend(e.opts.data.iter().cloned());
     let path = sys::proc_fd_path(target.as_fd());
-    mount(Some("tmpfs"), &path, Some("tmpfs"), flags, Some(data.join(",").as_str()))
-        .map_err(|errno| e.err("mount tmpfs (cgroup v1 root)", errno))?;
+    mount(
+        Some("tmpfs"),
+        &path,
+        Some("tmpfs"),
+        flags,
+        Some(data.join(",").as_str()),
+    )
+    .map_err(|errno| e.err("mount tmpfs (cgroup v1 root)", errno))?;
     let tmpfs = root.open_path(e.dest).ctx(|| &e.ctx)?;
 
     let host_mounts = mountinfo::read_self(&e.ctx)?;
     for m in own_memberships(&e.ctx)?.iter().filter(|m| m.id != 0) {
-        let Some(hierarchy) = find_hierarchy(&host_mounts, m) else {
+        // In a cgroup namespace, paths are relative to the namespace's root and
+        // the host mounts' roots may lie above it: only the fresh mount works.
+        let Some(hierarchy) = find_hierarchy(&host_mounts, m, o.new_cgroup_ns) else {
             continue;
         };
         let Some(name) = hierarchy.mount_point.file_name() else {
@@ -137,13 +158,26 @@ fn mount_v1(
                 Ok(()) => mounted = true,
                 Err(Errno::EPERM | Errno::EBUSY) => {}
                 Err(errno) => {
-                    return Err(SysError::new(format!("mount cgroup ({})", m.controllers), shown(&sub), errno)
-                        .within(&e.ctx))
+                    return Err(SysError::new(
+                        format!("mount cgroup ({})", m.controllers),
+                        shown(&sub),
+                        errno,
+                    )
+                    .within(&e.ctx))
                 }
             }
         }
         if !mounted {
-            let rel = m.path.strip_prefix(&hierarchy.root).unwrap_or(Path::new(""));
+            let Ok(rel) = m.path.strip_prefix(&hierarchy.root) else {
+                return Err(RootfsError::invalid(
+                    &e.ctx,
+                    format!(
+                        "cannot mount cgroup hierarchy {}: a fresh mount was refused and the cgroup {} is outside the host's mount of it",
+                        m.controllers,
+                        m.path.display()
+                    ),
+                ));
+            };
             let host = hierarchy.mount_point.join(rel);
             let tree = clone_tree(&host, false).ctx(|| &e.ctx)?;
             attach(tree, &e.opts.bind_attr(), sub_fd.as_fd(), &sub).ctx(|| &e.ctx)?;
@@ -151,11 +185,19 @@ fn mount_v1(
         let name_str = name.to_string_lossy();
         if name_str.contains(',') {
             for controller in name_str.split(',').filter(|c| !c.is_empty()) {
-                match nix::unistd::symlinkat(name, Some(std::os::fd::AsRawFd::as_raw_fd(&tmpfs)), controller) {
+                match nix::unistd::symlinkat(
+                    name,
+                    Some(std::os::fd::AsRawFd::as_raw_fd(&tmpfs)),
+                    controller,
+                ) {
                     Ok(()) | Err(Errno::EEXIST) => {}
                     Err(errno) => {
-                        return Err(SysError::new("symlinkat", shown(&e.dest.join(controller)), errno)
-                            .within(&e.ctx))
+                        return Err(SysError::new(
+                            "symlinkat",
+                            shown(&e.dest.join(controller)),
+                            errno,
+                        )
+                        .within(&e.ctx))
                     }
                 }
             }
@@ -185,10 +227,18 @@ mod tests {
         .iter()
         .filter_map(|l| parse_line(l))
         .collect();
-        let found = |i: usize| find_hierarchy(&mounts, &own[i]).map(|m| m.id);
+        let found = |i: usize| find_hierarchy(&mounts, &own[i], false).map(|m| m.id);
         assert_eq!(found(0), Some(40));
         assert_eq!(found(1), Some(32));
-        assert_eq!(found(2), None, "/elsewhere is not under the mount's root /nested");
+        assert_eq!(
+            found(2),
+            None,
+            "/elsewhere is not under the mount's root /nested"
+        );
         assert_eq!(found(3), None, "v2 is not a v1 hierarchy");
+        assert_eq!(
+            find_hierarchy(&mounts, &own[2], true).map(|m| m.id),
+            Some(39)
+        );
     }
 }

@@ -69,7 +69,10 @@ fn device_list(spec: &Spec) -> Result<Vec<Device>, RootfsError> {
             LinuxDeviceType::B => SFlag::S_IFBLK,
             LinuxDeviceType::P => SFlag::S_IFIFO,
             LinuxDeviceType::A => {
-                return Err(RootfsError::invalid(ctx, "type \"a\" is not a device node type (want c, b, u or p)"))
+                return Err(RootfsError::invalid(
+                    ctx,
+                    "type \"a\" is not a device node type (want c, b, u or p)",
+                ))
             }
         };
         let (major, minor) = (d.major(), d.minor());
@@ -129,7 +132,10 @@ impl Drop for UmaskGuard {
     }
 }
 
-pub(super) fn create_devices(o: &RootfsOptions<'_>, p: &mut PreparedRootfs) -> Result<(), RootfsError> {
+pub(super) fn create_devices(
+    o: &RootfsOptions<'_>,
+    p: &mut PreparedRootfs,
+) -> Result<(), RootfsError> {
     if !p.setup_dev {
         return Ok(());
     }
@@ -138,7 +144,9 @@ pub(super) fn create_devices(o: &RootfsOptions<'_>, p: &mut PreparedRootfs) -> R
     let devices = device_list(o.spec)?;
     if o.in_user_ns {
         for (path, tree) in p.host_devices.drain(..) {
-            let target = root.ensure_file(&path, FILE_MODE).ctx(|| format!("device {}", path.display()))?;
+            let target = root
+                .ensure_file(&path, FILE_MODE)
+                .ctx(|| format!("device {}", path.display()))?;
             sys::move_mount(tree.as_fd(), target.as_fd())
                 .map_err(|e| SysError::new("move_mount (bind host device)", &path, e))
                 .ctx(|| format!("device {}", path.display()))?;
@@ -148,7 +156,9 @@ pub(super) fn create_devices(o: &RootfsOptions<'_>, p: &mut PreparedRootfs) -> R
             mknod(&root, d).ctx(|| &d.ctx)?;
         }
     }
-    let dev = root.mkdir_all(Path::new("/dev"), Mode::from_bits_truncate(0o755)).ctx(|| "devices")?;
+    let dev = root
+        .mkdir_all(Path::new("/dev"), Mode::from_bits_truncate(0o755))
+        .ctx(|| "devices")?;
     let mut links: Vec<(&str, &str)> = LINKS.to_vec();
     if root.open_path(Path::new("/proc/kcore")).is_ok() {
         links.push(("core", "/proc/kcore"));
@@ -158,7 +168,11 @@ pub(super) fn create_devices(o: &RootfsOptions<'_>, p: &mut PreparedRootfs) -> R
     }
     let ptmx_is_device = devices.iter().any(|d| d.path == Path::new("/dev/ptmx"));
     if p.has_devpts && !ptmx_is_device {
-        match nix::unistd::unlinkat(Some(dev.as_raw_fd()), "ptmx", nix::unistd::UnlinkatFlags::NoRemoveDir) {
+        match nix::unistd::unlinkat(
+            Some(dev.as_raw_fd()),
+            "ptmx",
+            nix::unistd::UnlinkatFlags::NoRemoveDir,
+        ) {
             Ok(()) | Err(Errno::ENOENT) => {}
             Err(e) => return Err(SysError::new("unlinkat", "/dev/ptmx", e).within("devices")),
         }
@@ -190,7 +204,9 @@ fn mknod(root: &InRoot, d: &Device) -> Result<(), SysError> {
 fn symlink(dev: &OwnedFd, name: &str, target: &str) -> Result<(), RootfsError> {
     match nix::unistd::symlinkat(target, Some(dev.as_raw_fd()), name) {
         Ok(()) | Err(Errno::EEXIST) => Ok(()),
-        Err(e) => Err(SysError::new("symlinkat", Path::new("/dev").join(name), e).within("devices")),
+        Err(e) => {
+            Err(SysError::new("symlinkat", Path::new("/dev").join(name), e).within("devices"))
+        }
     }
 }
 
@@ -214,8 +230,15 @@ mod tests {
         assert_eq!((list[0].mode, list[0].uid), (0o600, 5));
         assert_eq!(list[1].path, PathBuf::from("/dev/fuse"));
         assert_eq!(list[1].mode, 0o666);
-        assert!(list.iter().filter(|d| d.path == Path::new("/dev/null")).count() == 1);
-        assert!(list.iter().any(|d| d.path == Path::new("/dev/tty") && d.major == 5));
+        assert!(
+            list.iter()
+                .filter(|d| d.path == Path::new("/dev/null"))
+                .count()
+                == 1
+        );
+        assert!(list
+            .iter()
+            .any(|d| d.path == Path::new("/dev/tty") && d.major == 5));
     }
 
     #[test]

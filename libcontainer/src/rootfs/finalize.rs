@@ -28,12 +28,16 @@ const RDONLY: MountAttr = MountAttr {
 pub(super) fn finalize(o: &RootfsOptions<'_>, p: PreparedRootfs) -> Result<(), RootfsError> {
     let root = InRoot::open(Path::new("/")).ctx(|| "finalize")?;
     let linux = o.spec.linux().as_ref();
-    let readonly = linux.and_then(|l| l.readonly_paths().as_deref()).unwrap_or(&[]);
+    let readonly = linux
+        .and_then(|l| l.readonly_paths().as_deref())
+        .unwrap_or(&[]);
     for (i, path) in readonly.iter().enumerate() {
         readonly_path(&root, Path::new(path))
             .ctx(|| format!("linux.readonlyPaths[{i}] ({path})"))?;
     }
-    let masked = linux.and_then(|l| l.masked_paths().as_deref()).unwrap_or(&[]);
+    let masked = linux
+        .and_then(|l| l.masked_paths().as_deref())
+        .unwrap_or(&[]);
     let mut null = None;
     for (i, path) in masked.iter().enumerate() {
         mask_path(&root, Path::new(path), &mut null)
@@ -50,9 +54,15 @@ pub(super) fn finalize(o: &RootfsOptions<'_>, p: PreparedRootfs) -> Result<(), R
             .ctx(|| "root.readonly")?;
     }
     if let Some(prop) = root_propagation(o.spec)? {
-        mount(None::<&str>, "/", None::<&str>, prop.mount_flags(), None::<&str>)
-            .map_err(|e| SysError::new("mount (set propagation)", "/", e))
-            .ctx(|| "linux.rootfsPropagation")?;
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            prop.mount_flags(),
+            None::<&str>,
+        )
+        .map_err(|e| SysError::new("mount (set propagation)", "/", e))
+        .ctx(|| "linux.rootfsPropagation")?;
     }
     Ok(())
 }
@@ -77,7 +87,8 @@ fn readonly_path(root: &InRoot, path: &Path) -> SysResult<()> {
         .map_err(|e| SysError::new("open_tree", shown(path), e))?;
     sys::mount_setattr(tree.as_fd(), true, &RDONLY)
         .map_err(|e| SysError::new("mount_setattr (make read-only)", shown(path), e))?;
-    sys::move_mount(tree.as_fd(), fd.as_fd()).map_err(|e| SysError::new("move_mount", shown(path), e))
+    sys::move_mount(tree.as_fd(), fd.as_fd())
+        .map_err(|e| SysError::new("move_mount", shown(path), e))
 }
 
 /// Hides `path`: `/dev/null` is bound over files, an empty read-only tmpfs is
@@ -86,14 +97,16 @@ fn mask_path(root: &InRoot, path: &Path, null: &mut Option<OwnedFd>) -> SysResul
     let Some(fd) = open_optional(root, path)? else {
         return Ok(());
     };
-    let stat = nix::sys::stat::fstat(fd.as_raw_fd()).map_err(|e| SysError::new("fstat", shown(path), e))?;
+    let stat = nix::sys::stat::fstat(fd.as_raw_fd())
+        .map_err(|e| SysError::new("fstat", shown(path), e))?;
     let is_dir = SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR;
     let tree = if is_dir {
         let attrs = libc::MOUNT_ATTR_RDONLY
             | libc::MOUNT_ATTR_NOSUID
             | libc::MOUNT_ATTR_NODEV
             | libc::MOUNT_ATTR_NOEXEC;
-        sys::fsmount_new("tmpfs", attrs).map_err(|e| SysError::new("fsmount tmpfs", shown(path), e))?
+        sys::fsmount_new("tmpfs", attrs)
+            .map_err(|e| SysError::new("fsmount tmpfs", shown(path), e))?
     } else {
         if null.is_none() {
             *null = Some(root.open_path(Path::new("/dev/null"))?);
@@ -105,5 +118,6 @@ fn mask_path(root: &InRoot, path: &Path, null: &mut Option<OwnedFd>) -> SysResul
         sys::open_tree(Some(null.as_fd()), Path::new(""), flags)
             .map_err(|e| SysError::new("open_tree", "/dev/null", e))?
     };
-    sys::move_mount(tree.as_fd(), fd.as_fd()).map_err(|e| SysError::new("move_mount", shown(path), e))
+    sys::move_mount(tree.as_fd(), fd.as_fd())
+        .map_err(|e| SysError::new("move_mount", shown(path), e))
 }

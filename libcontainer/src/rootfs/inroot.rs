@@ -156,7 +156,10 @@ impl InRoot {
             .file_name()
             .ok_or_else(|| SysError::new("create", shown(path), Errno::EISDIR))?;
         let parent = path.parent().unwrap_or(Path::new(""));
-        Ok((self.mkdir_all(parent, Mode::from_bits_truncate(0o755))?, name))
+        Ok((
+            self.mkdir_all(parent, Mode::from_bits_truncate(0o755))?,
+            name,
+        ))
     }
 
     /// Reads the symlink `name` in `dir` (whose path inside the root is

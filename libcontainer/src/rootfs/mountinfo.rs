@@ -46,9 +46,9 @@ fn unescape(field: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let octal = bytes.get(i + 1..i + 4).filter(|d| {
-            bytes[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c))
-        });
+        let octal = bytes
+            .get(i + 1..i + 4)
+            .filter(|d| bytes[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
         if let Some(d) = octal {
             let value = d.iter().fold(0u32, |acc, c| acc * 8 + u32::from(c - b'0'));
             out.push(u8::try_from(value).unwrap_or(b'?'));
@@ -91,8 +91,7 @@ pub(crate) fn parse_line(line: &str) -> Option<MountInfo> {
 
 /// Reads and parses a mountinfo file (malformed lines are skipped).
 pub(crate) fn read(path: &Path, context: &str) -> Result<Vec<MountInfo>, RootfsError> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| RootfsError::io(context, path, e))?;
+    let text = std::fs::read_to_string(path).map_err(|e| RootfsError::io(context, path, e))?;
     Ok(text.lines().filter_map(parse_line).collect())
 }
 
@@ -114,13 +113,17 @@ mod tests {
         assert_eq!(m.mount_point, PathBuf::from("/mnt/my dir"));
         assert!(m.has_option("noatime") && !m.has_option("ro"));
         assert_eq!(m.optional, vec!["master:1", "shared:7"]);
-        assert_eq!((m.fstype.as_str(), m.source.as_str()), ("ext3", "/dev/root"));
+        assert_eq!(
+            (m.fstype.as_str(), m.source.as_str()),
+            ("ext3", "/dev/root")
+        );
         assert!(m.has_super_option("errors=continue"));
     }
 
     #[test]
     fn parses_cgroup_lines_and_rejects_garbage() {
-        let line = "40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd";
+        let line =
+            "40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd";
         let m = parse_line(line).expect("valid line");
         assert!(m.optional.is_empty());
         assert!(m.has_super_option("name=systemd"));

@@ -124,7 +124,11 @@ pub(super) fn mount_all(o: &RootfsOptions<'_>) -> Result<PreparedRootfs, RootfsE
     let root = InRoot::open(o.rootfs).ctx(|| "rootfs")?;
 
     let mounts = o.spec.mounts().as_deref().unwrap_or(&[]);
-    let entries: Vec<Entry<'_>> = mounts.iter().enumerate().map(|(i, m)| Entry::new(i, m)).collect();
+    let entries: Vec<Entry<'_>> = mounts
+        .iter()
+        .enumerate()
+        .map(|(i, m)| Entry::new(i, m))
+        .collect();
     let mut deferred = Deferred::new();
     for e in &entries {
         mount_entry(o, &root, e, &mut deferred)?;
@@ -155,7 +159,10 @@ pub(super) fn mount_all(o: &RootfsOptions<'_>) -> Result<PreparedRootfs, RootfsE
 /// nothing we do propagates out and `pivot_root` accepts it) and bind-mounts
 /// the rootfs onto itself so that it is a mount point.
 fn prepare_root(rootfs: &Path, propagation: Option<Propagation>) -> SysResult<()> {
-    let flags = propagation.map_or(MsFlags::MS_SLAVE | MsFlags::MS_REC, Propagation::mount_flags);
+    let flags = propagation.map_or(
+        MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        Propagation::mount_flags,
+    );
     mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
         .map_err(|e| SysError::new("mount (set propagation)", "/", e))?;
     make_parent_private(rootfs)?;
@@ -174,7 +181,13 @@ fn prepare_root(rootfs: &Path, propagation: Option<Propagation>) -> SysResult<()
 fn make_parent_private(path: &Path) -> SysResult<()> {
     let mut cur = path;
     loop {
-        match mount(None::<&str>, cur, None::<&str>, MsFlags::MS_PRIVATE, None::<&str>) {
+        match mount(
+            None::<&str>,
+            cur,
+            None::<&str>,
+            MsFlags::MS_PRIVATE,
+            None::<&str>,
+        ) {
             Ok(()) => return Ok(()),
             Err(Errno::EINVAL) if cur.parent().is_some() => cur = cur.parent().unwrap_or(cur),
             Err(e) => return Err(SysError::new("mount (make private)", cur, e)),
@@ -194,8 +207,14 @@ fn mount_entry(
     if e.opts.tmpcopyup {
         return Err(unsupported(e, "the tmpcopyup option"));
     }
-    if e.opts.idmap.is_some() || e.mount.uid_mappings().is_some() || e.mount.gid_mappings().is_some() {
-        return Err(unsupported(e, "id-mapped mounts (idmap, ridmap, uidMappings, gidMappings)"));
+    if e.opts.idmap.is_some()
+        || e.mount.uid_mappings().is_some()
+        || e.mount.gid_mappings().is_some()
+    {
+        return Err(unsupported(
+            e,
+            "id-mapped mounts (idmap, ridmap, uidMappings, gidMappings)",
+        ));
     }
     if e.opts.flags.contains(MsFlags::MS_REMOUNT) {
         return remount(root, e);
@@ -241,12 +260,22 @@ fn typed(
         .map_or(OsStr::new(e.typ), Path::as_os_str);
     let data = e.opts.data_string();
     let target_path = sys::proc_fd_path(target.as_fd());
-    match mount(Some(source), &target_path, Some(e.typ), flags, data.as_deref()) {
+    match mount(
+        Some(source),
+        &target_path,
+        Some(e.typ),
+        flags,
+        data.as_deref(),
+    ) {
         Ok(()) => {}
         Err(Errno::EPERM) if o.in_user_ns && matches!(e.typ, "sysfs" | "mqueue") => {
             // A user namespace may not get a fresh instance (sysfs needs its own
             // network namespace): bind the host's, as runc does.
-            let host = if e.typ == "sysfs" { "/sys" } else { "/dev/mqueue" };
+            let host = if e.typ == "sysfs" {
+                "/sys"
+            } else {
+                "/dev/mqueue"
+            };
             let tree = clone_tree(Path::new(host), true).ctx(|| &e.ctx)?;
             attach(tree, &e.opts.bind_attr(), target.as_fd(), e.dest).ctx(|| &e.ctx)?;
         }
@@ -262,7 +291,12 @@ fn bind(
     e: &Entry<'_>,
     deferred: &mut Deferred,
 ) -> Result<(), RootfsError> {
-    let Some(source) = e.mount.source().as_deref().filter(|s| !s.as_os_str().is_empty()) else {
+    let Some(source) = e
+        .mount
+        .source()
+        .as_deref()
+        .filter(|s| !s.as_os_str().is_empty())
+    else {
         return Err(RootfsError::invalid(&e.ctx, "a bind mount needs a source"));
     };
     let source = o.bundle.join(source);
@@ -391,7 +425,10 @@ fn check_proc_destination(
     }
     Err(RootfsError::invalid(
         &e.ctx,
-        format!("{} is inside /proc and may not be mounted over", inside.display()),
+        format!(
+            "{} is inside /proc and may not be mounted over",
+            inside.display()
+        ),
     ))
 }
 

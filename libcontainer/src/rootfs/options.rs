@@ -241,7 +241,12 @@ mod tests {
 
     #[test]
     fn flags_and_data_are_separated() {
-        let o = parse(&words(&["nosuid", "strictatime", "mode=755", "size=65536k"]));
+        let o = parse(&words(&[
+            "nosuid",
+            "strictatime",
+            "mode=755",
+            "size=65536k",
+        ]));
         assert_eq!(o.flags, MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME);
         assert_eq!(o.data_string().as_deref(), Some("mode=755,size=65536k"));
         assert_eq!(o.bind, None);
@@ -258,10 +263,37 @@ mod tests {
     #[test]
     fn every_flag_word_is_known() {
         let all = [
-            "defaults", "ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec", "sync",
-            "async", "dirsync", "remount", "mand", "nomand", "noatime", "atime", "nodiratime",
-            "diratime", "relatime", "norelatime", "strictatime", "nostrictatime", "lazytime",
-            "nolazytime", "iversion", "noiversion", "silent", "loud", "nosymfollow", "symfollow",
+            "defaults",
+            "ro",
+            "rw",
+            "nosuid",
+            "suid",
+            "nodev",
+            "dev",
+            "noexec",
+            "exec",
+            "sync",
+            "async",
+            "dirsync",
+            "remount",
+            "mand",
+            "nomand",
+            "noatime",
+            "atime",
+            "nodiratime",
+            "diratime",
+            "relatime",
+            "norelatime",
+            "strictatime",
+            "nostrictatime",
+            "lazytime",
+            "nolazytime",
+            "iversion",
+            "noiversion",
+            "silent",
+            "loud",
+            "nosymfollow",
+            "symfollow",
         ];
         let o = parse(&words(&all));
         assert!(o.data.is_empty(), "{:?}", o.data);
@@ -305,7 +337,14 @@ mod tests {
         assert_eq!(o.recursive.attr_set, want_set);
         assert_eq!(o.recursive.attr_clr, libc::MOUNT_ATTR__ATIME);
 
-        let o = parse(&words(&["rro", "rrw", "rnodev", "rdev", "rstrictatime", "ratime"]));
+        let o = parse(&words(&[
+            "rro",
+            "rrw",
+            "rnodev",
+            "rdev",
+            "rstrictatime",
+            "ratime",
+        ]));
         assert_eq!(o.recursive.attr_set, libc::MOUNT_ATTR_RELATIME);
         assert_eq!(
             o.recursive.attr_clr,
@@ -318,8 +357,14 @@ mod tests {
     fn bind_attr_touches_only_what_is_named() {
         let o = parse(&words(&["rbind", "ro", "suid", "noatime"]));
         let a = o.bind_attr();
-        assert_eq!(a.attr_set, libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOATIME);
-        assert_eq!(a.attr_clr, libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR__ATIME);
+        assert_eq!(
+            a.attr_set,
+            libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOATIME
+        );
+        assert_eq!(
+            a.attr_clr,
+            libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR__ATIME
+        );
 
         assert!(parse(&words(&["rbind"])).bind_attr().is_noop());
         let a = parse(&words(&["bind", "relatime", "strictatime"])).bind_attr();

@@ -67,7 +67,13 @@ fn hide_host_pseudo_filesystems(rootfs: &Path) -> Result<(), RootfsError> {
             continue;
         }
         let mp = m.mount_point.as_path();
-        match mount(None::<&str>, mp, None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>) {
+        match mount(
+            None::<&str>,
+            mp,
+            None::<&str>,
+            MsFlags::MS_SLAVE | MsFlags::MS_REC,
+            None::<&str>,
+        ) {
             Ok(()) => {}
             // Already gone with an earlier, enclosing mount.
             Err(Errno::ENOENT | Errno::EINVAL) => continue,
@@ -76,9 +82,15 @@ fn hide_host_pseudo_filesystems(rootfs: &Path) -> Result<(), RootfsError> {
         match umount2(mp, MntFlags::MNT_DETACH) {
             Ok(()) => {}
             Err(Errno::EINVAL | Errno::EPERM) => {
-                mount(Some("tmpfs"), mp, Some("tmpfs"), MsFlags::empty(), None::<&str>)
-                    .map_err(|e| SysError::new("mount tmpfs (cover host pseudo filesystem)", mp, e))
-                    .ctx(|| ctx)?;
+                mount(
+                    Some("tmpfs"),
+                    mp,
+                    Some("tmpfs"),
+                    MsFlags::empty(),
+                    None::<&str>,
+                )
+                .map_err(|e| SysError::new("mount tmpfs (cover host pseudo filesystem)", mp, e))
+                .ctx(|| ctx)?;
             }
             Err(e) => return Err(SysError::new("umount2", mp, e).within(ctx)),
         }

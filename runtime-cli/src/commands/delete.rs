@@ -20,7 +20,11 @@ pub fn run(root: &StateRoot, a: &DeleteArgs) -> Result<(), Error> {
         Err(Error::NotFound(id)) if a.force => {
             let dir = root.container_dir(&id)?;
             if dir.is_dir() {
-                std::fs::remove_dir_all(&dir).map_err(|e| Error::Io { op: "remove", path: dir, source: e })?;
+                std::fs::remove_dir_all(&dir).map_err(|e| Error::Io {
+                    op: "remove",
+                    path: dir,
+                    source: e,
+                })?;
             }
             Ok(())
         }

@@ -33,7 +33,10 @@ pub fn dispatch(cli: &Cli) -> Result<u8, kiln_libcontainer::Error> {
         Command::Start(a) => Container::load(&root, &a.id)?.start().map(|()| 0),
         Command::State(a) => {
             let state = Container::load(&root, &a.id)?.state();
-            println!("{}", serde_json::to_string_pretty(&state).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&state).unwrap_or_default()
+            );
             Ok(0)
         }
         Command::Kill(a) => kill::run(&root, a).map(|()| 0),

@@ -72,7 +72,14 @@ pub fn make_rootless(spec: &mut Value, uid: u32, gid: u32) {
     if let Some(mounts) = spec["mounts"].as_array_mut() {
         for m in mounts.iter_mut() {
             match m["destination"].as_str() {
-                Some("/sys") => *m = mount("/sys", "none", "/sys", &["rbind", "nosuid", "noexec", "nodev", "ro"]),
+                Some("/sys") => {
+                    *m = mount(
+                        "/sys",
+                        "none",
+                        "/sys",
+                        &["rbind", "nosuid", "noexec", "nodev", "ro"],
+                    )
+                }
                 Some("/dev/pts") => {
                     if let Some(o) = m["options"].as_array_mut() {
                         o.retain(|x| x != "gid=5");
@@ -88,14 +95,25 @@ pub fn make_rootless(spec: &mut Value, uid: u32, gid: u32) {
 pub fn run(a: &SpecArgs) -> Result<(), Error> {
     let path = a.bundle.join("config.json");
     if path.exists() {
-        return Err(Error::Bundle { path, reason: "config.json already exists".into() });
+        return Err(Error::Bundle {
+            path,
+            reason: "config.json already exists".into(),
+        });
     }
     let mut spec = default_spec();
     if a.rootless {
-        make_rootless(&mut spec, nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw());
+        make_rootless(
+            &mut spec,
+            nix::unistd::geteuid().as_raw(),
+            nix::unistd::getegid().as_raw(),
+        );
     }
     let text = serde_json::to_string_pretty(&spec).unwrap_or_default();
-    std::fs::write(&path, text + "\n").map_err(|e| Error::Io { op: "write", path, source: e })
+    std::fs::write(&path, text + "\n").map_err(|e| Error::Io {
+        op: "write",
+        path,
+        source: e,
+    })
 }
 
 #[cfg(test)]

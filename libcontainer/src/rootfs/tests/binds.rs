@@ -37,20 +37,35 @@ fn binds_and_options() {
     let s = |p: &str| dir.join(p).display().to_string();
     let mut mounts = b.spec.mounts().clone().unwrap_or_default();
     mounts.extend([
-        m("/mnt/ro", "bind", &s("hostro"), &["bind", "ro", "nosuid", "nodev", "noexec"]),
+        m(
+            "/mnt/ro",
+            "bind",
+            &s("hostro"),
+            &["bind", "ro", "nosuid", "nodev", "noexec"],
+        ),
         m("/mnt/rw", "", &s("hostrw"), &["rbind", "rw"]),
         m("/etc/hostfile", "bind", &s("hostfile"), &["bind", "ro"]),
         m("/mnt/rel", "bind", "relsrc", &["rbind"]),
         m("/mnt/rro", "bind", &s("rsrc"), &["rbind", "rro"]),
         m("/mnt/nonrec", "bind", &s("rsrc"), &["bind"]),
-        m("/mnt/tmp", "tmpfs", "tmpfs", &["nosuid", "noexec", "size=1m", "mode=700", "noatime"]),
+        m(
+            "/mnt/tmp",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "noexec", "size=1m", "mode=700", "noatime"],
+        ),
         m("/mnt/rotmpfs", "tmpfs", "tmpfs", &["ro", "mode=755"]),
         m("/mnt/rotmpfs/inner", "tmpfs", "tmpfs", &[]),
         m("/mnt/shared", "tmpfs", "tmpfs", &["shared"]),
         m("/mnt/unbindable", "tmpfs", "tmpfs", &["runbindable"]),
         m("/mnt/stack", "tmpfs", "tmpfs", &["size=1m"]),
         m("/mnt/stack", "tmpfs", "tmpfs", &["size=2m"]),
-        m("/mnt/nosym", "tmpfs", "tmpfs", &["nosymfollow", "strictatime"]),
+        m(
+            "/mnt/nosym",
+            "tmpfs",
+            "tmpfs",
+            &["nosymfollow", "strictatime"],
+        ),
         m("/deep/a/b/c", "tmpfs", "tmpfs", &["rnodev"]),
     ]);
     b.spec.set_mounts(Some(mounts));
@@ -62,7 +77,8 @@ fn binds_and_options() {
     b.spec.set_process(Some(process));
     harness::run("binds_and_options", &b, Ns::default());
     assert_eq!(
-        std::fs::read_to_string(dir.join("hostrw/from-container")).expect("written through rw bind"),
+        std::fs::read_to_string(dir.join("hostrw/from-container"))
+            .expect("written through rw bind"),
         "hello"
     );
     assert!(!dir.join("hostro/nope").exists());
@@ -71,23 +87,45 @@ fn binds_and_options() {
 pub(super) fn binds_and_options_child(c: &Child) {
     // A submount in the rbind source, made in this (private) namespace.
     let sub = c.bundle.join("rsrc/sub");
-    mount(Some("tmpfs"), &sub, Some("tmpfs"), MsFlags::empty(), None::<&str>).expect("submount");
+    mount(
+        Some("tmpfs"),
+        &sub,
+        Some("tmpfs"),
+        MsFlags::empty(),
+        None::<&str>,
+    )
+    .expect("submount");
     c.run_all().expect("rootfs steps");
 
     let ro = mount_at("/mnt/ro");
     for o in ["ro", "nosuid", "nodev", "noexec"] {
         assert!(ro.has_option(o), "/mnt/ro lacks {o}: {ro:?}");
     }
-    assert_eq!(std::fs::read_to_string("/mnt/ro/data").expect("read"), "host");
-    assert_eq!(open_errno("/mnt/ro/nope", libc::O_CREAT | libc::O_WRONLY), Some(Errno::EROFS));
+    assert_eq!(
+        std::fs::read_to_string("/mnt/ro/data").expect("read"),
+        "host"
+    );
+    assert_eq!(
+        open_errno("/mnt/ro/nope", libc::O_CREAT | libc::O_WRONLY),
+        Some(Errno::EROFS)
+    );
 
     assert!(mount_at("/mnt/rw").has_option("rw"));
     std::fs::write("/mnt/rw/from-container", "hello").expect("write through rw bind");
 
     assert!(Path::new("/etc/hostfile").is_file());
-    assert_eq!(std::fs::read_to_string("/etc/hostfile").expect("read"), "file");
-    assert_eq!(open_errno("/etc/hostfile", libc::O_WRONLY), Some(Errno::EROFS));
-    assert_eq!(std::fs::read_to_string("/mnt/rel/rel").expect("relative source"), "rel");
+    assert_eq!(
+        std::fs::read_to_string("/etc/hostfile").expect("read"),
+        "file"
+    );
+    assert_eq!(
+        open_errno("/etc/hostfile", libc::O_WRONLY),
+        Some(Errno::EROFS)
+    );
+    assert_eq!(
+        std::fs::read_to_string("/mnt/rel/rel").expect("relative source"),
+        "rel"
+    );
 
     // rbind + rro: the submount came along and is read-only too; bind alone leaves it out.
     assert!(mount_at("/mnt/rro").has_option("ro"));
@@ -103,11 +141,23 @@ pub(super) fn binds_and_options_child(c: &Child) {
     assert!(mount_at("/mnt/rotmpfs").has_option("ro"));
     assert!(mount_at("/mnt/rotmpfs/inner").has_option("rw"));
 
-    assert!(mount_at("/mnt/shared").optional.iter().any(|o| o.starts_with("shared:")));
-    assert!(mount_at("/mnt/unbindable").optional.iter().any(|o| o == "unbindable"));
+    assert!(mount_at("/mnt/shared")
+        .optional
+        .iter()
+        .any(|o| o.starts_with("shared:")));
+    assert!(mount_at("/mnt/unbindable")
+        .optional
+        .iter()
+        .any(|o| o == "unbindable"));
     assert!(mount_at("/mnt/stack").has_super_option("size=2048k"));
     let nosym = mount_at("/mnt/nosym");
-    assert!(nosym.has_option("nosymfollow") && !nosym.has_option("relatime"), "{nosym:?}");
+    assert!(
+        nosym.has_option("nosymfollow") && !nosym.has_option("relatime"),
+        "{nosym:?}"
+    );
     assert!(mount_at("/deep/a/b/c").has_option("nodev"));
-    assert!(Path::new("/work/here").is_dir(), "process.cwd was not created");
+    assert!(
+        Path::new("/work/here").is_dir(),
+        "process.cwd was not created"
+    );
 }

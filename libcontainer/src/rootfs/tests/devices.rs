@@ -5,12 +5,18 @@ use std::io::Read;
 use std::path::Path;
 
 use nix::sys::stat::{stat, SFlag};
-use oci_spec::runtime::{LinuxDevice, LinuxDeviceBuilder, LinuxDeviceType, MountBuilder, RootBuilder};
+use oci_spec::runtime::{
+    LinuxDevice, LinuxDeviceBuilder, LinuxDeviceType, MountBuilder, RootBuilder,
+};
 
 use super::harness::{self, is_mounted, is_root, mount_at, Bundle, Child, Ns};
 
 fn device(path: &str, typ: LinuxDeviceType, major: i64, minor: i64) -> LinuxDeviceBuilder {
-    LinuxDeviceBuilder::default().path(path).typ(typ).major(major).minor(minor)
+    LinuxDeviceBuilder::default()
+        .path(path)
+        .typ(typ)
+        .major(major)
+        .minor(minor)
 }
 
 fn set_devices(b: &mut Bundle, devices: Vec<LinuxDevice>) {
@@ -38,20 +44,35 @@ fn mknod_devices() {
     }
     let mut b = Bundle::new();
     let devices = vec![
-        device("/dev/fuse", LinuxDeviceType::C, 10, 229).file_mode(0o600u32).uid(1000u32).gid(1001u32),
+        device("/dev/fuse", LinuxDeviceType::C, 10, 229)
+            .file_mode(0o600u32)
+            .uid(1000u32)
+            .gid(1001u32),
         device("/dev/sub/dir/zero2", LinuxDeviceType::C, 1, 5),
         device("/opt/blk", LinuxDeviceType::B, 7, 0).file_mode(0o640u32),
         device("/run/fifo", LinuxDeviceType::P, 0, 0).file_mode(0o644u32),
         device("/dev/null", LinuxDeviceType::C, 1, 3).file_mode(0o620u32),
     ];
-    set_devices(&mut b, devices.into_iter().map(|d| d.build().expect("device")).collect());
+    set_devices(
+        &mut b,
+        devices
+            .into_iter()
+            .map(|d| d.build().expect("device"))
+            .collect(),
+    );
     harness::run("mknod_devices", &b, Ns::default());
 }
 
 pub(super) fn mknod_devices_child(c: &Child) {
     c.run_all().expect("rootfs steps");
-    assert_eq!(node("/dev/fuse"), (SFlag::S_IFCHR, 10, 229, 0o600, (1000, 1001)));
-    assert_eq!(node("/dev/sub/dir/zero2"), (SFlag::S_IFCHR, 1, 5, 0o666, (0, 0)));
+    assert_eq!(
+        node("/dev/fuse"),
+        (SFlag::S_IFCHR, 10, 229, 0o600, (1000, 1001))
+    );
+    assert_eq!(
+        node("/dev/sub/dir/zero2"),
+        (SFlag::S_IFCHR, 1, 5, 0o666, (0, 0))
+    );
     assert_eq!(node("/opt/blk"), (SFlag::S_IFBLK, 7, 0, 0o640, (0, 0)));
     assert_eq!(node("/run/fifo").0, SFlag::S_IFIFO);
     assert_eq!(node("/run/fifo").3, 0o644);
@@ -95,14 +116,33 @@ fn devices_in_user_namespace() {
             .destination("/dev/pts")
             .typ("devpts")
             .source("devpts")
-            .options(["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"].map(String::from).to_vec())
+            .options(
+                [
+                    "nosuid",
+                    "noexec",
+                    "newinstance",
+                    "ptmxmode=0666",
+                    "mode=0620",
+                ]
+                .map(String::from)
+                .to_vec(),
+            )
             .build()
             .expect("mount"),
     );
     b.spec.set_mounts(Some(mounts));
-    let root = RootBuilder::default().path("rootfs").readonly(true).build().expect("root");
+    let root = RootBuilder::default()
+        .path("rootfs")
+        .readonly(true)
+        .build()
+        .expect("root");
     b.spec.set_root(Some(root));
-    set_devices(&mut b, vec![device("/dev/fuse", LinuxDeviceType::C, 10, 229).build().expect("device")]);
+    set_devices(
+        &mut b,
+        vec![device("/dev/fuse", LinuxDeviceType::C, 10, 229)
+            .build()
+            .expect("device")],
+    );
     let ns = Ns {
         user: true,
         ..Ns::default()
@@ -112,7 +152,12 @@ fn devices_in_user_namespace() {
 
 pub(super) fn devices_in_userns_child(c: &Child) {
     c.run_all().expect("rootfs steps");
-    for (path, major, minor) in [("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/tty", 5, 0), ("/dev/fuse", 10, 229)] {
+    for (path, major, minor) in [
+        ("/dev/null", 1, 3),
+        ("/dev/zero", 1, 5),
+        ("/dev/tty", 5, 0),
+        ("/dev/fuse", 10, 229),
+    ] {
         assert!(is_mounted(Path::new(path)), "{path} is not a bind mount");
         let (kind, maj, min, _, _) = node(path);
         assert_eq!((kind, maj, min), (SFlag::S_IFCHR, major, minor), "{path}");
@@ -124,7 +169,10 @@ pub(super) fn devices_in_userns_child(c: &Child) {
     assert!(std::fs::read("/proc/keys").expect("masked").is_empty());
     assert!(mount_at("/proc/sys").has_option("ro"));
     assert!(mount_at("/").has_option("ro"));
-    assert_eq!(std::fs::read_link("/dev/ptmx").expect("ptmx link"), Path::new("pts/ptmx"));
+    assert_eq!(
+        std::fs::read_link("/dev/ptmx").expect("ptmx link"),
+        Path::new("pts/ptmx")
+    );
 }
 
 const HOST_PROBE: &str = "/dev/kiln-rootfs-test-probe";
@@ -162,9 +210,17 @@ fn dev_bind_mount_skips_devices() {
             .expect("mount"),
     );
     b.spec.set_mounts(Some(mounts));
-    set_devices(&mut b, vec![device(HOST_PROBE, LinuxDeviceType::C, 1, 3).build().expect("device")]);
+    set_devices(
+        &mut b,
+        vec![device(HOST_PROBE, LinuxDeviceType::C, 1, 3)
+            .build()
+            .expect("device")],
+    );
     harness::run("dev_bind", &b, Ns::default());
-    assert!(!Path::new(HOST_PROBE).exists(), "a device was created in the host's /dev");
+    assert!(
+        !Path::new(HOST_PROBE).exists(),
+        "a device was created in the host's /dev"
+    );
 }
 
 pub(super) fn dev_bind_child(c: &Child) {

@@ -40,7 +40,9 @@ fn mount_all_error(c: &Child, mounts: Vec<Mount>, edit: impl FnOnce(&mut Spec)) 
         spec: &spec,
         ..c.opts()
     };
-    rootfs::mount_all(&o).map(drop).expect_err("mount_all must fail")
+    rootfs::mount_all(&o)
+        .map(drop)
+        .expect_err("mount_all must fail")
 }
 
 pub(super) fn errors_child(c: &Child) {
@@ -91,11 +93,18 @@ pub(super) fn errors_child(c: &Child) {
             "mounts[1] (/t): mount tmpfs /t: EINVAL",
             Some(Errno::EINVAL),
         ),
-        (vec![mount("", Some("tmpfs"), "tmpfs", &[])], "mounts[1] (): the destination is empty", None),
+        (
+            vec![mount("", Some("tmpfs"), "tmpfs", &[])],
+            "mounts[1] (): the destination is empty",
+            None,
+        ),
     ];
     for (mounts, want, errno) in cases {
         let err = mount_all_error(c, mounts, none);
-        assert!(err.to_string().starts_with(want), "got {err:?}\n({err})\nwant {want}");
+        assert!(
+            err.to_string().starts_with(want),
+            "got {err:?}\n({err})\nwant {want}"
+        );
         assert_eq!(err.errno(), errno, "{err}");
     }
     let err = mount_all_error(c, vec![], |s| {
@@ -103,15 +112,25 @@ pub(super) fn errors_child(c: &Child) {
             l.set_rootfs_propagation(Some("sideways".into()));
         }
     });
-    assert!(err.to_string().starts_with("linux.rootfsPropagation: unknown propagation"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("linux.rootfsPropagation: unknown propagation"),
+        "{err}"
+    );
 
     let relative = Path::new("relative/rootfs");
     let o = RootfsOptions {
         rootfs: relative,
         ..c.opts()
     };
-    let err = rootfs::mount_all(&o).map(drop).expect_err("relative rootfs");
-    assert!(err.to_string().starts_with("root.path: relative/rootfs is not an absolute path"), "{err}");
+    let err = rootfs::mount_all(&o)
+        .map(drop)
+        .expect_err("relative rootfs");
+    assert!(
+        err.to_string()
+            .starts_with("root.path: relative/rootfs is not an absolute path"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -138,7 +157,11 @@ pub(super) fn cgroupns_child(c: &Child) {
             .iter()
             .find(|m| m.fstype == "cgroup" && controllers.split(',').all(|c| m.has_super_option(c)))
             .unwrap_or_else(|| panic!("hierarchy {controllers} is not mounted: {all:#?}"));
-        assert_eq!(m.root, Path::new("/"), "a cgroup namespace shows its own root");
+        assert_eq!(
+            m.root,
+            Path::new("/"),
+            "a cgroup namespace shows its own root"
+        );
         assert!(m.has_option("ro"));
         count += 1;
     }

@@ -17,7 +17,10 @@ struct HostDirs {
 }
 
 fn host_dirs() -> HostDirs {
-    let dir = tempfile::Builder::new().prefix("kiln-escape").tempdir().expect("tempdir");
+    let dir = tempfile::Builder::new()
+        .prefix("kiln-escape")
+        .tempdir()
+        .expect("tempdir");
     let base = dir.path().canonicalize().expect("canonical");
     let paths: Vec<PathBuf> = (0..5).map(|i| base.join(format!("h{i}"))).collect();
     for p in &paths {
@@ -76,9 +79,15 @@ fn symlinks_cannot_escape_the_rootfs() {
     harness::run("symlink_escape", &b, Ns::default());
 
     for p in h {
-        let names: Vec<_> = std::fs::read_dir(p).expect("read_dir").map(|e| e.expect("entry").file_name()).collect();
+        let names: Vec<_> = std::fs::read_dir(p)
+            .expect("read_dir")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
         assert_eq!(names, vec!["marker"], "{} was modified", p.display());
-        assert_eq!(std::fs::read_to_string(p.join("marker")).expect("marker"), "host");
+        assert_eq!(
+            std::fs::read_to_string(p.join("marker")).expect("marker"),
+            "host"
+        );
     }
 }
 
@@ -95,9 +104,16 @@ pub(super) fn symlink_escape_child(c: &Child) {
         assert!(!is_mounted(h), "{} was mounted on the host", h.display());
     }
     for (i, want) in [(0, "/evil"), (1, "/evil2"), (2, "/evil3/link")] {
-        assert!(is_mounted(&inside(&hosts[i])), "mount for {want} is not at {}", inside(&hosts[i]).display());
+        assert!(
+            is_mounted(&inside(&hosts[i])),
+            "mount for {want} is not at {}",
+            inside(&hosts[i]).display()
+        );
     }
-    assert!(is_mounted(&inside(&hosts[3]).join("sub")), "chained symlink mount is not inside");
+    assert!(
+        is_mounted(&inside(&hosts[3]).join("sub")),
+        "chained symlink mount is not inside"
+    );
     assert_eq!(
         std::fs::read_to_string(inside(&hosts[4]).join("marker")).expect("bind target inside"),
         "bound"
@@ -109,7 +125,11 @@ pub(super) fn symlink_escape_child(c: &Child) {
 fn inroot_resolution_stays_inside() {
     let dir = tempfile::tempdir().expect("tempdir");
     let root_path = dir.path().canonicalize().expect("canonical").join("root");
-    let outside = dir.path().canonicalize().expect("canonical").join("outside");
+    let outside = dir
+        .path()
+        .canonicalize()
+        .expect("canonical")
+        .join("outside");
     std::fs::create_dir_all(&root_path).expect("mkdir");
     std::fs::create_dir_all(&outside).expect("mkdir");
     symlink(&outside, root_path.join("abs")).expect("symlink");
@@ -120,19 +140,39 @@ fn inroot_resolution_stays_inside() {
 
     let root = InRoot::open(&root_path).expect("open root");
     let mode = Mode::from_bits_truncate(0o755);
-    root.mkdir_all(Path::new("/abs/x/y"), mode).expect("mkdir through absolute link");
-    root.mkdir_all(Path::new("rel/z"), mode).expect("mkdir through relative link");
-    root.mkdir_all(Path::new("/../../a/./b/../c"), mode).expect("mkdir with dots");
-    root.ensure_file(Path::new("/abs/f"), Mode::from_bits_truncate(0o644)).expect("file through link");
+    root.mkdir_all(Path::new("/abs/x/y"), mode)
+        .expect("mkdir through absolute link");
+    root.mkdir_all(Path::new("rel/z"), mode)
+        .expect("mkdir through relative link");
+    root.mkdir_all(Path::new("/../../a/./b/../c"), mode)
+        .expect("mkdir with dots");
+    root.ensure_file(Path::new("/abs/f"), Mode::from_bits_truncate(0o644))
+        .expect("file through link");
     let rel_outside = outside.strip_prefix("/").expect("absolute");
     assert!(root_path.join(rel_outside).join("x/y").is_dir());
     assert!(root_path.join(rel_outside).join("f").is_file());
     assert!(root_path.join("outside/z").is_dir());
     assert!(root_path.join("a/c").is_dir() && root_path.join("a/b").is_dir());
-    assert_eq!(std::fs::read_dir(&outside).expect("read_dir").count(), 0, "outside was touched");
+    assert_eq!(
+        std::fs::read_dir(&outside).expect("read_dir").count(),
+        0,
+        "outside was touched"
+    );
 
-    let errno = |r: Result<_, crate::rootfs::error::SysError>| r.map(drop).expect_err("must fail").errno;
-    assert_eq!(errno(root.mkdir_all(Path::new("/loop1/x"), mode)), Errno::ELOOP);
-    assert_eq!(errno(root.mkdir_all(Path::new("/file/x"), mode)), Errno::ENOTDIR);
-    assert_eq!(root.open_path(Path::new("/")).map(drop).map_err(|e| e.errno), Ok(()));
+    let errno =
+        |r: Result<_, crate::rootfs::error::SysError>| r.map(drop).expect_err("must fail").errno;
+    assert_eq!(
+        errno(root.mkdir_all(Path::new("/loop1/x"), mode)),
+        Errno::ELOOP
+    );
+    assert_eq!(
+        errno(root.mkdir_all(Path::new("/file/x"), mode)),
+        Errno::ENOTDIR
+    );
+    assert_eq!(
+        root.open_path(Path::new("/"))
+            .map(drop)
+            .map_err(|e| e.errno),
+        Ok(())
+    );
 }

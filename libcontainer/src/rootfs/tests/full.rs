@@ -34,7 +34,14 @@ pub(super) fn default_config_child(c: &Child) {
 
     // The config's mounts, in config order.
     let want = [
-        "/", "/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys", "/sys/fs/cgroup",
+        "/",
+        "/proc",
+        "/dev",
+        "/dev/pts",
+        "/dev/shm",
+        "/dev/mqueue",
+        "/sys",
+        "/sys/fs/cgroup",
     ];
     let mut seen: Vec<String> = Vec::new();
     for m in mounts() {
@@ -47,7 +54,10 @@ pub(super) fn default_config_child(c: &Child) {
 
     // root.readonly, and only the root.
     assert!(mount_at("/").has_option("ro"));
-    assert_eq!(open_errno("/newfile", libc::O_CREAT | libc::O_WRONLY), Some(Errno::EROFS));
+    assert_eq!(
+        open_errno("/newfile", libc::O_CREAT | libc::O_WRONLY),
+        Some(Errno::EROFS)
+    );
     std::fs::write("/dev/shm/x", "y").expect("/dev/shm stays writable");
 
     let dev = mount_at("/dev");
@@ -69,17 +79,28 @@ pub(super) fn default_config_child(c: &Child) {
 
     // Masked paths: a file reads empty, a directory is an empty read-only tmpfs.
     assert!(mount_at("/proc/keys").mount_point.exists());
-    assert!(std::fs::read("/proc/keys").expect("read masked file").is_empty());
+    assert!(std::fs::read("/proc/keys")
+        .expect("read masked file")
+        .is_empty());
     let acpi = mount_at("/proc/acpi");
     assert!(acpi.fstype == "tmpfs" && acpi.has_option("ro"));
-    assert_eq!(std::fs::read_dir("/proc/acpi").expect("read_dir").count(), 0);
-    assert_eq!(open_errno("/proc/acpi/x", libc::O_CREAT | libc::O_WRONLY), Some(Errno::EROFS));
+    assert_eq!(
+        std::fs::read_dir("/proc/acpi").expect("read_dir").count(),
+        0
+    );
+    assert_eq!(
+        open_errno("/proc/acpi/x", libc::O_CREAT | libc::O_WRONLY),
+        Some(Errno::EROFS)
+    );
 
     // Read-only paths.
     for p in ["/proc/sys", "/proc/bus", "/proc/fs", "/proc/irq"] {
         assert!(mount_at(p).has_option("ro"), "{p} is not read-only");
     }
-    assert_eq!(open_errno("/proc/sys/kernel/hostname", libc::O_WRONLY), Some(Errno::EROFS));
+    assert_eq!(
+        open_errno("/proc/sys/kernel/hostname", libc::O_WRONLY),
+        Some(Errno::EROFS)
+    );
 }
 
 /// One read-only bind per v1 hierarchy, of the process's own cgroup.
@@ -99,7 +120,11 @@ fn check_cgroup_v1() {
             .find(|m| m.fstype == "cgroup" && controllers.split(',').all(|c| m.has_super_option(c)))
             .unwrap_or_else(|| panic!("no mount of hierarchy {controllers}: {all:#?}"));
         assert!(m.mount_point.starts_with("/sys/fs/cgroup/"), "{m:?}");
-        assert_eq!(m.root, Path::new(path), "{controllers} shows the wrong cgroup");
+        assert_eq!(
+            m.root,
+            Path::new(path),
+            "{controllers} shows the wrong cgroup"
+        );
         assert!(m.has_option("ro") && m.has_option("nosuid") && m.has_option("noexec"));
     }
 }
@@ -114,8 +139,16 @@ fn check_default_devices() {
         ("/dev/tty", 5, 0),
     ] {
         let st = stat(path).unwrap_or_else(|e| panic!("stat {path}: {e}"));
-        assert_eq!(SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT, SFlag::S_IFCHR, "{path}");
-        assert_eq!((libc::major(st.st_rdev), libc::minor(st.st_rdev)), (major, minor), "{path}");
+        assert_eq!(
+            SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT,
+            SFlag::S_IFCHR,
+            "{path}"
+        );
+        assert_eq!(
+            (libc::major(st.st_rdev), libc::minor(st.st_rdev)),
+            (major, minor),
+            "{path}"
+        );
         assert_eq!(st.st_mode & 0o7777, 0o666, "{path}");
         assert_eq!((st.st_uid, st.st_gid), (0, 0), "{path}");
     }
@@ -131,7 +164,9 @@ fn check_default_devices() {
     }
     assert_eq!(
         std::fs::read_link("/dev/core").ok().as_deref(),
-        Path::new("/proc/kcore").exists().then_some(Path::new("/proc/kcore"))
+        Path::new("/proc/kcore")
+            .exists()
+            .then_some(Path::new("/proc/kcore"))
     );
     std::fs::write("/dev/null", "discarded").expect("write /dev/null");
 }
@@ -154,7 +189,10 @@ pub(super) fn no_pivot_child(c: &Child) {
     c.run_all().expect("rootfs steps");
     assert_eq!(std::env::current_dir().expect("cwd"), Path::new("/"));
     assert!(Path::new("/bin/busybox").exists(), "/ is not the rootfs");
-    assert!(!c.bundle.join("host-marker").exists(), "the host is visible");
+    assert!(
+        !c.bundle.join("host-marker").exists(),
+        "the host is visible"
+    );
     let root = mount_at("/");
     assert!(root.root.ends_with("rootfs"), "{root:?}");
     assert_eq!(mount_at("/proc").fstype, "proc");
@@ -166,7 +204,10 @@ fn rootfs_propagation() {
     if !is_root() {
         return;
     }
-    for (name, value) in [("propagation_rshared", "rshared"), ("propagation_private", "private")] {
+    for (name, value) in [
+        ("propagation_rshared", "rshared"),
+        ("propagation_private", "private"),
+    ] {
         let mut b = Bundle::new();
         if let Some(linux) = b.spec.linux_mut() {
             linux.set_rootfs_propagation(Some(value.to_string()));
@@ -179,7 +220,10 @@ pub(super) fn propagation_rshared_child(c: &Child) {
     c.run_all().expect("rootfs steps");
     for p in ["/", "/dev", "/proc"] {
         let m = mount_at(p);
-        assert!(m.optional.iter().any(|o| o.starts_with("shared:")), "{p}: {m:?}");
+        assert!(
+            m.optional.iter().any(|o| o.starts_with("shared:")),
+            "{p}: {m:?}"
+        );
     }
 }
 

@@ -35,7 +35,12 @@ pub(crate) struct Ns {
 
 impl Ns {
     fn encode(self) -> String {
-        format!("{}{}{}", u8::from(self.user), u8::from(self.cgroup), u8::from(self.no_pivot))
+        format!(
+            "{}{}{}",
+            u8::from(self.user),
+            u8::from(self.cgroup),
+            u8::from(self.no_pivot)
+        )
     }
 
     fn decode(s: &str) -> Self {
@@ -74,7 +79,10 @@ impl Bundle {
 
     /// The bundle directory (canonical).
     pub(crate) fn path(&self) -> PathBuf {
-        self.dir.path().canonicalize().expect("canonical bundle path")
+        self.dir
+            .path()
+            .canonicalize()
+            .expect("canonical bundle path")
     }
 
     /// The rootfs directory (canonical).
@@ -125,10 +133,15 @@ pub(crate) fn run(name: &str, bundle: &Bundle, ns: Ns) {
     let module = module_path!();
     let test_path = module.split_once("::").map_or(module, |(_, rest)| rest);
     let mut cmd = Command::new(exe);
-    cmd.args([&format!("{test_path}::child_entry"), "--exact", "--nocapture", "--test-threads=1"])
-        .env(ENV_SCENARIO, name)
-        .env(ENV_BUNDLE, bundle.path())
-        .env(ENV_FLAGS, ns.encode());
+    cmd.args([
+        &format!("{test_path}::child_entry"),
+        "--exact",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(ENV_SCENARIO, name)
+    .env(ENV_BUNDLE, bundle.path())
+    .env(ENV_FLAGS, ns.encode());
     let mut flags = CloneFlags::CLONE_NEWNS;
     if ns.user {
         flags |= CloneFlags::CLONE_NEWUSER;
@@ -169,7 +182,10 @@ pub(crate) fn run(name: &str, bundle: &Bundle, ns: Ns) {
         .into_iter()
         .filter(|m| m.mount_point.starts_with(bundle.path()))
         .collect();
-    assert!(leaked.is_empty(), "mounts leaked into the host namespace: {leaked:?}");
+    assert!(
+        leaked.is_empty(),
+        "mounts leaked into the host namespace: {leaked:?}"
+    );
 }
 
 /// What a scenario gets in the child.
@@ -250,9 +266,13 @@ pub(crate) fn is_mounted(path: &Path) -> bool {
 
 /// The errno of opening `path` with `flags` (`None` if it opened).
 pub(crate) fn open_errno(path: &str, flags: libc::c_int) -> Option<nix::errno::Errno> {
-    nix::fcntl::open(path, nix::fcntl::OFlag::from_bits_retain(flags), nix::sys::stat::Mode::empty())
-        .map(|fd| {
-            let _ = nix::unistd::close(fd);
-        })
-        .err()
+    nix::fcntl::open(
+        path,
+        nix::fcntl::OFlag::from_bits_retain(flags),
+        nix::sys::stat::Mode::empty(),
+    )
+    .map(|fd| {
+        let _ = nix::unistd::close(fd);
+    })
+    .err()
 }
