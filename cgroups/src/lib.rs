@@ -1,18 +1,26 @@
 //! kiln-cgroups: kiln's cgroup manager for cgroup v1, v2 and hybrid hosts, implementing every
 //! field of OCI `linux.resources` (runtime-spec config-linux.md).
 //!
-//! Written from scratch rather than on `cgroups-rs`: that crate has no hybrid-mode support,
-//! no eBPF device filter of its own and no runc-shaped statistics, so it would cover little.
+//! Written from scratch rather than on `cgroups-rs` (0.5): it treats hybrid hosts as plain v1,
+//! has no eBPF device filter and no runc-shaped statistics, so it would cover little here.
 //!
 //! * [`detect_layout`] tells v1, v2 and hybrid hosts apart.
 //! * [`CgroupPath::parse`] interprets `linux.cgroupsPath`.
 //! * [`Manager`] creates, configures, freezes, signals, measures and removes one container's
 //!   cgroup. It holds no global state; construct one wherever needed.
 //!
+//! Conventions for `linux.resources` (as runc): `-1` means unlimited, `0` means unset for
+//! limits where zero makes no sense, other negative or malformed values are rejected with an
+//! error naming the field (`linux.resources.memory.limit: …`). A setting whose controller is
+//! not available is an error, except `network` (net_cls/net_prio), which is skipped like runc
+//! does, and the v1-only settings that runc also ignores on v2 (see `plan::v2`).
+//!
 //! On v2, v1-style OCI values are converted as runc does (see the `plan::convert` formulas):
 //! `cpu.shares` → `cpu.weight`, `blockIO.weight` → `io.weight`/`io.bfq.weight`,
 //! memory+swap → `memory.swap.max`, quota/period → `cpu.max`, and the device rules become an
 //! eBPF program (see [`devices::filter`]).
+
+#![warn(missing_docs)]
 
 mod create;
 pub mod devices;

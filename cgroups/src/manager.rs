@@ -274,8 +274,12 @@ impl Manager {
 
     /// Sends `signal` to every process of the cgroup. On v2 with SIGKILL this is a write to
     /// `cgroup.kill`; otherwise the cgroup is frozen, each process signalled, and thawed, so
-    /// that no process can fork out of reach meanwhile.
+    /// that no process can fork out of reach meanwhile. A cgroup that does not exist (any
+    /// more) has no processes: that is not an error.
     pub fn kill_all(&self, signal: i32) -> Result<(), CgroupError> {
+        if !self.procs_dir("kill_all")?.is_dir() {
+            return Ok(());
+        }
         if self.layout == Layout::V2 && signal == libc::SIGKILL {
             if let Some(dir) = self.unified_dir() {
                 if procs::cgroup_kill(&dir)? {

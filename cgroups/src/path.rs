@@ -9,7 +9,9 @@ use crate::CgroupError;
 pub enum CgroupPath {
     /// A cgroupfs path, absolute from each hierarchy's root (e.g. `/kiln/<id>`).
     Fs(PathBuf),
-    /// A systemd `slice:prefix:name` triple.
+    /// A systemd `slice:prefix:name` triple. The [`Manager`](crate::Manager) lays out the
+    /// directories systemd would use (`a.slice/a-b.slice/prefix-name.scope`) through cgroupfs;
+    /// it does not ask systemd over D-Bus to create a transient scope unit.
     Systemd {
         /// The parent slice, e.g. `system.slice` or `user-1000.slice`.
         slice: String,

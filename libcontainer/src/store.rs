@@ -159,6 +159,9 @@ pub(crate) struct Record {
     /// `linux.cgroupsPath` as given (None: kiln's default).
     pub cgroups_path: Option<String>,
     pub systemd_cgroup: bool,
+    /// Cgroup directories `create` made (so `delete` removes exactly those).
+    #[serde(default)]
+    pub cgroup_created: Vec<PathBuf>,
     /// The full config the container was created from.
     pub spec: Spec,
 }

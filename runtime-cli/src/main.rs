@@ -65,6 +65,18 @@ enum Command {
     List(commands::list::ListArgs),
     /// Write a default config.json.
     Spec(commands::spec::SpecArgs),
+    /// Freeze all processes of a container.
+    Pause(commands::IdArg),
+    /// Thaw a paused container.
+    Resume(commands::IdArg),
+    /// Print resource statistics and OOM events as JSON lines.
+    Events(commands::cgroup_cmds::EventsArgs),
+    /// List the processes of a container.
+    Ps(commands::cgroup_cmds::PsArgs),
+    /// Change the resource limits of a running container.
+    Update(commands::update::UpdateArgs),
+    /// Print the features this kiln supports (runtime-spec features.md).
+    Features,
 }
 
 fn main() -> ExitCode {

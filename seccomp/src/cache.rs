@@ -121,7 +121,7 @@ fn prepare_dir(dir: &Path) -> Result<(), SeccompError> {
     let meta = fs::symlink_metadata(dir).map_err(cache_err("stat"))?;
     let euid = nix::unistd::geteuid().as_raw();
     let problem = if !meta.is_dir() {
-        Some("not a directory".to_owned())
+        Some("not a directory (a symlink is refused too)".to_owned())
     } else if meta.uid() != euid {
         Some(format!("owned by uid {}, not {euid}", meta.uid()))
     } else if meta.mode() & 0o022 != 0 {

@@ -16,7 +16,8 @@ pub struct SeccompFeatures {
     pub actions: Vec<String>,
     /// Recognized comparison operators (`SCMP_CMP_*`).
     pub operators: Vec<String>,
-    /// Architectures (`SCMP_ARCH_*`) the linked libseccomp can add to a filter.
+    /// Architectures (`SCMP_ARCH_*`) the linked libseccomp can add to a filter on this host
+    /// (libseccomp refuses to mix byte orders, so big-endian ones are absent on x86_64).
     pub archs: Vec<String>,
     /// Filter flags kiln knows (`SECCOMP_FILTER_FLAG_*`).
     pub known_flags: Vec<String>,

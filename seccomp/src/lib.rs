@@ -5,6 +5,7 @@
 //! init process calls [`CompiledFilter::load`] just before execve (async-signal-safe, no
 //! libseccomp calls); when [`CompiledFilter::uses_notify`], the parent obtains the notify fd and
 //! calls [`send_to_listener`].
+#![warn(missing_docs)]
 
 mod cache;
 mod error;

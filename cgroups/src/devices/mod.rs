@@ -93,13 +93,15 @@ pub fn validate_rules(rules: &[LinuxDeviceCgroup]) -> Result<Vec<DeviceRule>, Cg
                 LinuxDeviceType::A => DeviceType::All,
                 LinuxDeviceType::B => DeviceType::Block,
                 LinuxDeviceType::C => DeviceType::Char,
-                other => return Err(CgroupError::invalid(
-                    format!("{field}.type"),
-                    format!(
+                other => {
+                    return Err(CgroupError::invalid(
+                        format!("{field}.type"),
+                        format!(
                         "device type {:?} is not supported by the device cgroup (want a, b or c)",
                         other.as_str()
                     ),
-                )),
+                    ))
+                }
             };
             let mut access = 0;
             for c in r.access().as_deref().unwrap_or("").chars() {

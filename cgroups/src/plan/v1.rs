@@ -279,8 +279,13 @@ fn raise_rt_ancestors(
         .collect();
     ancestors.reverse();
     for a in ancestors {
-        let a_period = fsutil::read_u64_or_zero(&a.join("cpu.rt_period_us"))?;
-        let a_runtime = fsutil::read(&a.join("cpu.rt_runtime_us"))?;
+        let (Some(a_period), Some(a_runtime)) = (
+            fsutil::read_u64_opt(&a.join("cpu.rt_period_us"))?,
+            fsutil::read_opt(&a.join("cpu.rt_runtime_us"))?,
+        ) else {
+            // No realtime group scheduling here; preflight reports the leaf's missing file.
+            return Ok(());
+        };
         let a_runtime: i64 = a_runtime.trim().parse().unwrap_or(0);
         // Needed runtime in the ancestor's period: ceil(runtime * a_period / period).
         let needed = (u128::from(runtime) * u128::from(a_period)).div_ceil(u128::from(period));

@@ -191,10 +191,8 @@ impl Child {
     pub fn release(&self) {
         let b = [1u8];
         // SAFETY: writing one byte from a live buffer to the pipe we own.
-        assert_eq!(
-            unsafe { libc::write(self.release_fd, b.as_ptr().cast(), 1) },
-            1
-        );
+        let n = unsafe { libc::write(self.release_fd, b.as_ptr().cast(), 1) };
+        assert_eq!(n, 1);
     }
 
     /// Waits for the child to exit: `Ok(exit code)` or `Err(signal)`.
@@ -254,11 +252,8 @@ unsafe fn child_main(release_fd: i32, action: Action, paths: &[CString]) -> ! {
             // SAFETY: open(2) on a NUL-terminated path prepared before the fork.
             let fd = unsafe { libc::open(paths[i].as_ptr(), libc::O_RDWR) };
             // SAFETY: reading this thread's errno right after the call.
-            let code = if fd >= 0 {
-                0
-            } else {
-                unsafe { *libc::__errno_location() }
-            };
+            let errno = unsafe { *libc::__errno_location() };
+            let code = if fd >= 0 { 0 } else { errno };
             // SAFETY: _exit is async-signal-safe.
             unsafe { libc::_exit(code) }
         }

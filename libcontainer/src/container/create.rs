@@ -156,10 +156,11 @@ impl ContainerBuilder {
             .as_ref()
             .map(CapPlan::from_spec)
             .transpose()?;
-        let seccomp = match linux.seccomp() {
-            Some(s) => Some(kiln_seccomp::compile_cached(s, &root.seccomp_cache())?.0),
-            None => None,
-        };
+        let seccomp = linux
+            .seccomp()
+            .as_ref()
+            .map(|s| compile_seccomp(s, root))
+            .transpose()?;
         // cgroup first: the init joins it before doing anything
         let cg_path = kiln_cgroups::CgroupPath::parse(
             linux.cgroups_path().as_ref().and_then(|p| p.to_str()),
@@ -246,6 +247,7 @@ impl ContainerBuilder {
                 .as_ref()
                 .map(|p| p.to_string_lossy().into_owned()),
             systemd_cgroup: self.systemd_cgroup,
+            cgroup_created: cgroup.created_dirs(),
             spec: spec.clone(),
         };
         let tmp = Container {
@@ -353,6 +355,35 @@ fn effective_resources(linux: &oci_spec::runtime::Linux) -> oci_spec::runtime::L
     }
     res.set_devices(Some(rules));
     res
+}
+
+/// Compiles the filter through the cache; a cache that cannot be used (e.g.
+/// a read-only state root) only costs the compile time.
+fn compile_seccomp(
+    s: &oci_spec::runtime::LinuxSeccomp,
+    root: &StateRoot,
+) -> Result<kiln_seccomp::CompiledFilter> {
+    let filter = match kiln_seccomp::compile_cached(s, &root.seccomp_cache()) {
+        Ok((f, outcome)) => {
+            log::debug!("seccomp filter cache: {outcome:?}");
+            f
+        }
+        Err(kiln_seccomp::SeccompError::Cache { path, op, source }) => {
+            log::debug!(
+                "seccomp cache unusable ({op} {}: {source}); compiling",
+                path.display()
+            );
+            kiln_seccomp::compile(s)?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if !filter.skipped_syscalls().is_empty() {
+        log::debug!(
+            "seccomp: syscalls unknown to this host skipped: {}",
+            filter.skipped_syscalls().join(", ")
+        );
+    }
+    Ok(filter)
 }
 
 /// systemd socket activation: LISTEN_FDS fds after stdio are passed on, as runc does.

@@ -1,5 +1,6 @@
 //! A container under a state root, and the operations on it (one file each).
 
+mod cgroup_ops;
 mod create;
 mod delete;
 mod kill;
@@ -68,7 +69,9 @@ impl Container {
             &self.record.id,
             self.record.systemd_cgroup,
         )?;
-        Ok(kiln_cgroups::Manager::new(path)?)
+        let manager = kiln_cgroups::Manager::new(path)?;
+        manager.set_created_dirs(self.record.cgroup_created.clone());
+        Ok(manager)
     }
 
     /// The current status, derived from the live system: the init process,

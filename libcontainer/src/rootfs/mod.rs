@@ -26,6 +26,7 @@ mod cgroup;
 mod devices;
 mod error;
 mod finalize;
+mod idmap;
 mod inroot;
 mod mountinfo;
 mod mounts;

@@ -13,7 +13,7 @@ use super::error::{Context, RootfsError, SysError, SysResult};
 use super::inroot::{shown, InRoot};
 use super::options::{self, MountOptions, Propagation};
 use super::sys::{self, MountAttr};
-use super::{cgroup, devices, PreparedRootfs, RootfsOptions};
+use super::{cgroup, devices, idmap, PreparedRootfs, RootfsOptions};
 
 /// Mode of directories created for mount points.
 pub(super) const DIR_MODE: Mode = Mode::from_bits_truncate(0o755);
@@ -120,6 +120,7 @@ pub(super) fn mount_all(o: &RootfsOptions<'_>) -> Result<PreparedRootfs, RootfsE
         ));
     }
     let propagation = root_propagation(o.spec)?;
+    refuse_shared_namespace(Path::new("/proc/self/ns/mnt"), Path::new("/proc/1/ns/mnt"))?;
     prepare_root(o.rootfs, propagation).ctx(|| "rootfs")?;
     let root = InRoot::open(o.rootfs).ctx(|| "rootfs")?;
 
@@ -153,6 +154,22 @@ pub(super) fn mount_all(o: &RootfsOptions<'_>) -> Result<PreparedRootfs, RootfsE
         setup_dev,
         has_devpts,
     })
+}
+
+/// Refuses to touch mounts when `ours` and `init`'s mount namespace are the
+/// same (the host's init's: the propagation change alone would affect the
+/// whole system). Unreadable links (no permission) are not an error.
+pub(super) fn refuse_shared_namespace(ours: &Path, init: &Path) -> Result<(), RootfsError> {
+    match (std::fs::read_link(ours), std::fs::read_link(init)) {
+        (Ok(a), Ok(b)) if a == b => Err(RootfsError::invalid(
+            "rootfs",
+            format!(
+                "refusing to set up the rootfs in the host's mount namespace ({})",
+                a.display()
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Sets the propagation of `/`, makes the rootfs's parent mount private (so
@@ -207,13 +224,10 @@ fn mount_entry(
     if e.opts.tmpcopyup {
         return Err(unsupported(e, "the tmpcopyup option"));
     }
-    if e.opts.idmap.is_some()
-        || e.mount.uid_mappings().is_some()
-        || e.mount.gid_mappings().is_some()
-    {
+    if idmap_request(e)?.is_some() && !e.is_bind() {
         return Err(unsupported(
             e,
-            "id-mapped mounts (idmap, ridmap, uidMappings, gidMappings)",
+            "id-mapped mounts of anything but bind mounts",
         ));
     }
     if e.opts.flags.contains(MsFlags::MS_REMOUNT) {
@@ -230,6 +244,25 @@ fn mount_entry(
         "cgroup" => cgroup::mount_cgroup(o, root, e, deferred),
         _ => typed(o, root, e, deferred),
     }
+}
+
+/// `Some(recursive)` if the entry asks for an id-mapped mount: `idmap`/`ridmap`,
+/// or mappings without either option (then not recursive).
+fn idmap_request(e: &Entry<'_>) -> Result<Option<bool>, RootfsError> {
+    let uid = e.mount.uid_mappings().as_deref().filter(|m| !m.is_empty());
+    let gid = e.mount.gid_mappings().as_deref().filter(|m| !m.is_empty());
+    let given = e.mount.uid_mappings().is_some() || e.mount.gid_mappings().is_some();
+    if (e.opts.idmap.is_some() || given) && (uid.is_none() || gid.is_none()) {
+        return Err(RootfsError::invalid(
+            &e.ctx,
+            "an id-mapped mount needs non-empty uidMappings and gidMappings",
+        ));
+    }
+    Ok(if given {
+        Some(e.opts.idmap.unwrap_or(false))
+    } else {
+        None
+    })
 }
 
 fn unsupported(e: &Entry<'_>, feature: &str) -> RootfsError {
@@ -301,6 +334,14 @@ fn bind(
     };
     let source = o.bundle.join(source);
     let tree = clone_tree(&source, e.opts.bind == Some(true)).ctx(|| &e.ctx)?;
+    if let Some(recursive) = idmap_request(e)? {
+        let none: &[_] = &[];
+        let uid = e.mount.uid_mappings().as_deref().unwrap_or(none);
+        let gid = e.mount.gid_mappings().as_deref().unwrap_or(none);
+        let userns = idmap::userns_fd(uid, gid).ctx(|| &e.ctx)?;
+        idmap::apply(&tree, recursive, &userns)
+            .map_err(|errno| e.err("mount_setattr (idmap)", errno))?;
+    }
     let stat = nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(&tree))
         .map_err(|errno| SysError::new("fstat", &source, errno))
         .ctx(|| &e.ctx)?;

@@ -203,3 +203,44 @@ pub(crate) fn fsmount_new(fstype: &str, attr_flags: u64) -> Result<OwnedFd, Errn
     };
     new_fd(ret)
 }
+
+/// Starts a child process in a new user namespace that does nothing but wait
+/// to be killed (its namespace is what we want). Returns its pid (in our pid
+/// namespace) and a pidfd.
+pub(crate) fn clone_userns_holder() -> Result<(libc::pid_t, OwnedFd), Errno> {
+    let mut pidfd: libc::c_int = -1;
+    let flags = (libc::CLONE_NEWUSER | libc::CLONE_PIDFD | libc::SIGCHLD) as libc::c_ulong;
+    // SAFETY: `clone` without CLONE_VM behaves like `fork`: the child runs on
+    // a copy of our address space and stack, and only calls `pause` until it is
+    // killed (it never returns into Rust code that could touch shared state).
+    // The kernel writes the pidfd to the valid `pidfd` location (parent_tid).
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            flags,
+            0usize,
+            &mut pidfd as *mut libc::c_int,
+            0usize,
+            0usize,
+        )
+    };
+    if ret == 0 {
+        wait_forever();
+    }
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    let pid = libc::pid_t::try_from(ret).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: with CLONE_PIDFD the kernel stored a new descriptor in `pidfd`
+    // that nothing else owns.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    Ok((pid, pidfd))
+}
+
+/// The body of the child of [`clone_userns_holder`].
+fn wait_forever() -> ! {
+    loop {
+        // SAFETY: pause(2) has no preconditions.
+        unsafe { libc::pause() };
+    }
+}

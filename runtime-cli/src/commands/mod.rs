@@ -1,11 +1,14 @@
 //! One module per command; each is a thin layer over kiln-libcontainer.
 
+pub mod cgroup_cmds;
 pub mod create;
 pub mod delete;
+pub mod features;
 pub mod kill;
 pub mod list;
 pub mod run;
 pub mod spec;
+pub mod update;
 pub mod version;
 
 use kiln_libcontainer::{Container, StateRoot};
@@ -43,5 +46,14 @@ pub fn dispatch(cli: &Cli) -> Result<u8, kiln_libcontainer::Error> {
         Command::Delete(a) => delete::run(&root, a).map(|()| 0),
         Command::List(a) => list::run(&root, a).map(|()| 0),
         Command::Spec(a) => spec::run(a).map(|()| 0),
+        Command::Pause(a) => Container::load(&root, &a.id)?.pause().map(|()| 0),
+        Command::Resume(a) => Container::load(&root, &a.id)?.resume().map(|()| 0),
+        Command::Events(a) => cgroup_cmds::events(&root, a).map(|()| 0),
+        Command::Ps(a) => cgroup_cmds::ps(&root, a).map(|()| 0),
+        Command::Update(a) => update::run(&root, a).map(|()| 0),
+        Command::Features => {
+            features::run();
+            Ok(0)
+        }
     }
 }

@@ -161,3 +161,69 @@ pub(super) fn binds_and_options_child(c: &Child) {
         "process.cwd was not created"
     );
 }
+
+#[test]
+fn idmapped_mounts() {
+    if !is_root() {
+        return;
+    }
+    let mut b = Bundle::new();
+    let dir = b.path();
+    std::fs::create_dir_all(dir.join("idsrc/sub")).expect("mkdir");
+    std::fs::write(dir.join("idsrc/a"), "").expect("file");
+    std::fs::write(dir.join("idsrc/b"), "").expect("file");
+    nix::unistd::chown(&dir.join("idsrc/b"), Some(5.into()), Some(6.into())).expect("chown");
+    let map = |container: u32, host: u32| {
+        vec![oci_spec::runtime::LinuxIdMappingBuilder::default()
+            .container_id(container)
+            .host_id(host)
+            .size(10u32)
+            .build()
+            .expect("mapping")]
+    };
+    let idmapped = |dest: &str, options: &[&str]| {
+        MountBuilder::default()
+            .destination(dest)
+            .typ("bind")
+            .source(dir.join("idsrc"))
+            .options(options.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+            .uid_mappings(map(0, 1000))
+            .gid_mappings(map(0, 2000))
+            .build()
+            .expect("mount")
+    };
+    let mut mounts = b.spec.mounts().clone().unwrap_or_default();
+    mounts.extend([
+        idmapped("/mnt/idmap", &["bind", "idmap"]),
+        idmapped("/mnt/ridmap", &["rbind", "ridmap"]),
+        idmapped("/mnt/plainmap", &["rbind"]),
+    ]);
+    b.spec.set_mounts(Some(mounts));
+    harness::run("idmapped", &b, Ns::default());
+}
+
+pub(super) fn idmapped_child(c: &Child) {
+    let sub = c.bundle.join("idsrc/sub");
+    mount(
+        Some("tmpfs"),
+        &sub,
+        Some("tmpfs"),
+        MsFlags::empty(),
+        None::<&str>,
+    )
+    .expect("submount");
+    c.run_all().expect("rootfs steps");
+    let owner = |p: &str| {
+        let st = stat(p).unwrap_or_else(|e| panic!("stat {p}: {e}"));
+        (st.st_uid, st.st_gid)
+    };
+    for base in ["/mnt/idmap", "/mnt/ridmap", "/mnt/plainmap"] {
+        assert_eq!(owner(&format!("{base}/a")), (1000, 2000), "{base}/a");
+        assert_eq!(owner(&format!("{base}/b")), (1005, 2006), "{base}/b");
+    }
+    // ridmap maps the submount too; idmap (and bare mappings) only the top.
+    assert_eq!(owner("/mnt/ridmap/sub"), (1000, 2000));
+    assert_eq!(owner("/mnt/plainmap/sub"), (0, 0));
+    let map_opt = |p: &str| mount_at(p).has_option("idmapped");
+    assert!(map_opt("/mnt/idmap") && map_opt("/mnt/ridmap/sub") && !map_opt("/mnt/plainmap/sub"));
+}

@@ -118,6 +118,17 @@ pub(super) fn errors_child(c: &Child) {
         "{err}"
     );
 
+    let err = mount_all_error(
+        c,
+        vec![mount("/i", Some("bind"), "/tmp", &["bind", "idmap"])],
+        none,
+    );
+    assert!(
+        err.to_string()
+            .starts_with("mounts[1] (/i): an id-mapped mount needs"),
+        "{err}"
+    );
+
     let relative = Path::new("relative/rootfs");
     let o = RootfsOptions {
         rootfs: relative,
@@ -167,4 +178,14 @@ pub(super) fn cgroupns_child(c: &Child) {
     }
     assert!(count > 0, "no v1 hierarchy found");
     assert!(mount_at("/sys/fs/cgroup").has_option("ro"));
+}
+
+#[test]
+fn refuses_the_host_mount_namespace() {
+    use crate::rootfs::mounts::refuse_shared_namespace;
+    let ours = Path::new("/proc/self/ns/mnt");
+    let err = refuse_shared_namespace(ours, ours).expect_err("same namespace");
+    assert!(err.to_string().starts_with("rootfs: refusing"), "{err}");
+    assert!(refuse_shared_namespace(ours, Path::new("/proc/self/ns/net")).is_ok());
+    assert!(refuse_shared_namespace(ours, Path::new("/nonexistent")).is_ok());
 }

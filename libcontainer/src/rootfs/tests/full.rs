@@ -29,6 +29,8 @@ fn default_config() {
 }
 
 pub(super) fn default_config_child(c: &Child) {
+    let host_v2 = nix::sys::statfs::statfs("/sys/fs/cgroup")
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC);
     c.run_all().expect("rootfs steps");
     assert_eq!(std::env::current_dir().expect("cwd"), Path::new("/"));
 
@@ -74,7 +76,12 @@ pub(super) fn default_config_child(c: &Child) {
     let sys = mount_at("/sys");
     assert!(sys.fstype == "sysfs" && sys.has_option("ro"));
 
-    check_cgroup_v1();
+    if host_v2 {
+        let cg = mount_at("/sys/fs/cgroup");
+        assert!(cg.fstype == "cgroup2" && cg.has_option("ro"), "{cg:?}");
+    } else {
+        check_cgroup_v1();
+    }
     check_default_devices();
 
     // Masked paths: a file reads empty, a directory is an empty read-only tmpfs.

@@ -8,13 +8,17 @@ mod escape;
 mod full;
 mod harness;
 
+/// A scenario body, run in the child process.
+type Scenario = fn(&harness::Child);
+
 /// Scenarios the child process can run, by name.
-const SCENARIOS: &[(&str, fn(&harness::Child))] = &[
+const SCENARIOS: &[(&str, Scenario)] = &[
     ("default_config", full::default_config_child),
     ("no_pivot", full::no_pivot_child),
     ("propagation_rshared", full::propagation_rshared_child),
     ("propagation_private", full::propagation_private_child),
     ("binds_and_options", binds::binds_and_options_child),
+    ("idmapped", binds::idmapped_child),
     ("symlink_escape", escape::symlink_escape_child),
     ("mknod_devices", devices::mknod_devices_child),
     ("devices_in_userns", devices::devices_in_userns_child),
