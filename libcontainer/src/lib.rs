@@ -24,7 +24,7 @@ pub mod store;
 pub mod validate;
 
 pub use bundle::Bundle;
-pub use container::{list, Container, ContainerBuilder, ExitStatus};
+pub use container::{list, Container, ContainerBuilder, ExecOptions, ExecProcess, ExitStatus};
 pub use error::{Error, Result};
 pub use rootfs::RootfsError;
 pub use state::{State, Status, OCI_VERSION};

@@ -75,6 +75,8 @@ enum Command {
     Ps(commands::cgroup_cmds::PsArgs),
     /// Change the resource limits of a running container.
     Update(commands::update::UpdateArgs),
+    /// Run a new process inside a running container.
+    Exec(commands::exec::ExecArgs),
     /// Print the features this kiln supports (runtime-spec features.md).
     Features,
 }

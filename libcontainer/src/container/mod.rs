@@ -3,11 +3,13 @@
 mod cgroup_ops;
 mod create;
 mod delete;
+mod exec;
 mod kill;
 mod start;
 mod wait;
 
 pub use create::ContainerBuilder;
+pub use exec::{ExecOptions, ExecProcess};
 pub use wait::ExitStatus;
 
 use std::path::{Path, PathBuf};

@@ -48,7 +48,13 @@ impl Container {
     /// process must be a child of the caller (for `run`, which makes itself a
     /// child subreaper before `create`).
     pub fn wait(&self) -> Result<ExitStatus> {
-        let pid = self.record.pid;
+        wait_forwarding(self.record.pid)
+    }
+}
+
+/// Waits for `pid` (a child of the caller) to exit, forwarding signals to it.
+pub(crate) fn wait_forwarding(pid: i32) -> Result<ExitStatus> {
+    {
         let init = pidfd::open(pid)?;
         let mut set = SigSet::empty();
         for s in FORWARDED {

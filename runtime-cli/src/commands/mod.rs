@@ -3,6 +3,7 @@
 pub mod cgroup_cmds;
 pub mod create;
 pub mod delete;
+pub mod exec;
 pub mod features;
 pub mod kill;
 pub mod list;
@@ -51,6 +52,7 @@ pub fn dispatch(cli: &Cli) -> Result<u8, kiln_libcontainer::Error> {
         Command::Events(a) => cgroup_cmds::events(&root, a).map(|()| 0),
         Command::Ps(a) => cgroup_cmds::ps(&root, a).map(|()| 0),
         Command::Update(a) => update::run(&root, a).map(|()| 0),
+        Command::Exec(a) => exec::run(&root, a),
         Command::Features => {
             features::run();
             Ok(0)

@@ -1,0 +1,251 @@
+//! `exec`: run another process inside a running container.
+//!
+//! The cloned helper joins the container's cgroup, marks itself non-dumpable
+//! (so container processes cannot reach it or its binary through /proc),
+//! joins the container's namespaces (user first) and forks once so that the
+//! pid and time namespaces apply. The forked process then goes through the
+//! same final steps as the container init: rlimits, user, cwd, caps,
+//! no_new_privs, seccomp, exec — with every fd but stdio and the preserved
+//! ones closed on exec (CVE-2024-21626).
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
+
+use nix::sched::CloneFlags;
+use oci_spec::runtime::{LinuxNamespaceType, Process};
+
+use super::wait::{wait_forwarding, ExitStatus};
+use super::Container;
+use crate::error::{Error, Result};
+use crate::init::{caps::CapPlan, exec::ExecPlan, exit_now, rlimits, security, user};
+use crate::process::channel::{Channel, Msg};
+use crate::process::clone::{clone3, fork, Forked};
+use crate::process::pidfd;
+use crate::state::Status;
+use crate::store::write_atomic;
+
+/// Options of an exec besides the process itself.
+#[derive(Debug, Clone, Default)]
+pub struct ExecOptions {
+    /// Write the new process' host pid here (atomically).
+    pub pid_file: Option<PathBuf>,
+    /// Pass fds 3..3+n to the process.
+    pub preserve_fds: u32,
+}
+
+/// A process started by [`Container::exec`].
+#[derive(Debug)]
+pub struct ExecProcess {
+    pid: i32,
+}
+
+impl ExecProcess {
+    /// Host pid of the process.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Waits for it to exit, forwarding signals. The caller must be its
+    /// parent: make the process a child subreaper before [`Container::exec`].
+    pub fn wait(&self) -> Result<ExitStatus> {
+        wait_forwarding(self.pid)
+    }
+}
+
+/// Namespace types that a joined process enters, in order: user first (it
+/// grants the capabilities for the others), mount last but before pid/time.
+const JOIN_ORDER: [(LinuxNamespaceType, &str); 8] = [
+    (LinuxNamespaceType::User, "user"),
+    (LinuxNamespaceType::Ipc, "ipc"),
+    (LinuxNamespaceType::Uts, "uts"),
+    (LinuxNamespaceType::Network, "net"),
+    (LinuxNamespaceType::Cgroup, "cgroup"),
+    (LinuxNamespaceType::Pid, "pid"),
+    (LinuxNamespaceType::Time, "time"),
+    (LinuxNamespaceType::Mount, "mnt"),
+];
+
+impl Container {
+    /// Starts `process` inside this running (or created) container. Returns
+    /// once the program has been executed (or failed to be).
+    pub fn exec(&self, process: &Process, opts: &ExecOptions) -> Result<ExecProcess> {
+        let status = self.status();
+        if !matches!(status, Status::Running | Status::Created) {
+            return Err(self.refuse(status, "cannot exec in a container that is not running"));
+        }
+        let init = self.record.pid;
+        if process.terminal().unwrap_or(false) {
+            return Err(Error::config(
+                "process.terminal",
+                "terminal exec is not supported by this kiln build yet",
+            ));
+        }
+        if process.args().as_ref().is_none_or(|a| a.is_empty()) {
+            return Err(Error::config(
+                "process.args",
+                "must name at least the program to run",
+            ));
+        }
+        // Open the namespaces while the init is pinned by its pid.
+        let ns_types: Vec<LinuxNamespaceType> = self
+            .spec()
+            .linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().as_ref())
+            .map(|v| v.iter().map(|n| n.typ()).collect())
+            .unwrap_or_default();
+        let mut joins: Vec<(OwnedFd, CloneFlags)> = Vec::new();
+        for (typ, name) in JOIN_ORDER {
+            if ns_types.contains(&typ) {
+                let path = format!("/proc/{init}/ns/{name}");
+                let f = std::fs::File::open(&path).map_err(|e| Error::io("open", &path, e))?;
+                joins.push((OwnedFd::from(f), ns_flag(typ)));
+            }
+        }
+        if self.pid().is_none() {
+            return Err(self.refuse(Status::Stopped, "container exited"));
+        }
+        let caps = process
+            .capabilities()
+            .as_ref()
+            .map(CapPlan::from_spec)
+            .transpose()?;
+        let seccomp = match self
+            .spec()
+            .linux()
+            .as_ref()
+            .and_then(|l| l.seccomp().as_ref())
+        {
+            Some(s) => Some(kiln_seccomp::compile(s)?),
+            None => None,
+        };
+        let cgroup = self.cgroup()?;
+        let (chan, child_chan) = Channel::pair()?;
+        let (helper, helper_fd) = match clone3(0, None)? {
+            Forked::Child => {
+                drop(chan);
+                let err = joined_process(
+                    &child_chan,
+                    &joins,
+                    process,
+                    caps.as_ref(),
+                    seccomp.as_ref(),
+                    opts.preserve_fds,
+                );
+                let _ = child_chan.send(&Msg::Failed(err.to_string()));
+                exit_now(255)
+            }
+            Forked::Parent { pid, pidfd } => (pid, pidfd),
+        };
+        drop(child_chan);
+        let result = (|| {
+            cgroup.add_process(helper)?;
+            chan.send(&Msg::Go)?;
+            let pid = match chan.recv()? {
+                Msg::InitPid(p) => p,
+                other => {
+                    return Err(Error::InitDied(format!(
+                        "unexpected {other:?} from exec helper"
+                    )))
+                }
+            };
+            Ok(pid)
+        })();
+        // The helper exits right after reporting; reap it either way.
+        if result.is_err() {
+            let _ = pidfd::send_signal(helper_fd.as_fd(), libc::SIGKILL);
+        }
+        let _ = pidfd::wait_exit(helper_fd.as_fd(), None);
+        pidfd::reap_if_child(helper_fd.as_fd());
+        let pid = result?;
+        // EOF means the program was executed (the channel is close-on-exec).
+        match chan.recv_with_fd() {
+            Err(Error::InitDied(_)) => {}
+            Ok((Msg::Failed(e), _)) => return Err(Error::Init(e)),
+            Ok((other, _)) => {
+                return Err(Error::InitDied(format!(
+                    "unexpected {other:?} from exec process"
+                )))
+            }
+            Err(e) => return Err(e),
+        }
+        if let Some(p) = &opts.pid_file {
+            write_atomic(p, pid.to_string().as_bytes(), 0o644)?;
+        }
+        Ok(ExecProcess { pid })
+    }
+}
+
+fn ns_flag(t: LinuxNamespaceType) -> CloneFlags {
+    match t {
+        LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
+        LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+        LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+        LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
+        LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
+        LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
+        LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
+        LinuxNamespaceType::Time => CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
+    }
+}
+
+/// In the cloned helper: join, fork, and (in the fork) become `process`.
+/// Returns only on failure.
+fn joined_process(
+    chan: &Channel,
+    joins: &[(OwnedFd, CloneFlags)],
+    process: &Process,
+    caps: Option<&CapPlan>,
+    seccomp: Option<&kiln_seccomp::CompiledFilter>,
+    preserve_fds: u32,
+) -> Error {
+    let run = || -> Result<std::convert::Infallible> {
+        nix::sys::prctl::set_dumpable(false).map_err(|e| Error::sys("prctl PR_SET_DUMPABLE", e))?;
+        chan.expect(Msg::Go)?;
+        for (fd, flag) in joins {
+            nix::sched::setns(fd.as_fd(), *flag)
+                .map_err(|e| Error::sys(format!("setns {flag:?}"), e))?;
+        }
+        if let Forked::Parent { pid, .. } = fork()? {
+            let code = if chan.send(&Msg::InitPid(pid)).is_ok() {
+                0
+            } else {
+                1
+            };
+            exit_now(code);
+        }
+        rlimits::apply(process)?;
+        let program = ExecPlan::resolve(process)?;
+        security::set_exec_labels(process)?;
+        let nnp = process.no_new_privileges().unwrap_or(false);
+        let mut filter = seccomp;
+        if !nnp {
+            if let Some(f) = filter.take() {
+                f.load()?;
+            }
+        }
+        if let Some(c) = caps {
+            c.apply_bounding()?;
+        }
+        user::switch(process, true)?;
+        std::env::set_current_dir(process.cwd()).map_err(|e| {
+            Error::config(
+                "process.cwd",
+                format!("chdir {}: {e}", process.cwd().display()),
+            )
+        })?;
+        if let Some(c) = caps {
+            c.apply()?;
+        }
+        security::no_new_privs(process)?;
+        if let Some(f) = filter {
+            f.load()?;
+        }
+        crate::init::exec::reset_signals();
+        Err(program.exec(3 + preserve_fds))
+    };
+    match run() {
+        Ok(never) => match never {},
+        Err(e) => e,
+    }
+}
