@@ -120,3 +120,22 @@ mod tests {
         assert!(wait_pid_exit(pid, WAIT_LIMIT).expect("wait on a reaped pid"));
     }
 }
+
+/// CPU time (utime + stime, in clock ticks) used so far by `pid`; 0 if gone.
+pub fn cpu_ticks(pid: i32) -> u64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0;
+    };
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+        return 0;
+    };
+    let fields: Vec<&str> = rest.split(' ').collect();
+    // fields[0] is field 3 (state); utime is field 14, stime field 15.
+    let get = |n: usize| {
+        fields
+            .get(n - 3)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    get(14) + get(15)
+}

@@ -24,7 +24,8 @@ fn runtime_binary_is_not_writable_through_proc_exe() {
     sys::wait_until("the program to be exec'd", || {
         std::fs::read_to_string(format!("/proc/{pid}/comm"))
             .is_ok_and(|comm| comm.trim() == "sleep")
-    });
+    })
+    .expect("container program started");
     use std::os::fd::AsRawFd;
     let reopened = std::fs::OpenOptions::new()
         .append(true)

@@ -28,8 +28,8 @@ pub struct UpdateArgs {
     /// Kernel TCP memory limit (deprecated; v1 only).
     #[arg(long = "kernel-memory-tcp", allow_hyphen_values = true)]
     pub kernel_memory_tcp: Option<String>,
-    /// CPU shares (relative weight).
-    #[arg(long = "cpu-shares")]
+    /// CPU shares (relative weight); runc spells it --cpu-share.
+    #[arg(long = "cpu-share", alias = "cpu-shares")]
     pub cpu_shares: Option<u64>,
     /// CFS quota in microseconds (-1 for none).
     #[arg(long = "cpu-quota", allow_hyphen_values = true)]
