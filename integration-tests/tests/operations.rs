@@ -205,11 +205,11 @@ fn update_changes_the_limits() {
         .rt()
         .exec(&["update", "--memory", "lots", c.id()])
         .unwrap();
-    assert!(
-        !bad.success() && bad.stderr.contains("--memory"),
-        "{}",
-        bad.describe()
-    );
+    assert!(!bad.success(), "{}", bad.describe());
+    // runc differs: its message does not name the flag.
+    if !kiln_integration_tests::skip_for_runc("message does not name --memory") {
+        assert!(bad.stderr.contains("--memory"), "{}", bad.describe());
+    }
 }
 
 #[test]
