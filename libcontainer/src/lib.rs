@@ -21,6 +21,7 @@ mod process;
 mod rootfs;
 pub mod state;
 pub mod store;
+pub(crate) mod tty;
 pub mod validate;
 
 pub use bundle::Bundle;

@@ -13,7 +13,7 @@ use super::Container;
 use crate::bundle::Bundle;
 use crate::error::{Error, Result};
 use crate::hooks::{self, HookKind};
-use crate::init::{self, caps::CapPlan, namespaces, InitPlan};
+use crate::init::{self, caps::CapPlan, cgroup_join::CgroupJoin, namespaces, InitPlan};
 use crate::process::channel::{Channel, Msg};
 use crate::process::clone::{clone3, Forked};
 use crate::process::{pidfd, procfs};
@@ -191,6 +191,7 @@ impl ContainerBuilder {
         .map_err(|e| Error::sys(format!("open {}", dir.display()), e))?;
         // SAFETY: open returned a new fd that we own.
         let state_dir = unsafe { OwnedFd::from_raw_fd(state_dir) };
+        let join = CgroupJoin::plan(&cgroup, ns.new_user);
         let plan = InitPlan {
             id: &self.id,
             spec,
@@ -200,6 +201,7 @@ impl ContainerBuilder {
             ns,
             caps,
             seccomp,
+            cgroup_tasks: join.tasks,
             state_dir,
             no_pivot: self.no_pivot,
             no_new_keyring: self.no_new_keyring,
@@ -227,7 +229,9 @@ impl ContainerBuilder {
         let pid_start = procfs::start_time_and_state(pid)
             .map(|(s, _)| s)
             .ok_or_else(|| Error::InitDied(format!("container process {pid} vanished")))?;
-        cgroup.add_process(pid)?;
+        if join.by_parent {
+            cgroup.add_process(pid)?;
+        }
         if let Some(adj) = process.oom_score_adj() {
             let path = format!("/proc/{pid}/oom_score_adj");
             fs::write(&path, adj.to_string())

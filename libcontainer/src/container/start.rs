@@ -30,7 +30,9 @@ impl Container {
             .open(&fifo_path)
             .map_err(|e| Error::io("open", &fifo_path, e))?;
         let init = pidfd::open(self.record.pid)?;
-        // Wait for the init's byte, or for the init to die.
+        // The init writes "0" once released, then keeps the fifo open until it
+        // executes the user program (close-on-exec) — or writes why it failed.
+        let mut got = Vec::new();
         loop {
             let mut fds = [
                 PollFd::new(fifo.as_fd(), PollFlags::POLLIN),
@@ -41,26 +43,33 @@ impl Container {
                 Err(e) => return Err(Error::sys("poll exec fifo", e)),
                 Ok(_) => {}
             }
-            let fifo_ready = fds[0]
-                .revents()
-                .is_some_and(|r| r.intersects(PollFlags::POLLIN));
+            let fifo_event = fds[0].revents().is_some_and(|r| !r.is_empty());
             let init_gone = fds[1].revents().is_some_and(|r| !r.is_empty());
-            if fifo_ready {
-                let mut b = [0u8; 1];
-                match fifo.read(&mut b) {
-                    Ok(1) => break,
-                    Ok(_) => {}
+            if fifo_event {
+                let mut buf = [0u8; 4096];
+                match fifo.read(&mut buf) {
+                    Ok(0) if !got.is_empty() => break,
+                    // The writer closed without a word: the init died.
+                    Ok(0) if init_gone => {
+                        return Err(Error::InitDied(
+                            "the container process exited before start".into(),
+                        ))
+                    }
+                    Ok(0) => std::thread::yield_now(),
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                     Err(e) => return Err(Error::io("read", &fifo_path, e)),
                 }
-            }
-            if init_gone {
+            } else if init_gone && got.is_empty() {
                 return Err(Error::InitDied(
                     "the container process exited before start".into(),
                 ));
             }
         }
-        std::fs::remove_file(&fifo_path).map_err(|e| Error::io("remove", &fifo_path, e))?;
+        let _ = std::fs::remove_file(&fifo_path);
+        if got.len() > 1 {
+            return Err(Error::Init(String::from_utf8_lossy(&got[1..]).into_owned()));
+        }
         let state = self.state_with(Status::Running).to_spec_json();
         hooks::run_all_warn(
             HookKind::Poststart,

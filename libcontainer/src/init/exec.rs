@@ -117,8 +117,11 @@ fn cloexec_from(first: u32) -> Result<()> {
 
 /// Blocks until `kiln start` opens the exec fifo of this container (reached
 /// through `state_dir`, an O_PATH fd of the host state directory taken
-/// before pivot_root), then tells it we are going.
-pub(crate) fn wait_for_start(state_dir: BorrowedFd<'_>) -> Result<()> {
+/// before pivot_root), then tells it we are going. The fifo stays open
+/// (close-on-exec): `start` waits for it to close, which happens when the
+/// user program is executed, and reads an error text written here instead
+/// if the init fails first.
+pub(crate) fn wait_for_start(state_dir: BorrowedFd<'_>) -> Result<OwnedFd> {
     let fd = loop {
         match openat(
             Some(state_dir.as_raw_fd()),
@@ -134,7 +137,7 @@ pub(crate) fn wait_for_start(state_dir: BorrowedFd<'_>) -> Result<()> {
     // SAFETY: openat returned a new fd that we own.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     nix::unistd::write(&fd, b"0").map_err(|e| Error::sys("write exec fifo", e))?;
-    Ok(())
+    Ok(fd)
 }
 
 /// Restores default dispositions and an empty signal mask: Rust ignores

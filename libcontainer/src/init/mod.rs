@@ -3,6 +3,7 @@
 //! is the whole sequence on one screen.
 
 pub(crate) mod caps;
+pub(crate) mod cgroup_join;
 pub(crate) mod exec;
 pub(crate) mod hostname;
 pub(crate) mod namespaces;
@@ -33,6 +34,8 @@ pub(crate) struct InitPlan<'a> {
     pub ns: namespaces::NamespacePlan,
     pub caps: Option<caps::CapPlan>,
     pub seccomp: Option<kiln_seccomp::CompiledFilter>,
+    /// v1 `tasks` files the init writes itself into (empty: the parent joins it).
+    pub cgroup_tasks: Vec<std::path::PathBuf>,
     /// O_PATH fd of the container's state directory (for the exec fifo).
     pub state_dir: OwnedFd,
     pub no_pivot: bool,
@@ -45,23 +48,34 @@ pub(crate) struct InitPlan<'a> {
 /// the parent (and to stderr, since after `Ready` nobody may be listening)
 /// and exits 255. Never returns.
 pub(crate) fn main(plan: &InitPlan, chan: Channel) -> ! {
-    let err = run(plan, &chan);
+    let mut start_fifo = None;
+    let err = match steps(plan, &chan, &mut start_fifo) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
     let msg = err.to_string();
-    if chan.send(&Msg::Failed(msg.clone())).is_err() {
-        eprintln!("kiln: container init: {msg}");
+    match start_fifo {
+        // After `start`: it is waiting on the fifo for exec or this text.
+        Some(fifo) => {
+            let _ = nix::unistd::write(&fifo, msg.as_bytes());
+            eprintln!("kiln: container init: {msg}");
+        }
+        None => {
+            if chan.send(&Msg::Failed(msg.clone())).is_err() {
+                eprintln!("kiln: container init: {msg}");
+            }
+        }
     }
     exit_now(255)
 }
 
-/// The init sequence. Returns only on failure.
-fn run(plan: &InitPlan, chan: &Channel) -> Error {
-    match steps(plan, chan) {
-        Ok(never) => match never {},
-        Err(e) => e,
-    }
-}
-
-fn steps(plan: &InitPlan, chan: &Channel) -> Result<std::convert::Infallible> {
+/// The init sequence. Returns only on failure; `start_fifo` holds the exec
+/// fifo once `start` was called.
+fn steps(
+    plan: &InitPlan,
+    chan: &Channel,
+    start_fifo: &mut Option<OwnedFd>,
+) -> Result<std::convert::Infallible> {
     let (spec, process) = (plan.spec, plan.process);
     let ro = RootfsOptions {
         spec,
@@ -74,6 +88,7 @@ fn steps(plan: &InitPlan, chan: &Channel) -> Result<std::convert::Infallible> {
     // namespaces: join/unshare (slow path), wait for cgroup + id maps, cgroupns
     plan.ns.enter(chan)?;
     chan.expect(Msg::Go)?;
+    cgroup_join::self_join(&plan.cgroup_tasks)?;
     plan.ns.finish()?;
     if !plan.no_new_keyring {
         security::new_session_keyring(plan.id)?;
@@ -130,7 +145,7 @@ fn steps(plan: &InitPlan, chan: &Channel) -> Result<std::convert::Infallible> {
     }
     chan.send(&Msg::Ready)?;
     // created: wait for `kiln start`
-    exec::wait_for_start(plan.state_dir.as_fd())?;
+    *start_fifo = Some(exec::wait_for_start(plan.state_dir.as_fd())?);
     state["status"] = "created".into();
     hooks::run_all(HookKind::StartContainer, spec.hooks().as_ref(), &state)?;
     if let Some(f) = filter {

@@ -1,0 +1,305 @@
+# common.sh: shared by podman.sh, docker.sh and containerd.sh (sourced, not run).
+#
+# The sourcing script sets ENGINE, then calls, in order:
+#   ensure_packages CMD:PKG...   install what is missing (exit 77 = skip when impossible)
+#   enter_private_world "$@"     re-exec in a private mount namespace with a fresh /run
+#   setup_scratch                $T (temp dir), $CG_PARENT (unique cgroup parent), the EXIT trap
+# then runs `check NAME CMD...` for each check and ends with `finish`.
+#
+# Everything an engine makes lives in $T, in /run of the private mount namespace, or in
+# cgroups below $CG_PARENT; the EXIT trap (always) stops the daemons started with
+# start_daemon, kills leftover processes whose command line names $T, kills the processes
+# of and removes every cgroup below $CG_PARENT, detaches mounts below $T, removes the
+# system directories listed in WATCH_DIRS that did not exist before, and removes $T.
+
+set -uo pipefail
+
+E2E_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+WORKSPACE=$(cd "$E2E_HERE/../.." && pwd)
+: "${ENGINE:?set ENGINE before sourcing common.sh}"
+
+# The runtime under test: $KILN_BIN, else <target dir>/debug/kiln of this workspace.
+RUNTIME=${KILN_BIN:-${CARGO_TARGET_DIR:-$WORKSPACE/target}/debug/kiln}
+if [[ ! -x $RUNTIME ]]; then
+  echo "runtime binary $RUNTIME not found: build it (cargo build -p kiln) or set KILN_BIN" >&2
+  exit 2
+fi
+RUNTIME=$(realpath "$RUNTIME")
+
+# Guard (seconds) against a hung engine command; nothing is timed.
+HANG_GUARD=${HANG_GUARD:-120}
+PASSED=0
+FAILED=0
+DAEMON_PIDS=()
+# System directories an engine may create outside its configured roots (absent ones are
+# removed again at exit).
+WATCH_DIRS=(/var/lib/containers /var/lib/containerd /var/lib/docker /opt/containerd /etc/docker)
+
+log() { printf '%s\n' "$*" >&2; }
+
+# ensure_packages CMD:PKG... — installs (Debian) each PKG whose CMD is not executable.
+# Exits 77 (the caller's "skip") with the reason when installation is impossible.
+ensure_packages() {
+  local pair missing=()
+  for pair in "$@"; do
+    command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+  done
+  ((${#missing[@]})) || return 0
+  if ! command -v apt-get >/dev/null; then
+    echo "SKIP: ${missing[*]} missing and no apt-get"
+    exit 77
+  fi
+  log "installing ${missing[*]}"
+  # Keep package scripts from starting system-wide daemons (docker, containerd).
+  local policy=/usr/sbin/policy-rc.d made_policy=
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && made_policy=1
+  fi
+  local apt=(apt-get -o DPkg::Lock::Timeout=600 -y -q --no-install-recommends)
+  local out rc
+  out=$(DEBIAN_FRONTEND=noninteractive "${apt[@]}" install "${missing[@]}" 2>&1)
+  rc=$?
+  if ((rc != 0)); then
+    apt-get -o DPkg::Lock::Timeout=600 -q update >/dev/null 2>&1
+    out=$(DEBIAN_FRONTEND=noninteractive "${apt[@]}" install "${missing[@]}" 2>&1)
+    rc=$?
+  fi
+  [[ -n $made_policy ]] && rm -f "$policy"
+  if ((rc != 0)); then
+    echo "SKIP: cannot install ${missing[*]}: $(tail -n 3 <<<"$out")"
+    exit 77
+  fi
+  for pair in "$@"; do
+    if ! command -v "${pair%%:*}" >/dev/null 2>&1; then
+      echo "SKIP: ${pair#*:} installed but ${pair%%:*} is missing"
+      exit 77
+    fi
+  done
+}
+
+# enter_private_world "$@" — re-executes the calling script in a private mount namespace
+# (no mount made by an engine or a container reaches the host) and mounts a fresh tmpfs on
+# /run there (engines keep sockets and runtime state below /run: /run/runc, /run/containerd/s).
+enter_private_world() {
+  if [[ -z ${KILN_E2E_PRIVATE:-} ]]; then
+    export KILN_E2E_PRIVATE=1
+    exec unshare --mount --propagation private -- bash "$0" "$@"
+  fi
+  mount -t tmpfs -o mode=0755,size=64m "kiln-e2e-$ENGINE" /run || {
+    echo "cannot mount a private /run" >&2
+    exit 2
+  }
+}
+
+# setup_scratch — $T, $CG_PARENT, $WATCH_ABSENT and the clean-up trap.
+setup_scratch() {
+  T=$(mktemp -d "/tmp/kiln-e2e-$ENGINE.XXXXXX") || exit 2
+  chmod 755 "$T"
+  CG_PARENT="kiln-e2e-$ENGINE-${T##*.}"
+  WATCH_ABSENT=()
+  local d
+  for d in "${WATCH_DIRS[@]}"; do [[ -e $d ]] || WATCH_ABSENT+=("$d"); done
+  mkdir -p "$T/tmp"
+  export TMPDIR=$T/tmp
+  trap cleanup EXIT
+  trap 'exit 130' INT TERM
+  log "runtime under test: $RUNTIME; scratch: $T; cgroup parent: /$CG_PARENT"
+}
+
+# check NAME CMD... — runs CMD (usually a shell function, under `set -e`) and prints
+# `PASS NAME` or `FAIL NAME: <everything CMD printed>`.
+check() {
+  local name=$1 out rc
+  shift
+  out=$(
+    set -e
+    "$@" 2>&1
+  )
+  rc=$?
+  if ((rc == 0)); then
+    echo "PASS $name"
+    PASSED=$((PASSED + 1))
+  else
+    echo "FAIL $name: (exit $rc)"
+    sed 's/^/    /' <<<"$out"
+    FAILED=$((FAILED + 1))
+  fi
+}
+
+# finish — the summary line; the exit status says whether every check passed.
+finish() {
+  echo "$PASSED passed, $FAILED failed"
+  ((FAILED == 0))
+}
+
+# --- assertions for check bodies (print what was wrong and fail) ---
+
+# want_eq WHAT EXPECTED ACTUAL
+want_eq() {
+  [[ $2 == "$3" ]] && return 0
+  printf '%s: expected [%s], got [%s]\n' "$1" "$2" "$3"
+  return 1
+}
+
+# want_match WHAT EXTENDED-REGEX ACTUAL
+want_match() {
+  [[ $3 =~ $2 ]] && return 0
+  printf '%s: expected a match for /%s/, got:\n%s\n' "$1" "$2" "$3"
+  return 1
+}
+
+# want_status WHAT EXPECTED CMD... — runs CMD, prints its output, wants exit status EXPECTED.
+want_status() {
+  local what=$1 want=$2 rc=0 out
+  shift 2
+  out=$("$@" 2>&1) || rc=$?
+  [[ $rc == "$want" ]] && return 0
+  printf '%s: expected exit status %s, got %s; output:\n%s\n' "$what" "$want" "$rc" "$out"
+  return 1
+}
+
+# poll WHAT CMD... — retries CMD (quietly) until it succeeds, for at most HANG_GUARD seconds.
+poll() {
+  local what=$1 i
+  shift
+  for ((i = 0; i < HANG_GUARD * 10; i++)); do
+    "$@" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "gave up waiting for $what"
+  "$@"
+  return 1
+}
+
+# guard CMD... — CMD under the hang guard.
+guard() {
+  timeout -k 10 "$HANG_GUARD" "$@"
+}
+
+# host_cgroup_file PID CONTROLLER FILE — the host path of FILE in PID's v1 CONTROLLER cgroup.
+host_cgroup_file() {
+  local line path
+  line=$(grep -E "^[0-9]+:([^:]*,)?$2(,[^:]*)?:" "/proc/$1/cgroup") || {
+    echo "no $2 cgroup for pid $1: $(cat "/proc/$1/cgroup")"
+    return 1
+  }
+  path=${line#*:*:}
+  echo "/sys/fs/cgroup/$2$path/$3"
+}
+
+# --- images ---
+
+# make_busybox_tar OUT — a root filesystem tarball: busybox-static with every applet linked
+# in /bin, /etc/passwd and /etc/group.
+make_busybox_tar() {
+  local rootfs=$T/busybox-rootfs bb a
+  bb=$(command -v busybox) || return 1
+  mkdir -p "$rootfs"/{bin,sbin,proc,sys,dev,tmp,etc,root,run,var,usr/bin}
+  cp "$bb" "$rootfs/bin/busybox"
+  for a in $("$rootfs/bin/busybox" --list); do
+    [[ -e $rootfs/bin/$a ]] || ln -s busybox "$rootfs/bin/$a"
+  done
+  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$rootfs/etc/passwd"
+  printf 'root:x:0:\nnogroup:x:65534:\n' >"$rootfs/etc/group"
+  chmod 1777 "$rootfs/tmp"
+  tar --numeric-owner -C "$rootfs" -cf "$1" .
+}
+
+# --- processes and clean-up ---
+
+# start_daemon LOG CMD... — starts CMD in the background (output to LOG) and records its PID
+# (stopped at exit). Not in a subshell: the PID is ${DAEMON_PIDS[-1]}.
+start_daemon() {
+  local logfile=$1
+  shift
+  "$@" >"$logfile" 2>&1 &
+  DAEMON_PIDS+=($!)
+}
+
+# stop_pid PID — SIGTERM, then SIGKILL if it has not exited after HANG_GUARD seconds.
+stop_pid() {
+  local pid=$1 i
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for ((i = 0; i < HANG_GUARD * 10; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  return 0
+}
+
+# pids_naming DIR — processes (not this shell) whose command line contains DIR.
+pids_naming() {
+  local f pid
+  for f in /proc/[0-9]*/cmdline; do
+    pid=${f#/proc/}
+    pid=${pid%/cmdline}
+    [[ $pid == "$$" || $pid == "$BASHPID" ]] && continue
+    tr '\0' ' ' 2>/dev/null <"$f" | grep -qF -- "$1" && echo "$pid"
+  done
+}
+
+# our_cgroups — every cgroup directory below $CG_PARENT in every hierarchy, deepest first.
+our_cgroups() {
+  local h
+  for h in /sys/fs/cgroup/*/; do
+    [[ -d $h$CG_PARENT ]] && find "$h$CG_PARENT" -depth -type d
+  done
+}
+
+# clean_cgroups — kills the processes in and removes every cgroup below $CG_PARENT.
+clean_cgroups() {
+  local dir pid i
+  for dir in /sys/fs/cgroup/freezer/"$CG_PARENT"; do
+    [[ -d $dir ]] && find "$dir" -name freezer.state -exec sh -c 'echo THAWED > "$1"' _ {} \; 2>/dev/null
+  done
+  for dir in $(our_cgroups); do
+    for pid in $(cat "$dir/cgroup.procs" 2>/dev/null); do
+      log "cleanup: killing pid $pid left in $dir"
+      kill -KILL "$pid" 2>/dev/null
+    done
+  done
+  for dir in $(our_cgroups); do
+    for ((i = 0; i < 100; i++)); do
+      rmdir "$dir" 2>/dev/null && break
+      [[ -d $dir ]] || break
+      sleep 0.1
+    done
+    [[ -d $dir ]] && log "cleanup: could not remove cgroup $dir"
+  done
+  return 0
+}
+
+# our_mounts — mount points below $T in this namespace, deepest first.
+our_mounts() {
+  awk -v t="$T/" 'index($5, t) == 1 { print $5 }' /proc/self/mountinfo | sort -r
+}
+
+# engine_cleanup — defined by the engine script: engine-level removal of its containers.
+engine_cleanup() { :; }
+
+cleanup() {
+  local rc=$? pid m d i
+  trap - EXIT
+  engine_cleanup >/dev/null 2>&1
+  for ((i = ${#DAEMON_PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${DAEMON_PIDS[i]}"; done
+  for pid in $(pids_naming "$T"); do
+    log "cleanup: killing leftover pid $pid: $(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | cut -c1-200)"
+    kill -KILL "$pid" 2>/dev/null
+  done
+  clean_cgroups
+  for m in $(our_mounts); do umount -l "$m" 2>/dev/null; done
+  if [[ -n $(our_mounts) ]]; then
+    log "cleanup: mounts remain below $T, not removing it: $(our_mounts | tr '\n' ' ')"
+  else
+    rm -rf "$T"
+  fi
+  for d in "${WATCH_ABSENT[@]}"; do
+    if [[ -e $d ]]; then
+      log "cleanup: removing $d (created by the engine)"
+      rm -rf "$d"
+    fi
+  done
+  exit "$rc"
+}
