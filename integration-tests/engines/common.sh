@@ -10,7 +10,7 @@
 # cgroups below $CG_PARENT; the EXIT trap (always) stops the daemons started with
 # start_daemon, kills leftover processes whose command line names $T, kills the processes
 # of and removes every cgroup below $CG_PARENT, detaches mounts below $T, removes the
-# system directories listed in WATCH_DIRS that did not exist before, and removes $T.
+# system directories listed in WATCH_PATHS that did not exist before, and removes $T.
 
 set -uo pipefail
 
@@ -31,9 +31,10 @@ HANG_GUARD=${HANG_GUARD:-120}
 PASSED=0
 FAILED=0
 DAEMON_PIDS=()
-# System directories an engine may create outside its configured roots (absent ones are
+# System paths an engine may create outside its configured roots (absent ones are
 # removed again at exit).
-WATCH_DIRS=(/var/lib/containers /var/lib/containerd /var/lib/docker /opt/containerd /etc/docker)
+WATCH_PATHS=(/var/lib/containers /var/lib/containerd /var/lib/docker /opt/containerd /etc/docker
+  /etc/docker/key.json)
 
 log() { printf '%s\n' "$*" >&2; }
 
@@ -98,7 +99,7 @@ setup_scratch() {
   CG_PARENT="kiln-e2e-$ENGINE-${T##*.}"
   WATCH_ABSENT=()
   local d
-  for d in "${WATCH_DIRS[@]}"; do [[ -e $d ]] || WATCH_ABSENT+=("$d"); done
+  for d in "${WATCH_PATHS[@]}"; do [[ -e $d ]] || WATCH_ABSENT+=("$d"); done
   mkdir -p "$T/tmp"
   export TMPDIR=$T/tmp
   trap cleanup EXIT
@@ -107,10 +108,14 @@ setup_scratch() {
 }
 
 # check NAME CMD... — runs CMD (usually a shell function, under `set -e`) and prints
-# `PASS NAME` or `FAIL NAME: <everything CMD printed>`.
+# `PASS NAME` or `FAIL NAME: <everything CMD printed>`. With KILN_E2E_ONLY=REGEX set, only
+# the checks whose names match run.
 check() {
   local name=$1 out rc
   shift
+  if [[ -n ${KILN_E2E_ONLY:-} && ! $name =~ $KILN_E2E_ONLY ]]; then
+    return 0
+  fi
   out=$(
     set -e
     "$@" 2>&1
@@ -185,6 +190,17 @@ host_cgroup_file() {
   }
   path=${line#*:*:}
   echo "/sys/fs/cgroup/$2$path/$3"
+}
+
+# want_runtime_state ROOT ID STATUS — the runtime under test itself (`state`, with --root ROOT
+# unless ROOT is empty) reports container ID with STATUS: the engine really used it.
+want_runtime_state() {
+  local out
+  out=$(guard "$RUNTIME" ${1:+--root "$1"} state "$2" 2>&1) || {
+    echo "$RUNTIME ${1:+--root $1} state $2 failed: $out"
+    return 1
+  }
+  want_match "$RUNTIME state $2" "\"status\": ?\"$3\"" "$out"
 }
 
 # --- images ---

@@ -52,7 +52,8 @@ EOF
 }
 
 start_dockerd() {
-  echo '{}' >"$T/daemon.json"
+  # dockerd's trust key would go to /etc/docker/key.json.
+  printf '{"deprecated-key-path": "%s"}\n' "$T/key.json" >"$T/daemon.json"
   start_daemon "$T/dockerd.log" dockerd \
     --config-file "$T/daemon.json" \
     --containerd "$T/containerd/containerd.sock" \
@@ -84,6 +85,8 @@ check_detached_exec_stop() {
   want_eq "runtime" kiln "$(D inspect --format '{{.HostConfig.Runtime}}' e2e-detached)"
   pid=$(container_pid e2e-detached)
   want_match "init pid" '^[1-9][0-9]*$' "$pid"
+  # dockerd 20.10 gives every runc-like runtime --root <exec-root>/runtime-runc/moby.
+  want_runtime_state "$T/exec/runtime-runc/moby" "$(D inspect --format '{{.Id}}' e2e-detached)" running
   out=$(D exec e2e-detached sh -c 'echo "in exec: $(cat /proc/1/cmdline | tr "\0" " ")"')
   want_match "exec output" '^in exec: sh -c trap' "$out"
   poll "'started' in the logs" logs_say_started e2e-detached

@@ -72,6 +72,8 @@ check_detached_exec_logs_stop_rm() {
     sh -c 'trap "exit 7" TERM; echo started; while :; do sleep 0.1; done' >/dev/null
   pid=$(container_pid e2e-detached)
   want_match "init pid" '^[1-9][0-9]*$' "$pid"
+  # podman passes no --root: the runtime's default state root holds the container.
+  want_runtime_state "" "$(P inspect --format '{{.Id}}' e2e-detached)" running
   out=$(P exec e2e-detached sh -c 'echo "in exec: $(cat /proc/1/cmdline | tr "\0" " ")"')
   want_match "exec output" '^in exec: sh -c trap' "$out"
   poll "'started' in the logs" logs_say_started e2e-detached

@@ -208,11 +208,8 @@ impl ContainerBuilder {
             preserve_fds: self.preserve_fds + listen_fds(),
         };
         let (chan, child_chan) = Channel::pair()?;
-        let into_cgroup = cgroup.clone_into_fd();
-        let (child_pid, child_fd) = match clone3(
-            plan.ns.clone_flags,
-            into_cgroup.as_ref().map(|f| f.as_raw_fd()),
-        )? {
+        let into_cgroup = join.clone_into.as_ref().map(|f| f.as_raw_fd());
+        let (child_pid, child_fd) = match clone3(plan.ns.clone_flags, into_cgroup)? {
             Forked::Child => {
                 drop(chan);
                 init::main(&plan, child_chan)

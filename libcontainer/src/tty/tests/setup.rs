@@ -53,13 +53,16 @@ fn run_child(
         0
     });
     drop((theirs, report_w));
-    let (master, name) = receive_master(ours.as_fd()).unwrap();
-    assert_eq!(
-        child.wait(),
-        0,
-        "child: {}",
-        read_available(report_r.as_fd())
-    );
+    let received = receive_master(ours.as_fd());
+    let code = child.wait();
+    let (master, name) = match received {
+        Ok(m) if code == 0 => m,
+        other => panic!(
+            "child exited {code} ({}); received {:?}",
+            read_available(report_r.as_fd()),
+            other.map(|m| m.1)
+        ),
+    };
     let n = sys::pty_number(master.as_fd()).unwrap();
     let shown = read_available(master.as_fd());
     let report = read_available(report_r.as_fd());
@@ -142,27 +145,35 @@ fn console_size_with_a_zero_side_is_left_alone() {
 fn oversized_console_size_is_refused() {
     let size = BoxBuilder::default()
         .height(70000u64)
-        .width(80u32)
+        .width(80u64)
         .build()
         .unwrap();
     let (ours, theirs) = console_socketpair().unwrap();
-    // Refused before any pty is allocated or anything about the caller changes.
-    let err = setup_console(theirs.as_fd(), Some(&size), false).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            TtyError::ConsoleSize {
+    let (report_r, report_w) = pipe();
+    let mut child = fork_child(|| {
+        let r = setup_console(theirs.as_fd(), Some(&size), false);
+        let refused = matches!(
+            r,
+            Err(TtyError::ConsoleSize {
                 height: 70000,
                 width: 80
-            }
-        ),
-        "{err}"
-    );
-    drop(theirs);
+            })
+        );
+        // Refused before anything about the caller changed: no setsid happened.
+        let untouched = getsid(None).is_ok_and(|s| s != getpid());
+        write_all(
+            report_w.as_fd(),
+            format!("{refused} {untouched}").as_bytes(),
+        );
+        0
+    });
+    drop((theirs, report_w));
     assert!(matches!(
         receive_master(ours.as_fd()),
         Err(TtyError::NoMaster(_))
     ));
+    assert_eq!(child.wait(), 0);
+    assert_eq!(read_available(report_r.as_fd()), "true true");
 }
 
 #[test]
