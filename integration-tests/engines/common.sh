@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # common.sh: shared by podman.sh, docker.sh and containerd.sh (sourced, not run).
 #
 # The sourcing script sets ENGINE, then calls, in order:
@@ -67,7 +68,7 @@ ensure_packages() {
   fi
   [[ -n $made_policy ]] && rm -f "$policy"
   if ((rc != 0)); then
-    echo "SKIP: cannot install ${missing[*]}: $(tail -n 3 <<<"$out")"
+    echo "SKIP: cannot install ${missing[*]}: $(grep -E "^E:" <<<"$out" | tail -n 1)"
     exit 77
   fi
   for pair in "$@"; do
@@ -126,7 +127,7 @@ check() {
     PASSED=$((PASSED + 1))
   else
     echo "FAIL $name: (exit $rc)"
-    sed 's/^/    /' <<<"$out"
+    printf '%s\n' "$out" | sed 's/^/    /'
     FAILED=$((FAILED + 1))
   fi
 }
@@ -267,14 +268,14 @@ our_cgroups() {
 # clean_cgroups — kills the processes in and removes every cgroup below $CG_PARENT.
 clean_cgroups() {
   local dir pid i
-  for dir in /sys/fs/cgroup/freezer/"$CG_PARENT"; do
-    [[ -d $dir ]] && find "$dir" -name freezer.state -exec sh -c 'echo THAWED > "$1"' _ {} \; 2>/dev/null
-  done
+  # Thaw frozen containers (each cgroup's own state) so that SIGKILL takes effect.
+  dir=/sys/fs/cgroup/freezer/$CG_PARENT
+  [[ -d $dir ]] && find "$dir" -name freezer.state -exec sh -c 'echo THAWED > "$1"' _ {} \; 2>/dev/null
   for dir in $(our_cgroups); do
-    for pid in $(cat "$dir/cgroup.procs" 2>/dev/null); do
+    while read -r pid; do
       log "cleanup: killing pid $pid left in $dir"
       kill -KILL "$pid" 2>/dev/null
-    done
+    done < <(cat "$dir/cgroup.procs" 2>/dev/null)
   done
   for dir in $(our_cgroups); do
     for ((i = 0; i < 100; i++)); do

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016 # single-quoted $(...) is expanded in the container
 # docker.sh: dockerd (Debian docker.io 20.10) drives the runtime under test ($KILN_BIN),
 # registered with --add-runtime kiln=$KILN_BIN, unmodified.
 #
@@ -24,8 +25,8 @@ R() { D run --runtime kiln "$@"; }
 
 engine_cleanup() {
   local ids
-  ids=$(D ps --all --quiet)
-  [[ -z $ids ]] || D rm --force $ids
+  mapfile -t ids < <(D ps --all --quiet)
+  ((${#ids[@]} == 0)) || D rm --force "${ids[@]}"
 }
 
 # start_containerd — containerd with every path in $T (dockerd would otherwise write its

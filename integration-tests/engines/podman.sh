@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016 # single-quoted $(...) is expanded in the container
 # podman.sh: podman 4.3 drives the runtime under test ($KILN_BIN) unmodified.
 #
 # podman runs with its own root, runroot, tmpdir and config files in a temp dir, the vfs

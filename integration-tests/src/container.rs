@@ -84,8 +84,9 @@ impl Container {
         self.bundle.rootfs()
     }
 
+    /// Writes the config.json of the bundle.
     #[track_caller]
-    fn write_config(&self) {
+    pub fn write_config(&self) {
         self.bundle
             .write_config()
             .unwrap_or_else(|e| panic!("writing config: {e}"));

@@ -104,23 +104,6 @@ pub fn dev_ino(path: &Path) -> Result<(u64, u64)> {
     Ok((meta.dev(), meta.ino()))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn waits_for_a_child_and_sees_it_gone() {
-        let mut child = std::process::Command::new("true")
-            .spawn()
-            .expect("spawn true");
-        let pid = i32::try_from(child.id()).expect("pid fits i32");
-        assert!(wait_pid_exit(pid, WAIT_LIMIT).expect("wait"));
-        assert!(!pid_alive(pid), "a zombie is not alive");
-        child.wait().expect("reap");
-        assert!(wait_pid_exit(pid, WAIT_LIMIT).expect("wait on a reaped pid"));
-    }
-}
-
 /// CPU time (utime + stime, in clock ticks) used so far by `pid`; 0 if gone.
 pub fn cpu_ticks(pid: i32) -> u64 {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
@@ -138,4 +121,21 @@ pub fn cpu_ticks(pid: i32) -> u64 {
             .unwrap_or(0)
     };
     get(14) + get(15)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_for_a_child_and_sees_it_gone() {
+        let mut child = std::process::Command::new("true")
+            .spawn()
+            .expect("spawn true");
+        let pid = i32::try_from(child.id()).expect("pid fits i32");
+        assert!(wait_pid_exit(pid, WAIT_LIMIT).expect("wait"));
+        assert!(!pid_alive(pid), "a zombie is not alive");
+        child.wait().expect("reap");
+        assert!(wait_pid_exit(pid, WAIT_LIMIT).expect("wait on a reaped pid"));
+    }
 }

@@ -103,6 +103,9 @@ pub enum Error {
     /// Compiling or loading the seccomp filter failed.
     #[error(transparent)]
     Seccomp(#[from] kiln_seccomp::SeccompError),
+    /// Setting up or proxying the container's terminal failed.
+    #[error(transparent)]
+    Tty(#[from] crate::tty::TtyError),
     /// Preparing the root filesystem failed.
     #[error(transparent)]
     Rootfs(#[from] crate::rootfs::RootfsError),

@@ -30,3 +30,6 @@ pub use error::{Error, Result};
 pub use rootfs::RootfsError;
 pub use state::{State, Status, OCI_VERSION};
 pub use store::StateRoot;
+pub use tty::{
+    check_terminal_options, proxy, proxy_with, receive_master, TtyError, DEV_CONSOLE, MASTER_NAME,
+};

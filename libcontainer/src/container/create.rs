@@ -40,6 +40,7 @@ pub struct ContainerBuilder {
     no_pivot: bool,
     no_new_keyring: bool,
     systemd_cgroup: bool,
+    terminal_proxy: bool,
 }
 
 impl ContainerBuilder {
@@ -55,6 +56,7 @@ impl ContainerBuilder {
             no_pivot: false,
             no_new_keyring: false,
             systemd_cgroup: false,
+            terminal_proxy: false,
         }
     }
 
@@ -94,6 +96,13 @@ impl ContainerBuilder {
         self
     }
 
+    /// With `process.terminal` and no console socket: keep the pty master for
+    /// the caller ([`Container::take_console`]), as a foreground `run` does.
+    pub fn terminal_proxy(mut self, yes: bool) -> Self {
+        self.terminal_proxy = yes;
+        self
+    }
+
     /// Interpret `linux.cgroupsPath` as a systemd `slice:prefix:name`.
     pub fn systemd_cgroup(mut self, yes: bool) -> Self {
         self.systemd_cgroup = yes;
@@ -121,9 +130,13 @@ impl ContainerBuilder {
             init: None,
         };
         let _lock = crate::store::DirLock::acquire(&dir)?;
-        let record = self.setup(&root, &dir, &bundle, &mut undo)?;
+        let (record, console) = self.setup(&root, &dir, &bundle, &mut undo)?;
         undo.disarm();
-        Ok(Container { dir, record })
+        Ok(Container {
+            dir,
+            record,
+            console,
+        })
     }
 
     fn setup(
@@ -132,19 +145,30 @@ impl ContainerBuilder {
         dir: &Path,
         bundle: &Bundle,
         undo: &mut Undo,
-    ) -> Result<Record> {
+    ) -> Result<(Record, Option<OwnedFd>)> {
         let spec = &bundle.spec;
         let process = spec
             .process()
             .as_ref()
             .ok_or_else(|| Error::config("process", "missing"))?;
-        if process.terminal().unwrap_or(false) {
-            return Err(Error::config(
-                "process.terminal",
-                "terminal containers are not supported by this kiln build yet (set process.terminal to false)",
-            ));
-        }
-        let _ = &self.console_socket;
+        // The terminal: the init sends the pty master to a console socket,
+        // the engine's (--console-socket) or our own (foreground proxy).
+        let (console_ours, console_init) = if process.terminal().unwrap_or(false) {
+            crate::tty::check_terminal_options(
+                true,
+                !self.terminal_proxy,
+                self.console_socket.is_some(),
+            )?;
+            match &self.console_socket {
+                Some(path) => (None, Some(crate::tty::connect_console_socket(path)?)),
+                None => {
+                    let (ours, theirs) = crate::tty::console_socketpair()?;
+                    (Some(ours), Some(theirs))
+                }
+            }
+        } else {
+            (None, None)
+        };
         crate::init::security::check_lsm_support(process)?;
         let linux = spec
             .linux()
@@ -192,7 +216,7 @@ impl ContainerBuilder {
         // SAFETY: open returned a new fd that we own.
         let state_dir = unsafe { OwnedFd::from_raw_fd(state_dir) };
         let join = CgroupJoin::plan(&cgroup, ns.new_user);
-        let plan = InitPlan {
+        let mut plan = InitPlan {
             id: &self.id,
             spec,
             process,
@@ -202,6 +226,7 @@ impl ContainerBuilder {
             caps,
             seccomp,
             cgroup_tasks: join.tasks,
+            console_socket: console_init,
             state_dir,
             no_pivot: self.no_pivot,
             no_new_keyring: self.no_new_keyring,
@@ -217,6 +242,8 @@ impl ContainerBuilder {
             Forked::Parent { pid, pidfd } => (pid, pidfd),
         };
         drop(child_chan);
+        // Only the init may hold its end: EOF must mean the init is gone.
+        drop(plan.console_socket.take());
         undo.init = Some(
             child_fd
                 .try_clone()
@@ -254,6 +281,7 @@ impl ContainerBuilder {
         let tmp = Container {
             dir: dir.to_path_buf(),
             record,
+            console: None,
         };
         let state = tmp.state_with(Status::Creating).to_spec_json();
         chan.expect(Msg::MountsDone)?;
@@ -289,7 +317,7 @@ impl ContainerBuilder {
         if let Some(p) = &self.pid_file {
             write_pid_file(p, pid)?;
         }
-        Ok(tmp.record)
+        Ok((tmp.record, console_ours))
     }
 
     /// Parent side of the namespace protocol; returns the init's host pid.

@@ -31,12 +31,18 @@ pub struct ExecOptions {
     pub pid_file: Option<PathBuf>,
     /// Pass fds 3..3+n to the process.
     pub preserve_fds: u32,
+    /// With `process.terminal`: send the pty master to this unix socket.
+    pub console_socket: Option<PathBuf>,
+    /// With `process.terminal` and no console socket: keep the master for
+    /// the caller ([`ExecProcess::take_console`]).
+    pub terminal_proxy: bool,
 }
 
 /// A process started by [`Container::exec`].
 #[derive(Debug)]
 pub struct ExecProcess {
     pid: i32,
+    console: Option<OwnedFd>,
 }
 
 impl ExecProcess {
@@ -45,10 +51,21 @@ impl ExecProcess {
         self.pid
     }
 
+    /// The pty master, when started with `terminal_proxy` (once).
+    pub fn take_console(&mut self) -> Result<Option<OwnedFd>> {
+        match self.console.take() {
+            Some(sock) => Ok(Some(crate::tty::receive_master(sock.as_fd())?.0)),
+            None => Ok(None),
+        }
+    }
+
     /// Waits for it to exit, forwarding signals. The caller must be its
     /// parent: make the process a child subreaper before [`Container::exec`].
-    pub fn wait(&self) -> Result<ExitStatus> {
-        wait_forwarding(self.pid)
+    pub fn wait(&mut self) -> Result<ExitStatus> {
+        match self.take_console()? {
+            Some(master) => super::wait::wait_with_terminal(self.pid, master),
+            None => wait_forwarding(self.pid),
+        }
     }
 }
 
@@ -74,12 +91,22 @@ impl Container {
             return Err(self.refuse(status, "cannot exec in a container that is not running"));
         }
         let init = self.record.pid;
-        if process.terminal().unwrap_or(false) {
-            return Err(Error::config(
-                "process.terminal",
-                "terminal exec is not supported by this kiln build yet",
-            ));
-        }
+        let (console_ours, console_theirs) = if process.terminal().unwrap_or(false) {
+            crate::tty::check_terminal_options(
+                true,
+                !opts.terminal_proxy,
+                opts.console_socket.is_some(),
+            )?;
+            match &opts.console_socket {
+                Some(path) => (None, Some(crate::tty::connect_console_socket(path)?)),
+                None => {
+                    let (ours, theirs) = crate::tty::console_socketpair()?;
+                    (Some(ours), Some(theirs))
+                }
+            }
+        } else {
+            (None, None)
+        };
         if process.args().as_ref().is_none_or(|a| a.is_empty()) {
             return Err(Error::config(
                 "process.args",
@@ -124,20 +151,22 @@ impl Container {
         let (helper, helper_fd) = match clone3(0, None)? {
             Forked::Child => {
                 drop(chan);
-                let err = joined_process(
-                    &child_chan,
-                    &joins,
+                let setup = JoinedSetup {
+                    joins: &joins,
                     process,
-                    caps.as_ref(),
-                    seccomp.as_ref(),
-                    opts.preserve_fds,
-                );
+                    caps: caps.as_ref(),
+                    seccomp: seccomp.as_ref(),
+                    console: console_theirs.as_ref(),
+                    preserve_fds: opts.preserve_fds,
+                };
+                let err = joined_process(&child_chan, &setup);
                 let _ = child_chan.send(&Msg::Failed(err.to_string()));
                 exit_now(255)
             }
             Forked::Parent { pid, pidfd } => (pid, pidfd),
         };
         drop(child_chan);
+        drop(console_theirs);
         let result = (|| {
             cgroup.add_process(helper)?;
             chan.send(&Msg::Go)?;
@@ -172,7 +201,10 @@ impl Container {
         if let Some(p) = &opts.pid_file {
             write_atomic(p, pid.to_string().as_bytes(), 0o644)?;
         }
-        Ok(ExecProcess { pid })
+        Ok(ExecProcess {
+            pid,
+            console: console_ours,
+        })
     }
 }
 
@@ -189,16 +221,20 @@ fn ns_flag(t: LinuxNamespaceType) -> CloneFlags {
     }
 }
 
+/// What the exec'd process needs, prepared before the clone.
+struct JoinedSetup<'a> {
+    joins: &'a [(OwnedFd, CloneFlags)],
+    process: &'a Process,
+    caps: Option<&'a CapPlan>,
+    seccomp: Option<&'a kiln_seccomp::CompiledFilter>,
+    console: Option<&'a OwnedFd>,
+    preserve_fds: u32,
+}
+
 /// In the cloned helper: join, fork, and (in the fork) become `process`.
 /// Returns only on failure.
-fn joined_process(
-    chan: &Channel,
-    joins: &[(OwnedFd, CloneFlags)],
-    process: &Process,
-    caps: Option<&CapPlan>,
-    seccomp: Option<&kiln_seccomp::CompiledFilter>,
-    preserve_fds: u32,
-) -> Error {
+fn joined_process(chan: &Channel, s: &JoinedSetup) -> Error {
+    let (joins, process, caps, seccomp) = (s.joins, s.process, s.caps, s.seccomp);
     let run = || -> Result<std::convert::Infallible> {
         nix::sys::prctl::set_dumpable(false).map_err(|e| Error::sys("prctl PR_SET_DUMPABLE", e))?;
         chan.expect(Msg::Go)?;
@@ -213,6 +249,10 @@ fn joined_process(
                 1
             };
             exit_now(code);
+        }
+        if let Some(sock) = s.console {
+            crate::tty::setup_console(sock.as_fd(), process.console_size().as_ref(), false)?;
+            crate::tty::chown_stdio(process.user().uid())?;
         }
         rlimits::apply(process)?;
         let program = ExecPlan::resolve(process)?;
@@ -242,7 +282,7 @@ fn joined_process(
             f.load()?;
         }
         crate::init::exec::reset_signals();
-        Err(program.exec(3 + preserve_fds))
+        Err(program.exec(3 + s.preserve_fds))
     };
     match run() {
         Ok(never) => match never {},

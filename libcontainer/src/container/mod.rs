@@ -26,6 +26,8 @@ use crate::store::{DirLock, Record, StateRoot, EXEC_FIFO};
 pub struct Container {
     dir: PathBuf,
     record: Record,
+    /// Our end of the console socket (foreground terminal proxy only).
+    console: Option<std::os::fd::OwnedFd>,
 }
 
 impl Container {
@@ -36,7 +38,23 @@ impl Container {
             return Err(Error::NotFound(id.to_string()));
         }
         let record = Record::load(&dir, id)?;
-        Ok(Container { dir, record })
+        Ok(Container {
+            dir,
+            record,
+            console: None,
+        })
+    }
+
+    /// The pty master of a container created with
+    /// [`ContainerBuilder::terminal_proxy`] (once; `None` afterwards or otherwise).
+    pub fn take_console(&mut self) -> Result<Option<std::os::fd::OwnedFd>> {
+        match self.console.take() {
+            Some(sock) => {
+                use std::os::fd::AsFd;
+                Ok(Some(crate::tty::receive_master(sock.as_fd())?.0))
+            }
+            None => Ok(None),
+        }
     }
 
     /// Locks the container's directory for a state-changing operation.

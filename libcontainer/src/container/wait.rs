@@ -47,8 +47,11 @@ impl Container {
     /// termination and job-control signals to it meanwhile. The container
     /// process must be a child of the caller (for `run`, which makes itself a
     /// child subreaper before `create`).
-    pub fn wait(&self) -> Result<ExitStatus> {
-        wait_forwarding(self.record.pid)
+    pub fn wait(&mut self) -> Result<ExitStatus> {
+        match self.take_console()? {
+            Some(master) => wait_with_terminal(self.record.pid, master),
+            None => wait_forwarding(self.record.pid),
+        }
     }
 }
 
@@ -56,6 +59,7 @@ impl Container {
 pub(crate) fn wait_forwarding(pid: i32) -> Result<ExitStatus> {
     {
         let init = pidfd::open(pid)?;
+
         let mut set = SigSet::empty();
         for s in FORWARDED {
             set.add(s);
@@ -87,6 +91,16 @@ pub(crate) fn wait_forwarding(pid: i32) -> Result<ExitStatus> {
         let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
         result
     }
+}
+
+/// Proxies the terminal `master` to our stdio until `pid` (a child of the
+/// caller) exits, then collects its status.
+pub(crate) fn wait_with_terminal(pid: i32, master: std::os::fd::OwnedFd) -> Result<ExitStatus> {
+    let child = pidfd::open(pid)?;
+    let proxied = crate::tty::proxy(master, child.as_fd());
+    let status = reap(child.as_raw_fd(), pid)?;
+    proxied?;
+    Ok(status)
 }
 
 /// Collects the exit status of `pid` (through its pidfd).

@@ -36,6 +36,8 @@ pub(crate) struct InitPlan<'a> {
     pub seccomp: Option<kiln_seccomp::CompiledFilter>,
     /// v1 `tasks` files the init writes itself into (empty: the parent joins it).
     pub cgroup_tasks: Vec<std::path::PathBuf>,
+    /// The console socket the init sends its pty master to (process.terminal).
+    pub console_socket: Option<OwnedFd>,
     /// O_PATH fd of the container's state directory (for the exec fifo).
     pub state_dir: OwnedFd,
     pub no_pivot: bool,
@@ -108,6 +110,10 @@ fn steps(
     hooks::run_all(HookKind::CreateContainer, spec.hooks().as_ref(), &state)?;
     rootfs::pivot_root(&ro, &mut root)?;
     rootfs::create_devices(&ro, &mut root)?;
+    if let Some(sock) = &plan.console_socket {
+        crate::tty::setup_console(sock.as_fd(), process.console_size().as_ref(), true)?;
+        crate::tty::chown_stdio(process.user().uid())?;
+    }
     hostname::apply(spec)?;
     sysctl::apply(spec)?;
     rootfs::finalize(&ro, root)?;

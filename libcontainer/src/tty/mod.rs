@@ -15,9 +15,6 @@
 //!
 //! [`check_terminal_options`] refuses the flag combinations runc refuses.
 
-// Until the lead wires the module into the init and `run`/`exec`.
-#![allow(dead_code, unused_imports)]
-
 mod console_mount;
 mod error;
 mod proxy;

@@ -57,6 +57,11 @@ pub(super) fn clear_onlcr(master: BorrowedFd<'_>) -> Result<()> {
 /// Copies the window size of `from` to `to` (TIOCGWINSZ, then TIOCSWINSZ).
 pub(super) fn copy_winsize(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> Result<()> {
     let ws = sys::get_winsize(from).map_err(|e| TtyError::sys("ioctl TIOCGWINSZ", e))?;
+    // A terminal that does not know its size (0x0) says nothing worth
+    // copying: keep the container's (e.g. process.consoleSize).
+    if ws.ws_row == 0 || ws.ws_col == 0 {
+        return Ok(());
+    }
     sys::set_winsize(to, &ws).map_err(|e| TtyError::sys("ioctl TIOCSWINSZ on pty master", e))
 }
 

@@ -144,12 +144,13 @@ pub fn run(root: &StateRoot, a: &ExecArgs) -> Result<u8, Error> {
         // The process is forked by a helper that exits: adopt it.
         let _ = nix::sys::prctl::set_child_subreaper(true);
     }
-    let _ = &a.console_socket;
     let opts = ExecOptions {
         pid_file: a.pid_file.clone(),
         preserve_fds: a.preserve_fds,
+        console_socket: a.console_socket.clone(),
+        terminal_proxy: !a.detach,
     };
-    let proc_ = c.exec(&process, &opts)?;
+    let mut proc_ = c.exec(&process, &opts)?;
     if a.detach {
         return Ok(0);
     }

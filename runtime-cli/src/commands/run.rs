@@ -24,7 +24,11 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Result<u8, kiln_libcontainer::Error> {
     exe_guard::reexec_from_readonly_view()?;
     // The init may be a grandchild (joined pid/time namespaces): adopt it.
     let _ = nix::sys::prctl::set_child_subreaper(true);
-    let mut container = args.create.builder(cli).create()?;
+    let mut container = args
+        .create
+        .builder(cli)
+        .terminal_proxy(!args.detach)
+        .create()?;
     if let Err(e) = container.start() {
         let _ = container.delete(true);
         return Err(e);
