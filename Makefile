@@ -11,7 +11,7 @@ release:
 
 # Build kiln and run a busybox container with it.
 demo: release
-	./scripts/demo.sh target/release/kiln
+	./scripts/demo.sh target/x86_64-unknown-linux-gnu/release/kiln
 
 # Everything CI runs: unit tests, end-to-end tests against the kiln binary on
 # this host (cgroup v1/hybrid), and the cgroup v2 tests inside a small VM.

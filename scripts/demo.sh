@@ -2,7 +2,7 @@
 # Build-free demo: make a busybox bundle with `kiln spec` and run a container in it.
 # usage: scripts/demo.sh [KILN_BINARY]
 set -euo pipefail
-kiln=$(realpath "${1:-target/release/kiln}")
+kiln=$(realpath "${1:-target/x86_64-unknown-linux-gnu/release/kiln}")
 [[ $EUID -eq 0 ]] || { echo "demo: kiln needs root (run as root)" >&2; exit 1; }
 if ! command -v busybox >/dev/null || ! command -v jq >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static jq >/dev/null

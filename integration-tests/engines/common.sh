@@ -19,8 +19,15 @@ E2E_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 WORKSPACE=$(cd "$E2E_HERE/../.." && pwd)
 : "${ENGINE:?set ENGINE before sourcing common.sh}"
 
-# The runtime under test: $KILN_BIN, else <target dir>/debug/kiln of this workspace.
-RUNTIME=${KILN_BIN:-${CARGO_TARGET_DIR:-$WORKSPACE/target}/debug/kiln}
+# The runtime under test: $KILN_BIN, else this workspace's debug kiln (built for an explicit
+# target triple, as .cargo/config.toml asks, or for the host).
+if [[ -n ${KILN_BIN:-} ]]; then
+  RUNTIME=$KILN_BIN
+else
+  for RUNTIME in "${CARGO_TARGET_DIR:-$WORKSPACE/target}"/{*/,}debug/kiln; do
+    [[ -x $RUNTIME ]] && break
+  done
+fi
 if [[ ! -x $RUNTIME ]]; then
   echo "runtime binary $RUNTIME not found: build it (cargo build -p kiln) or set KILN_BIN" >&2
   exit 2
@@ -103,6 +110,8 @@ setup_scratch() {
   for d in "${WATCH_PATHS[@]}"; do [[ -e $d ]] || WATCH_ABSENT+=("$d"); done
   mkdir -p "$T/tmp"
   export TMPDIR=$T/tmp
+  # Engines' helpers write into their working directory (conmon: an `oom` file).
+  cd "$T" || exit 2
   trap cleanup EXIT
   trap 'exit 130' INT TERM
   log "runtime under test: $RUNTIME; scratch: $T; cgroup parent: /$CG_PARENT"
@@ -299,6 +308,7 @@ engine_cleanup() { :; }
 cleanup() {
   local rc=$? pid m d i
   trap - EXIT
+  cd / || true
   engine_cleanup >/dev/null 2>&1
   for ((i = ${#DAEMON_PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${DAEMON_PIDS[i]}"; done
   for pid in $(pids_naming "$T"); do

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shellcheck disable=SC2016 # single-quoted $(...) is expanded in the container
+# shellcheck source-path=SCRIPTDIR disable=SC2016 # single-quoted $(...) runs in the container
 # containerd.sh: containerd 1.6 (`ctr`, runtime io.containerd.runc.v2 with
 # options.BinaryName = $KILN_BIN via --runc-binary) drives the runtime under test unmodified.
 #

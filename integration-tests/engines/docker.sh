@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shellcheck disable=SC2016 # single-quoted $(...) is expanded in the container
+# shellcheck source-path=SCRIPTDIR disable=SC2016 # single-quoted $(...) runs in the container
 # docker.sh: dockerd (Debian docker.io 20.10) drives the runtime under test ($KILN_BIN),
 # registered with --add-runtime kiln=$KILN_BIN, unmodified.
 #

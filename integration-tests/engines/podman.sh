@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shellcheck disable=SC2016 # single-quoted $(...) is expanded in the container
+# shellcheck source-path=SCRIPTDIR disable=SC2016 # single-quoted $(...) runs in the container
 # podman.sh: podman 4.3 drives the runtime under test ($KILN_BIN) unmodified.
 #
 # podman runs with its own root, runroot, tmpdir and config files in a temp dir, the vfs
@@ -147,7 +147,6 @@ check_pause_unpause() {
   P pause e2e-pause >/dev/null
   want_eq "status" paused "$(P inspect --format '{{.State.Status}}' e2e-pause)"
   want_eq "$state" FROZEN "$(cat "$state")"
-  want_match "/proc/$pid/status" 'State:[[:space:]]+D' "$(cat "/proc/$pid/status")"
   P unpause e2e-pause >/dev/null
   want_eq "status" running "$(P inspect --format '{{.State.Status}}' e2e-pause)"
   want_eq "$state" THAWED "$(cat "$state")"

@@ -10,15 +10,18 @@ use crate::error::{io_err, Error, Result};
 use crate::scratch::ScratchDir;
 use crate::sys::{wait_pid_exit, WAIT_LIMIT};
 
-/// The runtime binary under test: `$KILN_BIN`, else `<target dir>/debug/kiln` of this workspace.
+/// The runtime binary under test: `$KILN_BIN`, else the `kiln` that cargo
+/// built beside this test executable (`<target>/[<triple>/]<profile>/kiln`,
+/// the test itself being in `…/<profile>/deps/`).
 pub fn runtime_bin() -> PathBuf {
     if let Some(bin) = std::env::var_os("KILN_BIN") {
         return PathBuf::from(bin);
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    target.join("debug/kiln")
+    let beside_tests = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.join("kiln")));
+    beside_tests
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/kiln"))
 }
 
 /// Whether the binary under test is runc (its file name is `runc`).

@@ -2,6 +2,7 @@
 
 mod cgroup_ops;
 mod create;
+mod create_support;
 mod delete;
 mod exec;
 mod kill;

@@ -1,0 +1,143 @@
+//! Pieces of `create` that are not the clone protocol: what gets applied,
+//! compiled and written around it, and the undo of a failed create.
+
+use std::fs;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::process::pidfd;
+use crate::store::{write_atomic, StateRoot};
+
+/// `linux.resources` with the device rules kiln always applies: deny all
+/// first, the config's rules, then the devices every container needs (as
+/// runc grants: mknod of any device, rwm on null, zero, full, random,
+/// urandom, tty, console, ptmx and ptys) and rwm on each `linux.devices` entry.
+pub(super) fn effective_resources(
+    linux: &oci_spec::runtime::Linux,
+) -> oci_spec::runtime::LinuxResources {
+    use oci_spec::runtime::LinuxDeviceCgroup;
+    let mut res = linux.resources().clone().unwrap_or_default();
+    let mut deny_all = LinuxDeviceCgroup::default();
+    deny_all.set_allow(false);
+    deny_all.set_access(Some("rwm".into()));
+    let mut rules = vec![deny_all];
+    rules.extend(res.devices().iter().flatten().cloned());
+    rules.extend(kiln_cgroups::default_device_rules());
+    for d in linux.devices().iter().flatten() {
+        let mut r = LinuxDeviceCgroup::default();
+        r.set_allow(true);
+        r.set_typ(Some(d.typ()));
+        r.set_major(Some(d.major()));
+        r.set_minor(Some(d.minor()));
+        r.set_access(Some("rwm".into()));
+        rules.push(r);
+    }
+    res.set_devices(Some(rules));
+    res
+}
+
+/// Compiles the filter through the cache; a cache that cannot be used (e.g.
+/// a read-only state root) only costs the compile time.
+pub(super) fn compile_seccomp(
+    s: &oci_spec::runtime::LinuxSeccomp,
+    root: &StateRoot,
+) -> Result<kiln_seccomp::CompiledFilter> {
+    let filter = match kiln_seccomp::compile_cached(s, &root.seccomp_cache()) {
+        Ok((f, outcome)) => {
+            log::debug!("seccomp filter cache: {outcome:?}");
+            f
+        }
+        Err(kiln_seccomp::SeccompError::Cache { path, op, source }) => {
+            log::debug!(
+                "seccomp cache unusable ({op} {}: {source}); compiling",
+                path.display()
+            );
+            kiln_seccomp::compile(s)?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if !filter.skipped_syscalls().is_empty() {
+        log::debug!(
+            "seccomp: syscalls unknown to this host skipped: {}",
+            filter.skipped_syscalls().join(", ")
+        );
+    }
+    Ok(filter)
+}
+
+/// systemd socket activation: LISTEN_FDS fds after stdio are passed on, as runc does.
+pub(super) fn listen_fds() -> u32 {
+    std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Name of the user running kiln (runc's `owner` field), from /etc/passwd.
+/// Read directly rather than through NSS so that a static kiln needs no
+/// glibc modules at run time.
+pub(super) fn owner_name() -> String {
+    let uid = nix::unistd::geteuid().as_raw();
+    let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
+    passwd
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split(':');
+            let name = f.next()?;
+            let id = f.nth(1)?.parse::<u32>().ok()?;
+            Some((name, id))
+        })
+        .find(|(_, id)| *id == uid)
+        .map(|(name, _)| name.to_string())
+        .unwrap_or_else(|| uid.to_string())
+}
+
+/// Writes the pid file atomically (engines read it as soon as create exits).
+pub(super) fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let path = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map_err(|e| Error::io("getcwd", path, e))?
+            .join(path)
+    };
+    write_atomic(&path, pid.to_string().as_bytes(), 0o644)
+}
+
+/// Undoes a half-done create when dropped: kills the init, removes the
+/// cgroup and the state directory. `disarm` once the create succeeded.
+pub(super) struct Undo {
+    pub dir: Option<PathBuf>,
+    pub cgroup: Option<kiln_cgroups::Manager>,
+    pub init: Option<OwnedFd>,
+}
+
+impl Undo {
+    pub(super) fn disarm(&mut self) {
+        self.dir = None;
+        self.cgroup = None;
+        self.init = None;
+    }
+}
+
+impl Drop for Undo {
+    fn drop(&mut self) {
+        if let Some(fd) = self.init.take() {
+            let _ = pidfd::send_signal(fd.as_fd(), libc::SIGKILL);
+            let _ = pidfd::wait_exit(fd.as_fd(), Some(std::time::Duration::from_secs(10)));
+            pidfd::reap_if_child(fd.as_fd());
+        }
+        if let Some(cg) = self.cgroup.take() {
+            if cg.pids().is_ok_and(|p| !p.is_empty()) {
+                let _ = cg.kill_all(libc::SIGKILL);
+            }
+            if let Err(e) = cg.destroy() {
+                log::warn!("cleanup after failed create: {e}");
+            }
+        }
+        if let Some(dir) = self.dir.take() {
+            let _ = fs::remove_dir_all(dir);
+        }
+    }
+}
