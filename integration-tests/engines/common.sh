@@ -11,7 +11,7 @@
 # cgroups below $CG_PARENT; the EXIT trap (always) stops the daemons started with
 # start_daemon, kills leftover processes whose command line names $T, kills the processes
 # of and removes every cgroup below $CG_PARENT, detaches mounts below $T, removes the
-# system directories listed in WATCH_PATHS that did not exist before, and removes $T.
+# system paths listed in WATCH_PATHS that did not exist before, and removes $T.
 
 set -uo pipefail
 
@@ -39,10 +39,9 @@ HANG_GUARD=${HANG_GUARD:-120}
 PASSED=0
 FAILED=0
 DAEMON_PIDS=()
-# System paths an engine may create outside its configured roots (absent ones are
-# removed again at exit).
-WATCH_PATHS=(/var/lib/containers /var/lib/containerd /var/lib/docker /opt/containerd /etc/docker
-  /etc/docker/key.json)
+# System paths (no package's) this engine may create despite its configuration: set by the
+# engine script before setup_scratch; those absent then are removed again at exit.
+WATCH_PATHS=()
 
 log() { printf '%s\n' "$*" >&2; }
 

@@ -14,6 +14,8 @@ source "$(dirname "$0")/common.sh"
 ensure_packages containerd:containerd ctr:containerd containerd-shim-runc-v2:containerd \
   busybox:busybox-static sha256sum:coreutils
 enter_private_world "$@"
+# Defaults that the configuration below replaces (checked all the same).
+WATCH_PATHS=(/var/lib/containerd /opt/containerd)
 setup_scratch
 
 IMG=docker.io/library/kiln-busybox:latest

@@ -14,6 +14,8 @@ source "$(dirname "$0")/common.sh"
 ensure_packages /usr/sbin/dockerd:docker.io /usr/bin/docker:docker.io containerd:containerd \
   busybox:busybox-static
 enter_private_world "$@"
+# Defaults that the configuration below replaces (checked all the same).
+WATCH_PATHS=(/var/lib/docker /var/lib/containerd /opt/containerd /etc/docker/key.json)
 setup_scratch
 
 IMG=kiln-busybox:latest

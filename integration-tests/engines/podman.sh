@@ -11,6 +11,8 @@ ENGINE=podman
 source "$(dirname "$0")/common.sh"
 ensure_packages podman:podman conmon:conmon script:bsdutils busybox:busybox-static
 enter_private_world "$@"
+# podman keeps its image blob-info cache there, whatever its root.
+WATCH_PATHS=(/var/lib/containers)
 setup_scratch
 
 # podman's default nofile (1048576) and nproc limits exceed this host's hard limits

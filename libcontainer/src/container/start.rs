@@ -23,13 +23,17 @@ impl Container {
         if status != Status::Created {
             return Err(self.refuse(status, "cannot start a container that is not created"));
         }
+        // Pin the init before releasing it: a short program may run, exit and
+        // be reaped by the engine right after the fifo opens.
+        let init = pidfd::open(self.record.pid).map_err(|_| {
+            self.refuse(Status::Stopped, "cannot start a container that has stopped")
+        })?;
         let fifo_path = self.dir.join(EXEC_FIFO);
         let mut fifo = OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
             .open(&fifo_path)
             .map_err(|e| Error::io("open", &fifo_path, e))?;
-        let init = pidfd::open(self.record.pid)?;
         // The init writes "0" once released, then keeps the fifo open until it
         // executes the user program (close-on-exec) — or writes why it failed.
         let mut got = Vec::new();

@@ -23,6 +23,7 @@
 //! symlinks in the image can never redirect a mount or a new file to the host.
 
 mod cgroup;
+mod copyup;
 mod devices;
 mod error;
 mod finalize;

@@ -221,8 +221,8 @@ fn mount_entry(
     if e.dest.as_os_str().is_empty() {
         return Err(RootfsError::invalid(&e.ctx, "the destination is empty"));
     }
-    if e.opts.tmpcopyup {
-        return Err(unsupported(e, "the tmpcopyup option"));
+    if e.opts.tmpcopyup && e.typ != "tmpfs" {
+        return Err(unsupported(e, "tmpcopyup on a mount that is not tmpfs"));
     }
     if idmap_request(e)?.is_some() && !e.is_bind() {
         return Err(unsupported(
@@ -293,6 +293,15 @@ fn typed(
         .map_or(OsStr::new(e.typ), Path::as_os_str);
     let data = e.opts.data_string();
     let target_path = sys::proc_fd_path(target.as_fd());
+    // tmpcopyup: keep a handle on what the tmpfs is about to hide.
+    let lower = if e.opts.tmpcopyup {
+        Some(
+            root.open_with(e.dest, libc::O_RDONLY | libc::O_DIRECTORY)
+                .ctx(|| &e.ctx)?,
+        )
+    } else {
+        None
+    };
     match mount(
         Some(source),
         &target_path,
@@ -313,6 +322,12 @@ fn typed(
             attach(tree, &e.opts.bind_attr(), target.as_fd(), e.dest).ctx(|| &e.ctx)?;
         }
         Err(errno) => return Err(e.err(format!("mount {}", e.typ), errno)),
+    }
+    if let Some(lower) = lower {
+        let upper = root
+            .open_with(e.dest, libc::O_RDONLY | libc::O_DIRECTORY)
+            .ctx(|| &e.ctx)?;
+        super::copyup::copy_tree(lower.as_fd(), upper.as_fd(), e.dest).ctx(|| &e.ctx)?;
     }
     finish(root, e, defer_ro, deferred)
 }
