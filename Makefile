@@ -23,5 +23,7 @@ test-unit:
 test-integration: build
 	$(CARGO) test -p kiln-integration-tests -- --test-threads=2
 
+# cgroup v2 (pure) in a VM: the cgroups crate's v2 tests, then kiln itself.
 test-v2:
 	./cgroups/tests/run-v2-vm.sh
+	./integration-tests/run-v2-vm.sh

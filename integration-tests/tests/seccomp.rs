@@ -55,6 +55,29 @@ fn denied_mkdir_fails_with_eperm_while_the_rest_works() {
 }
 
 #[test]
+fn exec_processes_get_the_filter_too() {
+    let mut c = Container::new("scexec");
+    let profile = allow_all_but(json!([
+        { "names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::EROFS }
+    ]));
+    c.config()
+        .set(&["linux", "seccomp"], profile)
+        .args(&["sleep", "1000"]);
+    c.run_with(&["-d"]).expect_success();
+    let out = c
+        .rt()
+        .exec(&["exec", c.id(), "sh", "-c", "mkdir /tmp/d 2>&1; echo rc=$?"])
+        .expect("run the runtime")
+        .expect_success();
+    assert!(
+        out.stdout.contains("Read-only file system") && out.stdout.contains("rc=1"),
+        "{}",
+        out.describe()
+    );
+    assert!(!c.rootfs().join("tmp/d").exists(), "the denied mkdir ran");
+}
+
+#[test]
 fn errno_ret_is_the_errno_the_process_sees() {
     let mut c = Container::new("scerrno");
     let profile = allow_all_but(json!([
@@ -207,26 +230,55 @@ fn bad_profiles_are_refused_naming_the_field() {
             .args(&["true"]);
         let out = c.create_with(&[]).expect_failure();
         eprintln!("{tag}: {}", out.stderr.trim());
-        let listed = c.rt().list(&["-q"]).expect("list").expect_success().stdout;
-        assert!(listed.trim().is_empty(), "{tag}: still listed: {listed}");
-        let entries: Vec<String> = c
-            .rt()
-            .state_entries()
-            .into_iter()
-            .filter(|e| e != "seccomp-cache")
-            .collect();
-        assert!(entries.is_empty(), "{tag}: state left: {entries:?}");
-        assert!(
-            cgroup::leftovers(c.id()).is_empty(),
-            "{tag}: cgroups left: {:?}",
-            cgroup::leftovers(c.id())
-        );
+        assert_nothing_left(&c, tag);
         assert!(out.stderr.contains(value), "{tag}: {}", out.describe());
         // runc differs: runc 1.1 names the bad value but not the field it is in.
         if skip_for_runc("the message does not name the field") {
             continue;
         }
         assert!(out.stderr.contains(field), "{tag}: {}", out.describe());
+    }
+}
+
+/// Asserts that `c`'s runtime holds no container, no state dir (but the cache), no cgroup.
+#[track_caller]
+fn assert_nothing_left(c: &Container, tag: &str) {
+    let listed = c.rt().list(&["-q"]).expect("list").expect_success().stdout;
+    assert!(listed.trim().is_empty(), "{tag}: still listed: {listed}");
+    let entries: Vec<String> = c
+        .rt()
+        .state_entries()
+        .into_iter()
+        .filter(|e| e != "seccomp-cache")
+        .collect();
+    assert!(entries.is_empty(), "{tag}: state left: {entries:?}");
+    assert!(
+        cgroup::leftovers(c.id()).is_empty(),
+        "{tag}: cgroups left: {:?}",
+        cgroup::leftovers(c.id())
+    );
+}
+
+#[test]
+fn notify_without_a_reachable_agent_fails_cleanly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("nobody.sock");
+    let notify = json!([{ "names": ["mkdir"], "action": "SCMP_ACT_NOTIFY" }]);
+    let mut with_listener = allow_all_but(notify.clone());
+    with_listener["listenerPath"] = json!(missing);
+    let cases = [
+        ("nolistener", allow_all_but(notify), "listenerPath"),
+        ("noagent", with_listener, missing.to_str().expect("utf-8 path")),
+    ];
+    for (tag, profile, named) in cases {
+        let mut c = Container::new(&format!("sc{tag}"));
+        c.config()
+            .set(&["linux", "seccomp"], profile)
+            .args(&["true"]);
+        let out = c.create_with(&[]).expect_failure();
+        eprintln!("{tag}: {}", out.stderr.trim());
+        assert_nothing_left(&c, tag);
+        assert!(out.stderr.contains(named), "{tag}: {}", out.describe());
     }
 }
 
@@ -509,16 +561,26 @@ mod notify {
             return Err("the runtime did not pass exactly one fd".into());
         };
         buf.truncate(n);
-        stream
-            .read_to_end(&mut buf)
-            .map_err(|e| format!("read: {e}"))?;
-        let state = serde_json::from_slice(&buf).map_err(|e| {
-            format!(
-                "payload is not JSON ({e}): {}",
-                String::from_utf8_lossy(&buf)
-            )
-        })?;
-        Ok((fd, state))
+        // Read until the payload is a complete JSON document (or the runtime closes).
+        loop {
+            match serde_json::from_slice(&buf) {
+                Ok(state) => return Ok((fd, state)),
+                Err(e) if !e.is_eof() => {
+                    let text = String::from_utf8_lossy(&buf);
+                    return Err(format!("payload is not JSON ({e}): {text}"));
+                }
+                Err(_) => {}
+            }
+            let mut more = [0u8; 4096];
+            match stream.read(&mut more) {
+                Ok(0) => {
+                    let text = String::from_utf8_lossy(&buf);
+                    return Err(format!("truncated payload: {text}"));
+                }
+                Ok(n) => buf.extend_from_slice(&more[..n]),
+                Err(e) => return Err(format!("read: {e}")),
+            }
+        }
     }
 
     /// The NUL-terminated string at `addr` in process `pid`.
