@@ -2,7 +2,7 @@
 //! files and observed from inside: memory, cpu, cpuset, pids, blkio, devices, OOM, stats, and
 //! bad values. (`update` and pause/resume are covered in operations.rs.)
 
-use kiln_integration_tests::{cgroup, skip_for_runc, sys, Container, Device, Output, SharedDir};
+use kiln_integration_tests::{cgroup, skip_for_runc, CapSet, Container, Device, Output, SharedDir};
 use serde_json::{json, Value};
 
 const MIB: u64 = 1 << 20;
@@ -201,9 +201,10 @@ fn device_rules_decide_what_can_be_opened() {
                 { "allow": false, "type": "c", "major": 10, "minor": 229, "access": "rwm" }
             ]),
         )
-        .capabilities(kiln_integration_tests::CapSet::Bounding, &["CAP_MKNOD"])
-        .capabilities(kiln_integration_tests::CapSet::Effective, &["CAP_MKNOD"])
-        .capabilities(kiln_integration_tests::CapSet::Permitted, &["CAP_MKNOD"]);
+        .capabilities(CapSet::Bounding, &["CAP_MKNOD"])
+        .capabilities(CapSet::Effective, &["CAP_MKNOD"])
+        .capabilities(CapSet::Permitted, &["CAP_MKNOD"])
+        .capabilities(CapSet::Ambient, &[]);
     let try_open = |what: &str, redirect: &str| {
         format!("(: {redirect}) 2>/dev/null && echo {what}=ok || echo {what}=denied")
     };
@@ -294,8 +295,6 @@ fn stats_memory_usage_grows_with_the_container() {
         .parse()
         .expect("number");
     assert!(cgroup_usage >= 20 * MIB, "memory.usage_in_bytes {cgroup_usage}");
-    drop(shared);
-    let _ = sys::pid_alive(c.pid());
 }
 
 /// Asserts that create failed naming `words`, and left no container, state or cgroup.
