@@ -149,9 +149,11 @@ fn block_io_throttles_and_weight_are_written_to_the_cgroup() {
         println!("SKIP: no block device in /sys/block");
         return;
     };
-    let weight_file = ["blkio.weight", "blkio.bfq.weight"]
-        .into_iter()
-        .find(|f| std::path::Path::new("/sys/fs/cgroup/blkio").join(f).exists());
+    let weight_file = ["blkio.weight", "blkio.bfq.weight"].into_iter().find(|f| {
+        std::path::Path::new("/sys/fs/cgroup/blkio")
+            .join(f)
+            .exists()
+    });
     let mut block_io = json!({
         "throttleReadBpsDevice": [{ "major": major, "minor": minor, "rate": 4 * MIB }],
         "throttleWriteIOPSDevice": [{ "major": major, "minor": minor, "rate": 300 }]
@@ -294,7 +296,10 @@ fn stats_memory_usage_grows_with_the_container() {
     let cgroup_usage: u64 = v1("memory", c.id(), "memory.usage_in_bytes")
         .parse()
         .expect("number");
-    assert!(cgroup_usage >= 20 * MIB, "memory.usage_in_bytes {cgroup_usage}");
+    assert!(
+        cgroup_usage >= 20 * MIB,
+        "memory.usage_in_bytes {cgroup_usage}"
+    );
 }
 
 /// Asserts that create failed naming `words`, and left no container, state or cgroup.
@@ -326,8 +331,16 @@ fn assert_refused(c: &mut Container, words: &[&str]) -> Output {
 #[test]
 fn bad_resources_are_refused_naming_the_field() {
     let cases: [(&str, &[&str], Value); 4] = [
-        ("negmem", &["memory.limit"], json!({ "memory": { "limit": -5 } })),
-        ("badcpus", &["cpu.cpus", "0-x"], json!({ "cpu": { "cpus": "0-x" } })),
+        (
+            "negmem",
+            &["memory.limit"],
+            json!({ "memory": { "limit": -5 } }),
+        ),
+        (
+            "badcpus",
+            &["cpu.cpus", "0-x"],
+            json!({ "cpu": { "cpus": "0-x" } }),
+        ),
         (
             "devtype",
             &["devices[1].type"],

@@ -268,7 +268,11 @@ fn notify_without_a_reachable_agent_fails_cleanly() {
     with_listener["listenerPath"] = json!(missing);
     let cases = [
         ("nolistener", allow_all_but(notify), "listenerPath"),
-        ("noagent", with_listener, missing.to_str().expect("utf-8 path")),
+        (
+            "noagent",
+            with_listener,
+            missing.to_str().expect("utf-8 path"),
+        ),
     ];
     for (tag, profile, named) in cases {
         let mut c = Container::new(&format!("sc{tag}"));

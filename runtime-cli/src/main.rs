@@ -16,6 +16,7 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "kiln",
     disable_version_flag = true,
+    args_override_self = true,
     about = "kiln: an OCI container runtime (runc-compatible)"
 )]
 pub struct Cli {
@@ -34,7 +35,7 @@ pub struct Cli {
     /// Use systemd for cgroups (cgroupsPath is then slice:prefix:name).
     #[arg(long = "systemd-cgroup", global = true)]
     systemd_cgroup: bool,
-    /// Accepted for runc compatibility ("true", "false" or "auto").
+    /// Rootless mode ("true", "false" or "auto"); `spec --rootless` writes a rootless config.
     #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true")]
     rootless: Option<String>,
     /// Accepted for runc compatibility (checkpoint/restore is not supported).

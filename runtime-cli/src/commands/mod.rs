@@ -46,7 +46,10 @@ pub fn dispatch(cli: &Cli) -> Result<u8, kiln_libcontainer::Error> {
         Command::Kill(a) => kill::run(&root, a).map(|()| 0),
         Command::Delete(a) => delete::run(&root, a).map(|()| 0),
         Command::List(a) => list::run(&root, a).map(|()| 0),
-        Command::Spec(a) => spec::run(a).map(|()| 0),
+        Command::Spec(a) => {
+            let rootless = cli.rootless.as_deref().is_some_and(|v| v == "true");
+            spec::run(a, rootless).map(|()| 0)
+        }
         Command::Pause(a) => Container::load(&root, &a.id)?.pause().map(|()| 0),
         Command::Resume(a) => Container::load(&root, &a.id)?.resume().map(|()| 0),
         Command::Events(a) => cgroup_cmds::events(&root, a).map(|()| 0),

@@ -11,9 +11,6 @@ pub struct SpecArgs {
     /// Directory to write config.json into.
     #[arg(short = 'b', long, default_value = ".")]
     pub bundle: PathBuf,
-    /// Make a config for a rootless container (user namespace mapping the caller).
-    #[arg(long)]
-    pub rootless: bool,
 }
 
 fn mount(dest: &str, typ: &str, src: &str, opts: &[&str]) -> Value {
@@ -92,7 +89,9 @@ pub fn make_rootless(spec: &mut Value, uid: u32, gid: u32) {
 }
 
 /// Writes config.json; refuses to overwrite an existing one, as runc does.
-pub fn run(a: &SpecArgs) -> Result<(), Error> {
+/// `rootless` (the global `--rootless` flag, which `spec --rootless` sets)
+/// makes a config for a rootless container.
+pub fn run(a: &SpecArgs, rootless: bool) -> Result<(), Error> {
     let path = a.bundle.join("config.json");
     if path.exists() {
         return Err(Error::Bundle {
@@ -101,7 +100,7 @@ pub fn run(a: &SpecArgs) -> Result<(), Error> {
         });
     }
     let mut spec = default_spec();
-    if a.rootless {
+    if rootless {
         make_rootless(
             &mut spec,
             nix::unistd::geteuid().as_raw(),
