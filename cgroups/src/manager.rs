@@ -1,9 +1,10 @@
 //! [`Manager`]: the per-container cgroup handle and its public operations.
 
 use std::os::fd::OwnedFd;
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use oci_spec::runtime::LinuxResources;
 
@@ -55,6 +56,8 @@ pub struct Manager {
     layout: Layout,
     root: PathBuf,
     created: Arc<Mutex<Vec<PathBuf>>>,
+    /// The mounted hierarchies, looked up once (one stat per candidate).
+    hierarchies: Arc<OnceLock<Vec<Hierarchy>>>,
 }
 
 impl Manager {
@@ -83,6 +86,7 @@ impl Manager {
             layout,
             root,
             created: Arc::new(Mutex::new(Vec::new())),
+            hierarchies: Arc::new(OnceLock::new()),
         })
     }
 
@@ -121,20 +125,32 @@ impl Manager {
     }
 
     /// Distinct mounted hierarchies (co-mounted controllers appear once).
+    /// Computed on first use and kept: hot paths (create, add, destroy) call it.
     pub(crate) fn hierarchies(&self) -> Vec<Hierarchy> {
+        self.hierarchies
+            .get_or_init(|| self.find_hierarchies())
+            .clone()
+    }
+
+    fn find_hierarchies(&self) -> Vec<Hierarchy> {
         let mut out: Vec<Hierarchy> = Vec::new();
-        let mut seen: Vec<PathBuf> = Vec::new();
+        // Co-mounted controllers (cpu -> cpu,cpuacct) are the same directory:
+        // tell them apart by (device, inode) of the mount root, one stat each.
+        let mut seen: Vec<(u64, u64)> = Vec::new();
         if self.layout != Layout::V2 {
             for name in V1_HIERARCHIES {
                 let mount = self.root.join(name);
-                if !mount.is_dir() {
+                let Ok(meta) = std::fs::metadata(&mount) else {
+                    continue;
+                };
+                if !meta.is_dir() {
                     continue;
                 }
-                let canonical = mount.canonicalize().unwrap_or_else(|_| mount.clone());
-                if seen.contains(&canonical) {
+                let id = (meta.dev(), meta.ino());
+                if seen.contains(&id) {
                     continue;
                 }
-                seen.push(canonical);
+                seen.push(id);
                 let dir = mount.join(&self.rel);
                 out.push(Hierarchy { name, mount, dir });
             }
@@ -177,6 +193,19 @@ impl Manager {
         if let Ok(mut v) = self.created.lock() {
             *v = dirs;
         }
+    }
+
+    /// Creates only the container's cgroup2 directory (pure v2, or the unified
+    /// hierarchy of a hybrid host) and opens it for `clone3(CLONE_INTO_CGROUP)`;
+    /// `None` on pure v1. Lets a caller clone first and [`Manager::create`] the
+    /// rest (and apply limits) while the new process sets up its namespaces.
+    pub fn create_for_clone(&self) -> Result<Option<OwnedFd>, CgroupError> {
+        let Some(h) = self.hierarchies().into_iter().find(|h| h.name == "unified") else {
+            return Ok(None);
+        };
+        let mut created = self.created.lock().unwrap_or_else(|p| p.into_inner());
+        create::create_in(&h, &self.rel, self.layout, &mut created)?;
+        Ok(open_dir_fd(&h.dir).ok())
     }
 
     /// Creates the cgroup in every hierarchy (and the unified one on hybrid hosts, like runc),

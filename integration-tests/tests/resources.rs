@@ -101,11 +101,13 @@ fn realtime_budget_is_written_to_the_cgroup() {
         )
         .args(&["sleep", "1000"]);
     let out = c.create_with(&[]);
-    if !out.success() {
-        // The parent cgroups' budget is 0 here unless the runtime grants it.
-        println!("SKIP realtime: {}", out.stderr.trim());
+    // runc differs: runc 1.1 writes the budget to the container's cgroup only, which the
+    // kernel refuses while the parent cgroups have none (EINVAL).
+    if !out.success() && skip_for_runc("no realtime budget below a parent without one") {
         return;
     }
+    let out = out.expect_success();
+    assert!(out.stderr.is_empty(), "{}", out.describe());
     assert_eq!(v1("cpu", c.id(), "cpu.rt_period_us"), "100000");
     assert_eq!(v1("cpu", c.id(), "cpu.rt_runtime_us"), "10000");
 }
@@ -113,18 +115,22 @@ fn realtime_budget_is_written_to_the_cgroup() {
 #[test]
 fn pids_limit_caps_the_number_of_processes() {
     let mut c = Container::new("pids");
+    // An inner shell forks sleeps until a fork fails (which ends that shell); the outer one
+    // then reports and becomes a sleep itself.
     c.config().resources(&["pids", "limit"], json!(10)).sh(
-        "i=0; while [ $i -lt 12 ]; do sleep 1000 & i=$((i + 1)); done 2>/dev/null; \
-         echo spawned; wait",
+        "sh -c 'i=0; while [ $i -lt 12 ]; do sleep 1000 & i=$((i + 1)); done' 2>&1; \
+         echo spawned; exec sleep 1000",
     );
     c.run_with(&["-d"]).expect_success();
     c.wait_output("spawned");
     assert_eq!(v1("pids", c.id(), "pids.max"), "10");
-    // sh and 9 sleeps: the 10th and later forks were refused.
-    assert_eq!(v1("pids", c.id(), "pids.current"), "10");
-    assert_eq!(cgroup::procs(c.id()).len(), 10);
+    let out = c.output();
+    assert!(out.contains("can't fork"), "{out}");
+    // The outer shell and 8 sleeps remain: the 9th sleep would have been the 11th task.
+    assert_eq!(v1("pids", c.id(), "pids.current"), "9", "{out}");
+    assert_eq!(cgroup::procs(c.id()).len(), 9);
     let events = v1("pids", c.id(), "pids.events");
-    assert!(keyed(&events, "max").is_some_and(|n| n >= 3), "{events}");
+    assert!(keyed(&events, "max").is_some_and(|n| n >= 1), "{events}");
 }
 
 /// A whole block device of this host, as (major, minor), from /sys/block.
@@ -179,9 +185,63 @@ fn block_io_throttles_and_weight_are_written_to_the_cgroup() {
     }
 }
 
+/// A container with CAP_MKNOD (only) and `linux.resources.devices` = `rules`.
+fn device_container(tag: &str, rules: Value) -> Container {
+    let mut c = Container::new(tag);
+    c.config()
+        .resources(&["devices"], rules)
+        .capabilities(CapSet::Bounding, &["CAP_MKNOD"])
+        .capabilities(CapSet::Effective, &["CAP_MKNOD"])
+        .capabilities(CapSet::Permitted, &["CAP_MKNOD"])
+        .capabilities(CapSet::Ambient, &[]);
+    c
+}
+
+/// Shell: opens with `redirect`, prints `<what>=ok` or `<what>=<error message>`.
+fn try_open(what: &str, redirect: &str) -> String {
+    format!("if e=$( (: {redirect}) 2>&1); then echo {what}=ok; else echo {what}=${{e##*: }}; fi")
+}
+
+const EPERM: &str = "Operation not permitted";
+
 #[test]
 fn device_rules_decide_what_can_be_opened() {
-    let mut c = Container::new("devices");
+    // fuse (10:229) readable only; kmsg (1:11) not listed; mknod ("m") of anything.
+    let mut c = device_container(
+        "devices",
+        json!([
+            { "allow": false, "access": "rwm" },
+            { "allow": true, "type": "c", "major": 10, "minor": 229, "access": "r" }
+        ]),
+    );
+    let script = [
+        try_open("null", "> /dev/null"),
+        "mknod /tmp/fuse c 10 229 && mknod /tmp/kmsg c 1 11 && echo mknod=ok".into(),
+        try_open("fuse-read", "< /tmp/fuse"),
+        try_open("fuse-write", ">> /tmp/fuse"),
+        try_open("kmsg-write", ">> /tmp/kmsg"),
+    ];
+    let out = c.sh(&script.join("; "));
+    let want = [
+        "null=ok".to_string(),
+        "mknod=ok".into(),
+        "fuse-read=ok".into(),
+        format!("fuse-write={EPERM}"),
+        format!("kmsg-write={EPERM}"),
+    ];
+    assert_eq!(out.lines().collect::<Vec<_>>(), want, "{out}");
+}
+
+#[test]
+fn device_rules_apply_to_linux_devices_entries_too() {
+    let mut c = device_container(
+        "devlist",
+        json!([
+            { "allow": false, "access": "rwm" },
+            { "allow": true, "type": "c", "major": 10, "minor": 229, "access": "r" },
+            { "allow": false, "type": "c", "major": 10, "minor": 237, "access": "rwm" }
+        ]),
+    );
     let node = |path: &str, major, minor| Device {
         path: path.into(),
         kind: 'c',
@@ -192,46 +252,23 @@ fn device_rules_decide_what_can_be_opened() {
         gid: Some(0),
     };
     c.config()
-        // /dev/kmsg readable only; fuse created but explicitly denied.
-        .device(&node("/dev/it-kmsg", 1, 11))
         .device(&node("/dev/it-fuse", 10, 229))
-        .resources(
-            &["devices"],
-            json!([
-                { "allow": false, "access": "rwm" },
-                { "allow": true, "type": "c", "major": 1, "minor": 11, "access": "r" },
-                { "allow": false, "type": "c", "major": 10, "minor": 229, "access": "rwm" }
-            ]),
-        )
-        .capabilities(CapSet::Bounding, &["CAP_MKNOD"])
-        .capabilities(CapSet::Effective, &["CAP_MKNOD"])
-        .capabilities(CapSet::Permitted, &["CAP_MKNOD"])
-        .capabilities(CapSet::Ambient, &[]);
-    let try_open = |what: &str, redirect: &str| {
-        format!("(: {redirect}) 2>/dev/null && echo {what}=ok || echo {what}=denied")
-    };
+        .device(&node("/dev/it-loopctl", 10, 237));
     let script = [
-        try_open("null", "> /dev/null"),
-        try_open("kmsg-read", "< /dev/it-kmsg"),
-        try_open("kmsg-write", ">> /dev/it-kmsg"),
-        try_open("fuse", "< /dev/it-fuse"),
-        // mknod is allowed for every device ("m"), opening one nothing allows is not.
-        "mknod /tmp/it-mem c 1 2 && echo mknod=ok".to_string(),
-        try_open("mknoded", "< /tmp/it-mem"),
-    ]
-    .join("; ");
-    let out = c.sh(&script);
+        try_open("fuse-read", "< /dev/it-fuse"),
+        try_open("fuse-write", ">> /dev/it-fuse"),
+        try_open("loopctl", "< /dev/it-loopctl"),
+    ];
+    let out = c.sh(&script.join("; "));
+    let want = [
+        "fuse-read=ok".to_string(),
+        format!("fuse-write={EPERM}"),
+        format!("loopctl={EPERM}"),
+    ];
     assert_eq!(
         out.lines().collect::<Vec<_>>(),
-        [
-            "null=ok",
-            "kmsg-read=ok",
-            "kmsg-write=denied",
-            "fuse=denied",
-            "mknod=ok",
-            "mknoded=denied",
-        ],
-        "{out}"
+        want,
+        "the config's rules must restrict linux.devices entries: {out}"
     );
 }
 

@@ -22,6 +22,28 @@ fn run_sh(c: &mut Container, profile: &Value, script: &str) -> Output {
     c.run_with(&[])
 }
 
+/// Rules sending mkdir/mkdirat to `action` (with `errnoRet` if given).
+fn mkdir_rule(action: &str, errno: Option<i32>) -> Value {
+    let mut rule = json!({ "names": ["mkdir", "mkdirat"], "action": action });
+    if let Some(errno) = errno {
+        rule["errnoRet"] = json!(errno);
+    }
+    allow_all_but(json!([rule]))
+}
+
+/// The script the mkdir tests run, and the check of its output: mkdir failed with `message`.
+const MKDIR: &str = "mkdir /tmp/d 2>&1; echo rc=$?";
+#[track_caller]
+fn assert_mkdir_denied(c: &Container, out: &Output, message: &str) {
+    let want = format!("mkdir: can't create directory '/tmp/d': {message}\nrc=1\n");
+    assert!(
+        out.stdout.starts_with(&want),
+        "want {want:?}: {}",
+        out.describe()
+    );
+    assert!(!c.rootfs().join("tmp/d").exists(), "the denied mkdir ran");
+}
+
 /// The mode bits of a file in the rootfs, read on the host.
 fn mode_of(path: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
@@ -35,70 +57,42 @@ fn mode_of(path: &Path) -> u32 {
 #[test]
 fn denied_mkdir_fails_with_eperm_while_the_rest_works() {
     let mut c = Container::new("scdeny");
-    let profile = allow_all_but(json!([
-        { "names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO" }
-    ]));
-    let out = run_sh(
-        &mut c,
-        &profile,
-        "mkdir /tmp/d 2>&1; echo rc=$?; echo hi > /tmp/f && cat /tmp/f",
-    );
-    let out = out.expect_success();
-    assert!(
-        out.stdout.contains("Operation not permitted"),
-        "{}",
-        out.describe()
-    );
-    assert!(out.stdout.contains("rc=1\nhi\n"), "{}", out.describe());
-    assert!(!c.rootfs().join("tmp/d").exists(), "the denied mkdir ran");
+    let profile = mkdir_rule("SCMP_ACT_ERRNO", None);
+    let script = format!("{MKDIR}; echo hi > /tmp/f && cat /tmp/f");
+    let out = run_sh(&mut c, &profile, &script).expect_success();
+    assert_mkdir_denied(&c, &out, "Operation not permitted");
+    assert!(out.stdout.ends_with("rc=1\nhi\n"), "{}", out.describe());
     assert!(c.rootfs().join("tmp/f").is_file());
+}
+
+#[test]
+fn errno_ret_is_the_errno_the_process_sees() {
+    let mut c = Container::new("scerrno");
+    let profile = mkdir_rule("SCMP_ACT_ERRNO", Some(libc::EXDEV));
+    let out = run_sh(&mut c, &profile, MKDIR).expect_success();
+    assert_mkdir_denied(&c, &out, "Invalid cross-device link");
 }
 
 #[test]
 fn exec_processes_get_the_filter_too() {
     let mut c = Container::new("scexec");
-    let profile = allow_all_but(json!([
-        { "names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::EROFS }
-    ]));
+    let profile = mkdir_rule("SCMP_ACT_ERRNO", Some(libc::EROFS));
     c.config()
         .set(&["linux", "seccomp"], profile)
         .args(&["sleep", "1000"]);
     c.run_with(&["-d"]).expect_success();
     let out = c
         .rt()
-        .exec(&["exec", c.id(), "sh", "-c", "mkdir /tmp/d 2>&1; echo rc=$?"])
+        .exec(&["exec", c.id(), "sh", "-c", MKDIR])
         .expect("run the runtime")
         .expect_success();
-    assert!(
-        out.stdout.contains("Read-only file system") && out.stdout.contains("rc=1"),
-        "{}",
-        out.describe()
-    );
-    assert!(!c.rootfs().join("tmp/d").exists(), "the denied mkdir ran");
-}
-
-#[test]
-fn errno_ret_is_the_errno_the_process_sees() {
-    let mut c = Container::new("scerrno");
-    let profile = allow_all_but(json!([
-        { "names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::EXDEV }
-    ]));
-    let out = run_sh(&mut c, &profile, "mkdir /tmp/d 2>&1; echo rc=$?");
-    let out = out.expect_success();
-    assert!(
-        out.stdout.contains("Invalid cross-device link") && out.stdout.contains("rc=1"),
-        "{}",
-        out.describe()
-    );
-    assert!(!c.rootfs().join("tmp/d").exists(), "the denied mkdir ran");
+    assert_mkdir_denied(&c, &out, "Read-only file system");
 }
 
 #[test]
 fn kill_process_kills_the_container_with_sigsys() {
     let mut c = Container::new("sckill");
-    let profile = allow_all_but(json!([
-        { "names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_KILL_PROCESS" }
-    ]));
+    let profile = mkdir_rule("SCMP_ACT_KILL_PROCESS", None);
     let out = run_sh(
         &mut c,
         &profile,
@@ -169,11 +163,11 @@ fn docker_like_default_profile_runs_busybox_and_denies_the_rest() {
     });
     let script = "ls /bin/sh && ps -o pid,comm | grep -c ps; echo $((6 * 7)); \
         (echo sub; cat /etc/hostname) | tail -n1; linux64 true 2>&1; echo personality=$?; \
-        unshare -n true 2>&1; echo unshare=$?";
-    // Control: without the profile the personality change works.
+        unshare -U true 2>&1; echo unshare=$?";
+    // Control: without the profile both the personality change and the unshare work.
     let mut control = Container::new("scdockc");
-    let out = control.sh(&script.replace("unshare -n", "true"));
-    assert!(out.contains("personality=0"), "{out}");
+    let out = control.sh(script);
+    assert!(out.ends_with("personality=0\nunshare=0\n"), "{out}");
 
     let mut c = Container::new("scdock");
     let out = run_sh(&mut c, &profile, script).expect_success();
@@ -297,11 +291,16 @@ fn cache_entries(c: &Container) -> Vec<PathBuf> {
     files
 }
 
-/// `--debug run` of `c` with `profile`; returns the runtime output and what it logged.
-fn debug_run(c: &mut Container, profile: &Value) -> (Output, String) {
+/// `--debug run` of `c` with mkdir denied with `errno`: asserts that the filter was applied and
+/// that the runtime logged "seccomp filter cache: `outcome`".
+#[track_caller]
+fn cached_run(c: &mut Container, errno: i32, outcome: &str) {
     c.config()
-        .set(&["linux", "seccomp"], profile.clone())
-        .sh("mkdir /tmp/d 2>&1; echo rc=$?");
+        .set(
+            &["linux", "seccomp"],
+            mkdir_rule("SCMP_ACT_ERRNO", Some(errno)),
+        )
+        .sh(MKDIR);
     c.write_config();
     let before = c.rt().log().len();
     let bundle = c.bundle().path().to_string_lossy().into_owned();
@@ -310,8 +309,14 @@ fn debug_run(c: &mut Container, profile: &Value) -> (Output, String) {
         .exec(&["--debug", "run", "--bundle", &bundle, c.id()])
         .expect("run the runtime")
         .expect_success();
+    // The messages busybox prints (glibc's strerror).
+    let message = match errno {
+        libc::EXDEV => "Invalid cross-device link",
+        _ => "No space left on device",
+    };
+    assert_mkdir_denied(c, &out, message);
     let log = c.rt().log().get(before..).unwrap_or_default().to_string();
-    (out, log)
+    assert_eq!(cache_outcome(&log).as_deref(), Some(outcome), "{log}");
 }
 
 /// The outcome in the log's "seccomp filter cache: <outcome>" line.
@@ -328,57 +333,24 @@ fn compiled_filters_are_cached_and_verified() {
         return;
     }
     let mut c = Container::new("sccache");
-    let profile = |errno: i32| {
-        allow_all_but(json!([
-            { "names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno }
-        ]))
-    };
-    // The messages busybox prints (glibc's strerror).
-    let denied = |out: &Output, errno: i32| {
-        let msg = match errno {
-            libc::EXDEV => "Invalid cross-device link",
-            _ => "No space left on device",
-        };
-        assert!(
-            out.stdout.contains(msg) && out.stdout.contains("rc=1"),
-            "filter not applied (want {msg}): {}",
-            out.describe()
-        );
-    };
-
-    let (out, log) = debug_run(&mut c, &profile(libc::EXDEV));
-    denied(&out, libc::EXDEV);
-    assert_eq!(cache_outcome(&log).as_deref(), Some("Miss"), "{log}");
+    cached_run(&mut c, libc::EXDEV, "Miss");
     let first = cache_entries(&c);
     assert_eq!(first.len(), 1, "{first:?}");
     let stored = std::fs::read(&first[0]).expect("read the cache entry");
-
-    let (out, log) = debug_run(&mut c, &profile(libc::EXDEV));
-    denied(&out, libc::EXDEV);
-    assert_eq!(cache_outcome(&log).as_deref(), Some("Hit"), "{log}");
+    cached_run(&mut c, libc::EXDEV, "Hit");
     assert_eq!(cache_entries(&c), first);
-
-    let (out, log) = debug_run(&mut c, &profile(libc::ENOSPC));
-    denied(&out, libc::ENOSPC);
-    assert_eq!(cache_outcome(&log).as_deref(), Some("Miss"), "{log}");
+    cached_run(&mut c, libc::ENOSPC, "Miss");
     assert_eq!(cache_entries(&c).len(), 2, "{:?}", cache_entries(&c));
 
-    // Flip one byte of the stored program: the entry must be rebuilt, never loaded.
-    let mut corrupt = stored.clone();
-    let last = corrupt.len() - 1;
-    corrupt[last] ^= 0xff;
-    std::fs::write(&first[0], &corrupt).expect("corrupt the entry");
-    let (out, log) = debug_run(&mut c, &profile(libc::EXDEV));
-    denied(&out, libc::EXDEV);
-    assert_eq!(cache_outcome(&log).as_deref(), Some("Rebuilt"), "{log}");
-    assert_eq!(std::fs::read(&first[0]).expect("read"), stored);
-
-    // A truncated entry, too.
-    std::fs::write(&first[0], &stored[..stored.len() / 2]).expect("truncate the entry");
-    let (out, log) = debug_run(&mut c, &profile(libc::EXDEV));
-    denied(&out, libc::EXDEV);
-    assert_eq!(cache_outcome(&log).as_deref(), Some("Rebuilt"), "{log}");
-    assert_eq!(std::fs::read(&first[0]).expect("read"), stored);
+    // One flipped bit of the stored program, and a truncated entry: rebuilt, never loaded.
+    let mut flipped = stored.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 1;
+    for corrupt in [&flipped[..], &stored[..stored.len() / 2]] {
+        std::fs::write(&first[0], corrupt).expect("corrupt the entry");
+        cached_run(&mut c, libc::EXDEV, "Rebuilt");
+        assert_eq!(std::fs::read(&first[0]).expect("read"), stored);
+    }
 }
 
 #[test]

@@ -9,10 +9,12 @@ use crate::error::{Error, Result};
 use crate::process::pidfd;
 use crate::store::{write_atomic, StateRoot};
 
-/// `linux.resources` with the device rules kiln always applies: deny all
-/// first, the config's rules, then the devices every container needs (as
-/// runc grants: mknod of any device, rwm on null, zero, full, random,
-/// urandom, tty, console, ptmx and ptys) and rwm on each `linux.devices` entry.
+/// `linux.resources` with the device rules kiln always applies, in this
+/// order: deny all, the config's rules (in their order), then the devices
+/// every container needs, as runc grants them (mknod of any device; rwm on
+/// null, zero, full, random, urandom, tty, console, ptmx and ptys).
+/// `linux.devices` entries get no rule of their own: the config's rules
+/// decide who may open them, as with runc.
 pub(super) fn effective_resources(
     linux: &oci_spec::runtime::Linux,
 ) -> oci_spec::runtime::LinuxResources {
@@ -24,15 +26,6 @@ pub(super) fn effective_resources(
     let mut rules = vec![deny_all];
     rules.extend(res.devices().iter().flatten().cloned());
     rules.extend(kiln_cgroups::default_device_rules());
-    for d in linux.devices().iter().flatten() {
-        let mut r = LinuxDeviceCgroup::default();
-        r.set_allow(true);
-        r.set_typ(Some(d.typ()));
-        r.set_major(Some(d.major()));
-        r.set_minor(Some(d.minor()));
-        r.set_access(Some("rwm".into()));
-        rules.push(r);
-    }
     res.set_devices(Some(rules));
     res
 }

@@ -15,13 +15,17 @@ pub(crate) struct CapPlan {
     permitted: CapsHashSet,
     inheritable: CapsHashSet,
     ambient: CapsHashSet,
+    /// Every capability this kernel knows (read once, before the clone).
+    supported: CapsHashSet,
 }
 
 impl CapPlan {
     /// Converts config names; capabilities this kernel lacks are dropped
     /// from the plan with a warning (an image may list newer ones).
     pub(crate) fn from_spec(c: &LinuxCapabilities) -> Result<Self> {
-        let supported = caps::runtime::thread_all_supported();
+        // One read of /proc/sys/kernel/cap_last_cap instead of a prctl per capability.
+        let supported = caps::runtime::procfs_all_supported(None)
+            .unwrap_or_else(|_| caps::runtime::thread_all_supported());
         let conv = |field: &str, set: &Option<OciCaps>| -> Result<CapsHashSet> {
             let mut out = CapsHashSet::new();
             for cap in set.iter().flatten() {
@@ -47,13 +51,14 @@ impl CapPlan {
             permitted: conv("process.capabilities.permitted", c.permitted())?,
             inheritable: conv("process.capabilities.inheritable", c.inheritable())?,
             ambient: conv("process.capabilities.ambient", c.ambient())?,
+            supported,
         })
     }
 
     /// Limits the bounding set. Needs CAP_SETPCAP in the effective set, so it
     /// runs before the "user" step (a uid change clears the effective set).
     pub(crate) fn apply_bounding(&self) -> Result<()> {
-        for cap in caps::runtime::thread_all_supported() {
+        for cap in self.supported.iter().copied() {
             if !self.bounding.contains(&cap) {
                 caps::drop(None, CapSet::Bounding, cap).map_err(|e| cap_err("bounding", e))?;
             }
