@@ -75,10 +75,12 @@ pub(crate) fn layout_from_mountinfo(text: &str) -> Result<Layout, CgroupError> {
             if rest.contains('/') {
                 continue;
             }
-            match fstype.as_str() {
-                "cgroup" => has_v1 = true,
-                "cgroup2" if rest == "unified" => unified_is_v2 = true,
-                _ => {}
+            // The last mount on a mount point is the visible one: a tmpfs
+            // mounted over `unified` hides the cgroup2 below it.
+            if rest == "unified" {
+                unified_is_v2 = fstype == "cgroup2";
+            } else if fstype == "cgroup" {
+                has_v1 = true;
             }
         }
     }
@@ -106,6 +108,12 @@ mod tests {
     #[test]
     fn detects_hybrid() {
         assert_eq!(layout_from_mountinfo(HYBRID).unwrap(), Layout::Hybrid);
+    }
+
+    #[test]
+    fn unified_hidden_by_a_later_mount_is_v1() {
+        let hidden = format!("{HYBRID}50 41 0:60 / /sys/fs/cgroup/unified rw - tmpfs tmpfs rw\n");
+        assert_eq!(layout_from_mountinfo(&hidden).unwrap(), Layout::V1);
     }
 
     #[test]

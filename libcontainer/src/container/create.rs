@@ -188,16 +188,14 @@ impl ContainerBuilder {
             .as_ref()
             .map(|s| compile_seccomp(s, root))
             .transpose()?;
-        // cgroup first: the init joins it before doing anything
+        // The cgroup: the init joins it before doing anything (see CgroupJoin).
         let cg_path = kiln_cgroups::CgroupPath::parse(
             linux.cgroups_path().as_ref().and_then(|p| p.to_str()),
             &self.id,
             self.systemd_cgroup,
         )?;
         let cgroup = kiln_cgroups::Manager::new(cg_path)?;
-        cgroup.create()?;
         undo.cgroup = Some(cgroup.clone());
-        cgroup.apply(&effective_resources(linux))?;
         let fifo = dir.join(EXEC_FIFO);
         nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622))
             .map_err(|e| Error::sys(format!("mkfifo {}", fifo.display()), e))?;
@@ -218,7 +216,8 @@ impl ContainerBuilder {
         .map_err(|e| Error::sys(format!("open {}", dir.display()), e))?;
         // SAFETY: open returned a new fd that we own.
         let state_dir = unsafe { OwnedFd::from_raw_fd(state_dir) };
-        let join = CgroupJoin::plan(&cgroup, ns.new_user);
+        let mut join = CgroupJoin::plan(&cgroup, ns.new_user);
+        join.prepare_clone(&cgroup)?;
         let mut plan = InitPlan {
             id: &self.id,
             spec,
@@ -252,6 +251,9 @@ impl ContainerBuilder {
                 .try_clone()
                 .map_err(|e| Error::io("dup pidfd", "", e))?,
         );
+        // The init unshares its other namespaces meanwhile (see NamespacePlan).
+        cgroup.create()?;
+        cgroup.apply(&effective_resources(linux))?;
         let pid = self.handshake(&plan, &chan, child_pid, child_fd, undo)?;
         let pid_start = procfs::start_time_and_state(pid)
             .map(|(s, _)| s)

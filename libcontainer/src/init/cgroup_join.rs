@@ -12,11 +12,8 @@
 //! In a new user namespace the init cannot write the host's cgroup files;
 //! there the parent moves it with [`kiln_cgroups::Manager::add_process`].
 
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
-
-use nix::fcntl::{open, OFlag};
-use nix::sys::stat::Mode;
 
 use crate::error::{Error, Result};
 
@@ -40,15 +37,9 @@ impl CgroupJoin {
                 ..Default::default()
             };
         }
-        let mut join = CgroupJoin {
-            clone_into: manager.clone_into_fd(),
-            ..Default::default()
-        };
+        let mut join = CgroupJoin::default();
         for (name, dir) in manager.paths() {
             if name == "unified" {
-                if join.clone_into.is_none() {
-                    join.clone_into = open_dir(&dir);
-                }
                 continue;
             }
             let tasks = dir.join("tasks");
@@ -58,17 +49,15 @@ impl CgroupJoin {
         }
         join
     }
-}
 
-fn open_dir(dir: &std::path::Path) -> Option<OwnedFd> {
-    let fd = open(
-        dir,
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .ok()?;
-    // SAFETY: open returned a new fd that we own.
-    Some(unsafe { OwnedFd::from_raw_fd(fd) })
+    /// Creates the cgroup2 directory the init is cloned into (the rest of the
+    /// cgroup is created while the init sets up its namespaces).
+    pub(crate) fn prepare_clone(&mut self, manager: &kiln_cgroups::Manager) -> Result<()> {
+        if !self.by_parent {
+            self.clone_into = manager.create_for_clone()?;
+        }
+        Ok(())
+    }
 }
 
 /// In the init: moves this (single-threaded) process into each v1 cgroup.
