@@ -238,3 +238,19 @@ fn no_pivot() {
         "the host root is visible: {out}"
     );
 }
+
+#[test]
+fn tmpcopyup_fills_a_tmpfs_with_what_it_hides() {
+    // podman --read-only mounts /tmp, /var/tmp and /run this way.
+    let mut c = Container::new("copyup");
+    c.config()
+        .mount("/etc", "tmpfs", "tmpfs", &["nosuid", "nodev", "tmpcopyup"]);
+    let out = c.sh("grep -c root /etc/passwd; stat -c '%a %U' /etc/passwd; grep ' /etc ' /proc/self/mounts | cut -d' ' -f3; echo new > /etc/x && cat /etc/x");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "1", "image's /etc/passwd not copied: {out}");
+    assert_eq!(lines[1], "644 root", "{out}");
+    assert_eq!(lines[2], "tmpfs", "{out}");
+    assert_eq!(lines[3], "new", "{out}");
+    // The image itself is untouched.
+    assert!(!c.rootfs().join("etc/x").exists());
+}

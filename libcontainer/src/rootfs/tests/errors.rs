@@ -84,8 +84,8 @@ pub(super) fn errors_child(c: &Child) {
             Some(Errno::ELOOP),
         ),
         (
-            vec![mount("/t", Some("tmpfs"), "tmpfs", &["tmpcopyup"])],
-            "mounts[1] (/t): the tmpcopyup option is not supported",
+            vec![mount("/t", Some("mqueue"), "mqueue", &["tmpcopyup"])],
+            "mounts[1] (/t): tmpcopyup on a mount that is not tmpfs is not supported",
             None,
         ),
         (
