@@ -156,22 +156,11 @@ impl ContainerBuilder {
             .ok_or_else(|| Error::config("process", "missing"))?;
         // The terminal: the init sends the pty master to a console socket,
         // the engine's (--console-socket) or our own (foreground proxy).
-        let (console_ours, console_init) = if process.terminal().unwrap_or(false) {
-            crate::tty::check_terminal_options(
-                true,
-                !self.terminal_proxy,
-                self.console_socket.is_some(),
-            )?;
-            match &self.console_socket {
-                Some(path) => (None, Some(crate::tty::connect_console_socket(path)?)),
-                None => {
-                    let (ours, theirs) = crate::tty::console_socketpair()?;
-                    (Some(ours), Some(theirs))
-                }
-            }
-        } else {
-            (None, None)
-        };
+        let (console_ours, console_init) = crate::tty::console_sockets(
+            process.terminal().unwrap_or(false),
+            self.console_socket.as_deref(),
+            self.terminal_proxy,
+        )?;
         crate::init::security::check_lsm_support(process)?;
         let linux = spec
             .linux()

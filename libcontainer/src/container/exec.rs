@@ -91,22 +91,11 @@ impl Container {
             return Err(self.refuse(status, "cannot exec in a container that is not running"));
         }
         let init = self.record.pid;
-        let (console_ours, console_theirs) = if process.terminal().unwrap_or(false) {
-            crate::tty::check_terminal_options(
-                true,
-                !opts.terminal_proxy,
-                opts.console_socket.is_some(),
-            )?;
-            match &opts.console_socket {
-                Some(path) => (None, Some(crate::tty::connect_console_socket(path)?)),
-                None => {
-                    let (ours, theirs) = crate::tty::console_socketpair()?;
-                    (Some(ours), Some(theirs))
-                }
-            }
-        } else {
-            (None, None)
-        };
+        let (console_ours, console_theirs) = crate::tty::console_sockets(
+            process.terminal().unwrap_or(false),
+            opts.console_socket.as_deref(),
+            opts.terminal_proxy,
+        )?;
         if process.args().as_ref().is_none_or(|a| a.is_empty()) {
             return Err(Error::config(
                 "process.args",
@@ -126,7 +115,7 @@ impl Container {
             if ns_types.contains(&typ) {
                 let path = format!("/proc/{init}/ns/{name}");
                 let f = std::fs::File::open(&path).map_err(|e| Error::io("open", &path, e))?;
-                joins.push((OwnedFd::from(f), ns_flag(typ)));
+                joins.push((OwnedFd::from(f), crate::init::namespaces::flag(typ)));
             }
         }
         if self.pid().is_none() {
@@ -205,19 +194,6 @@ impl Container {
             pid,
             console: console_ours,
         })
-    }
-}
-
-fn ns_flag(t: LinuxNamespaceType) -> CloneFlags {
-    match t {
-        LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
-        LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
-        LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
-        LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
-        LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
-        LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
-        LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
-        LinuxNamespaceType::Time => CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
     }
 }
 

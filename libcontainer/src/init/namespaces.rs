@@ -43,7 +43,8 @@ pub(crate) struct NamespacePlan {
     pub time_offsets: Option<String>,
 }
 
-fn flag(t: LinuxNamespaceType) -> CloneFlags {
+/// The clone/unshare/setns flag of a namespace type.
+pub(crate) fn flag(t: LinuxNamespaceType) -> CloneFlags {
     match t {
         LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
         LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,

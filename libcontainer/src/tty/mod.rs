@@ -57,3 +57,26 @@ pub fn check_terminal_options(
     }
     Ok(())
 }
+
+/// The console sockets for a process with `terminal`: `(ours, the
+/// process')`. With `console_socket` the engine gets the master (ours is
+/// `None`); with `proxy` we keep the other end of a socketpair; otherwise
+/// (detached, no socket) it is refused as runc refuses it. Both `None`
+/// without a terminal.
+pub(crate) fn console_sockets(
+    terminal: bool,
+    console_socket: Option<&std::path::Path>,
+    proxy: bool,
+) -> Result<(Option<std::os::fd::OwnedFd>, Option<std::os::fd::OwnedFd>), TtyError> {
+    if !terminal {
+        return Ok((None, None));
+    }
+    check_terminal_options(true, !proxy, console_socket.is_some())?;
+    match console_socket {
+        Some(path) => Ok((None, Some(connect_console_socket(path)?))),
+        None => {
+            let (ours, theirs) = console_socketpair()?;
+            Ok((Some(ours), Some(theirs)))
+        }
+    }
+}
