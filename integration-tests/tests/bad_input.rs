@@ -227,3 +227,31 @@ fn errors_are_logged_as_json_lines() {
         );
     }
 }
+
+#[test]
+fn lsm_label_on_a_host_without_that_lsm_is_a_clear_error() {
+    let apparmor = std::path::Path::new("/sys/kernel/security/apparmor").exists();
+    let selinux = std::path::Path::new("/sys/fs/selinux/enforce").exists();
+    let (field, key, value) = if !apparmor {
+        ("apparmorProfile", "apparmorProfile", "kiln-test-profile")
+    } else if !selinux {
+        (
+            "selinuxLabel",
+            "selinuxLabel",
+            "system_u:system_r:container_t:s0",
+        )
+    } else {
+        println!("SKIP: both AppArmor and SELinux are enabled on this host");
+        return;
+    };
+    let mut c = Container::new("lsm");
+    c.config().set(&["process", key], value.into());
+    let out = c.create_with(&[]);
+    assert!(!out.success(), "{}", out.describe());
+    assert!(c.rt().state_entries().is_empty(), "state left behind");
+    // runc differs: it fails late ("write /proc/self/attr/exec: invalid
+    // argument") without naming the field.
+    if !kiln_integration_tests::skip_for_runc("message does not name the field") {
+        assert!(out.stderr.contains(field), "{}", out.describe());
+    }
+}
