@@ -118,3 +118,54 @@ fn cwd_is_inside_the_container() {
     let tmp = sys::dev_ino(&c.rootfs().join("tmp")).expect("stat rootfs/tmp");
     assert_eq!(cwd, tmp, "the program's cwd is not the rootfs' /tmp");
 }
+
+#[test]
+fn preserve_fds_passes_exactly_the_given_fds() {
+    use std::os::unix::process::CommandExt;
+    let mut c = Container::new("pfds");
+    c.config()
+        .sh("ls /proc/$$/fd | sort -n | tr '\\n' ' '; echo; cat <&3");
+    c.write_config();
+    let data = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(data.path(), "from-fd-3\n").unwrap();
+    let file = std::fs::File::open(data.path()).unwrap();
+    let extra = std::fs::File::open("/dev/null").unwrap();
+    use std::os::fd::AsRawFd;
+    let (f3, f4) = (file.as_raw_fd(), extra.as_raw_fd());
+    let mut cmd = std::process::Command::new(kiln_integration_tests::runtime_bin());
+    cmd.args([
+        "--root",
+        c.rt().root().to_str().unwrap(),
+        "run",
+        "--preserve-fds",
+        "1",
+        "--bundle",
+    ])
+    .arg(c.bundle().path())
+    .arg(c.id());
+    // SAFETY: only dup2 (async-signal-safe) between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(f3, 3) < 0 || libc::dup2(f4, 4) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().expect("run the runtime");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut lines = text.lines();
+    // The container's shell has 0-2 and the preserved 3; never 4.
+    let fds: Vec<&str> = lines
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(fds, ["0", "1", "2", "3"], "{text}");
+    assert_eq!(lines.next(), Some("from-fd-3"), "{text}");
+}
