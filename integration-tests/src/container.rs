@@ -37,6 +37,24 @@ pub struct Container {
 }
 
 impl Container {
+    /// Asserts that nothing of this container is left: its runtime lists no
+    /// container, its state root holds nothing but the seccomp cache, and it
+    /// has no cgroup directory.
+    #[track_caller]
+    pub fn assert_nothing_left(&self) {
+        let listed = self.rt.list(&["-q"]).expect("list").expect_success().stdout;
+        assert!(listed.trim().is_empty(), "still listed: {listed}");
+        let entries: Vec<String> = self
+            .rt
+            .state_entries()
+            .into_iter()
+            .filter(|e| e != "seccomp-cache")
+            .collect();
+        assert!(entries.is_empty(), "state left: {entries:?}");
+        let cgroups = cgroup::leftovers(&self.id);
+        assert!(cgroups.is_empty(), "cgroups left: {cgroups:?}");
+    }
+
     /// A container with a fresh bundle and state root; `tag` names the test in the id.
     #[track_caller]
     pub fn new(tag: &str) -> Container {

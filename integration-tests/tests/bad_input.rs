@@ -1,25 +1,8 @@
 //! Bad input: each case fails with a message naming the problem and leaves nothing behind.
 
 use kiln_integration_tests::checks::has_word;
-use kiln_integration_tests::{cgroup, unique_id, Bundle, Container, Output};
+use kiln_integration_tests::{unique_id, Bundle, Container, Output};
 use serde_json::Value;
-
-/// Asserts that `c`'s runtime holds no container, no state dir, and `c` has no cgroup.
-#[track_caller]
-fn assert_nothing_left(c: &Container) {
-    let listed = c.rt().list(&["-q"]).expect("list").expect_success().stdout;
-    assert!(listed.trim().is_empty(), "still listed: {listed}");
-    assert!(
-        c.rt().state_entries().is_empty(),
-        "state left: {:?}",
-        c.rt().state_entries()
-    );
-    assert!(
-        cgroup::leftovers(c.id()).is_empty(),
-        "cgroups left: {:?}",
-        cgroup::leftovers(c.id())
-    );
-}
 
 /// Asserts that `out` failed and its stderr contains every one of `words` (ignoring case).
 #[track_caller]
@@ -52,14 +35,14 @@ fn missing_bundle_dir() {
         .create(c.id(), std::path::Path::new(&missing), &[])
         .expect("run");
     assert_fails_naming(out, &[&missing]);
-    assert_nothing_left(&c);
+    c.assert_nothing_left();
 }
 
 #[test]
 fn missing_config_json() {
     let c = Container::new("noconfig");
     assert_fails_naming(create_as_is(&c), &["config.json"]);
-    assert_nothing_left(&c);
+    c.assert_nothing_left();
 }
 
 #[test]
@@ -67,7 +50,7 @@ fn invalid_json() {
     let c = Container::new("badjson");
     std::fs::write(c.bundle().config_path(), "{\"ociVersion\": ").expect("write");
     let out = create_as_is(&c).expect_failure();
-    assert_nothing_left(&c);
+    c.assert_nothing_left();
     // runc differs: runc 1.1 only says "unexpected EOF", without naming the file.
     if kiln_integration_tests::skip_for_runc("the JSON error does not name config.json") {
         return;
@@ -80,7 +63,7 @@ fn missing_rootfs() {
     let mut c = Container::new("norootfs");
     std::fs::remove_dir_all(c.rootfs()).expect("remove rootfs");
     assert_fails_naming(c.create_with(&[]), &["rootfs"]);
-    assert_nothing_left(&c);
+    c.assert_nothing_left();
 }
 
 #[test]
@@ -89,7 +72,7 @@ fn unknown_namespace_type() {
     c.config().namespace("foo", None);
     let out = c.create_with(&[]);
     assert_fails_naming(out.clone(), &["foo"]);
-    assert_nothing_left(&c);
+    c.assert_nothing_left();
     // runc differs: runc 1.1 says `namespace "foo" does not exist`, without naming the field.
     if kiln_integration_tests::skip_for_runc("the message does not mention `namespaces`") {
         return;
@@ -136,7 +119,7 @@ fn invalid_ids() {
             "the message does not say the id is wrong: {}",
             out.describe()
         );
-        assert_nothing_left(&c);
+        c.assert_nothing_left();
     }
 }
 
@@ -174,7 +157,7 @@ fn delete_of_a_running_container_needs_force() {
     assert!(kiln_integration_tests::sys::pid_alive(pid));
     c.delete(true).expect_success();
     Container::wait_pid(pid);
-    assert_nothing_left(&c);
+    c.assert_nothing_left();
 }
 
 #[test]
@@ -206,7 +189,7 @@ fn nonexistent_container() {
             out.describe()
         );
     }
-    assert_nothing_left(&c);
+    c.assert_nothing_left();
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! Hooks: which run when, what they receive, and what their failure does.
 
-use kiln_integration_tests::{cgroup, skip_for_runc, sys, Container, HookKind, SharedDir};
+use kiln_integration_tests::{skip_for_runc, sys, Container, HookKind, SharedDir};
 use serde_json::Value;
 
 const ALL: [HookKind; 6] = [
@@ -189,23 +189,6 @@ fn hook_state_has_host_pid_and_phase_status() {
     }
 }
 
-/// Asserts that nothing of `c` is left: not listed, no state dir, no cgroup.
-#[track_caller]
-fn assert_nothing_left(c: &Container) {
-    let listed = c.rt().list(&["-q"]).expect("list").expect_success().stdout;
-    assert!(listed.trim().is_empty(), "still listed: {listed}");
-    assert!(
-        c.rt().state_entries().is_empty(),
-        "state left: {:?}",
-        c.rt().state_entries()
-    );
-    assert!(
-        cgroup::leftovers(c.id()).is_empty(),
-        "cgroups left: {:?}",
-        cgroup::leftovers(c.id())
-    );
-}
-
 #[test]
 fn failing_create_runtime_hook_fails_create_and_leaves_nothing() {
     let mut c = Container::new("hookfail");
@@ -229,7 +212,7 @@ fn failing_create_runtime_hook_fails_create_and_leaves_nothing() {
         .expect("pid in the hook's state");
     Container::wait_pid(pid);
     assert!(!sys::pid_alive(pid));
-    assert_nothing_left(&c);
+    c.assert_nothing_left();
 }
 
 #[test]
@@ -251,7 +234,7 @@ fn hook_exceeding_its_timeout_is_killed_and_fails_create() {
         .parse()
         .expect("hook pid");
     Container::wait_pid(hook_pid);
-    assert_nothing_left(&c);
+    c.assert_nothing_left();
 }
 
 #[test]

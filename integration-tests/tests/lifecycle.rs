@@ -4,28 +4,14 @@ use kiln_integration_tests::checks::is_rfc3339;
 use kiln_integration_tests::{cgroup, sys, Container, SharedDir};
 use serde_json::Value;
 
-/// Asserts `c` is gone: `state` fails, `list -q` does not show it, no state dir, no cgroup.
+/// Asserts `c` is gone: `state` fails and nothing of it is left.
 #[track_caller]
 fn assert_gone(c: &Container) {
     assert!(
         !c.try_state().success(),
         "state still succeeds after delete"
     );
-    let listed = c.rt().list(&["-q"]).expect("list").expect_success().stdout;
-    assert!(
-        !listed.lines().any(|l| l.trim() == c.id()),
-        "still listed: {listed}"
-    );
-    assert!(
-        c.rt().state_entries().is_empty(),
-        "state dir left: {:?}",
-        c.rt().state_entries()
-    );
-    assert!(
-        cgroup::leftovers(c.id()).is_empty(),
-        "cgroups left: {:?}",
-        cgroup::leftovers(c.id())
-    );
+    c.assert_nothing_left();
 }
 
 #[test]

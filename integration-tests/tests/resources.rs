@@ -344,18 +344,7 @@ fn stats_memory_usage_grows_with_the_container() {
 fn assert_refused(c: &mut Container, words: &[&str]) -> Output {
     let out = c.create_with(&[]).expect_failure();
     eprintln!("{}: {}", c.id(), out.stderr.trim());
-    let listed = c.rt().list(&["-q"]).expect("list").expect_success().stdout;
-    assert!(listed.trim().is_empty(), "still listed: {listed}");
-    assert!(
-        c.rt().state_entries().is_empty(),
-        "state left: {:?}",
-        c.rt().state_entries()
-    );
-    assert!(
-        cgroup::leftovers(c.id()).is_empty(),
-        "cgroups left: {:?}",
-        cgroup::leftovers(c.id())
-    );
+    c.assert_nothing_left();
     // runc differs: its messages name the value (or the kernel's errno) but not the field.
     if !skip_for_runc("the message does not name the field") {
         for word in words {

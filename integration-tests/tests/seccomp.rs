@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use kiln_integration_tests::{cgroup, skip_for_runc, Container, Output};
+use kiln_integration_tests::{skip_for_runc, Container, Output};
 use serde_json::{json, Value};
 
 /// The architectures a docker-like profile lists on x86-64.
@@ -224,7 +224,7 @@ fn bad_profiles_are_refused_naming_the_field() {
             .args(&["true"]);
         let out = c.create_with(&[]).expect_failure();
         eprintln!("{tag}: {}", out.stderr.trim());
-        assert_nothing_left(&c, tag);
+        c.assert_nothing_left();
         assert!(out.stderr.contains(value), "{tag}: {}", out.describe());
         // runc differs: runc 1.1 names the bad value but not the field it is in.
         if skip_for_runc("the message does not name the field") {
@@ -232,25 +232,6 @@ fn bad_profiles_are_refused_naming_the_field() {
         }
         assert!(out.stderr.contains(field), "{tag}: {}", out.describe());
     }
-}
-
-/// Asserts that `c`'s runtime holds no container, no state dir (but the cache), no cgroup.
-#[track_caller]
-fn assert_nothing_left(c: &Container, tag: &str) {
-    let listed = c.rt().list(&["-q"]).expect("list").expect_success().stdout;
-    assert!(listed.trim().is_empty(), "{tag}: still listed: {listed}");
-    let entries: Vec<String> = c
-        .rt()
-        .state_entries()
-        .into_iter()
-        .filter(|e| e != "seccomp-cache")
-        .collect();
-    assert!(entries.is_empty(), "{tag}: state left: {entries:?}");
-    assert!(
-        cgroup::leftovers(c.id()).is_empty(),
-        "{tag}: cgroups left: {:?}",
-        cgroup::leftovers(c.id())
-    );
 }
 
 #[test]
@@ -275,7 +256,7 @@ fn notify_without_a_reachable_agent_fails_cleanly() {
             .args(&["true"]);
         let out = c.create_with(&[]).expect_failure();
         eprintln!("{tag}: {}", out.stderr.trim());
-        assert_nothing_left(&c, tag);
+        c.assert_nothing_left();
         assert!(out.stderr.contains(named), "{tag}: {}", out.describe());
     }
 }
