@@ -238,3 +238,33 @@ fn lsm_label_on_a_host_without_that_lsm_is_a_clear_error() {
         assert!(out.stderr.contains(field), "{}", out.describe());
     }
 }
+
+#[test]
+fn unsupported_fields_are_refused_not_ignored() {
+    // runc differs: runc 1.1 ignores memoryPolicy and netDevices (spec 1.2 fields).
+    if kiln_integration_tests::skip_for_runc("ignores newer fields") {
+        return;
+    }
+    for (key, value, field) in [
+        (
+            "memoryPolicy",
+            serde_json::json!({"mode": "MPOL_BIND", "nodes": "0"}),
+            "linux.memoryPolicy",
+        ),
+        (
+            "netDevices",
+            serde_json::json!({"eth9": {"name": "eth9"}}),
+            "linux.netDevices",
+        ),
+    ] {
+        let mut c = Container::new("unsupported");
+        c.config().set(&["linux", key], value);
+        let out = c.create_with(&[]);
+        assert!(
+            !out.success() && out.stderr.contains(field),
+            "{}",
+            out.describe()
+        );
+        c.assert_nothing_left();
+    }
+}

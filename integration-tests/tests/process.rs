@@ -223,3 +223,37 @@ fn sysctl() {
     let out = c.sh("cat /proc/sys/kernel/shm_rmid_forced /proc/sys/net/ipv4/ip_forward");
     assert_eq!(out, "1\n1\n");
 }
+
+#[test]
+fn personality_io_priority_scheduler_and_cpu_affinity() {
+    // runc differs: runc 1.1 implements none of these runtime-spec 1.2 fields.
+    if kiln_integration_tests::skip_for_runc("no personality/ioPriority/scheduler/execCPUAffinity")
+    {
+        return;
+    }
+    let mut c = Container::new("sched");
+    let cfg = c.config();
+    cfg.set(
+        &["linux", "personality"],
+        serde_json::json!({"domain": "LINUX32"}),
+    );
+    cfg.set(
+        &["process", "ioPriority"],
+        serde_json::json!({"class": "IOPRIO_CLASS_BE", "priority": 5}),
+    );
+    cfg.set(
+        &["process", "scheduler"],
+        serde_json::json!({"policy": "SCHED_BATCH", "nice": 5}),
+    );
+    cfg.set(
+        &["process", "execCPUAffinity"],
+        serde_json::json!({"initial": "0", "final": "0"}),
+    );
+    let out = c.sh("uname -m; ionice; cut -d' ' -f19,41 /proc/self/stat; grep Cpus_allowed_list /proc/self/status");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "i686", "personality LINUX32: {out}");
+    assert_eq!(lines[1], "best-effort: prio 5", "{out}");
+    // nice 5, policy 3 = SCHED_BATCH
+    assert_eq!(lines[2], "5 3", "{out}");
+    assert!(lines[3].ends_with("\t0"), "{out}");
+}

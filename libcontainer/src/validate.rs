@@ -22,6 +22,25 @@ pub fn spec(spec: &Spec) -> Result<()> {
         .as_ref()
         .ok_or_else(|| Error::config("linux", "missing: kiln runs Linux containers only"))?;
     let namespaces = namespaces(spec)?;
+    // Fields kiln does not implement: refuse them rather than ignore them.
+    if linux.intel_rdt().is_some() {
+        return Err(Error::config(
+            "linux.intelRdt",
+            "Intel RDT is not supported by kiln",
+        ));
+    }
+    if linux.memory_policy().is_some() {
+        return Err(Error::config(
+            "linux.memoryPolicy",
+            "NUMA memory policies are not supported by kiln",
+        ));
+    }
+    if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
+        return Err(Error::config(
+            "linux.netDevices",
+            "moving network devices is not supported by kiln",
+        ));
+    }
     let has = |t: LinuxNamespaceType| namespaces.contains(&t);
     if !has(LinuxNamespaceType::Mount) {
         return Err(Error::config(

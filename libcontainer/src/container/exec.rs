@@ -231,6 +231,7 @@ fn joined_process(chan: &Channel, s: &JoinedSetup) -> Error {
             crate::tty::chown_stdio(process.user().uid())?;
         }
         rlimits::apply(process)?;
+        crate::init::sched::process_attrs(process)?;
         let program = ExecPlan::resolve(process)?;
         security::set_exec_labels(process)?;
         let nnp = process.no_new_privileges().unwrap_or(false);
@@ -257,6 +258,7 @@ fn joined_process(chan: &Channel, s: &JoinedSetup) -> Error {
         if let Some(f) = filter {
             f.load()?;
         }
+        crate::init::sched::final_affinity(process)?;
         crate::init::exec::reset_signals();
         Err(program.exec(3 + s.preserve_fds))
     };

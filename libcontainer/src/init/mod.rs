@@ -8,6 +8,7 @@ pub(crate) mod exec;
 pub(crate) mod hostname;
 pub(crate) mod namespaces;
 pub(crate) mod rlimits;
+pub(crate) mod sched;
 pub(crate) mod seccomp;
 pub(crate) mod security;
 pub(crate) mod sysctl;
@@ -118,6 +119,7 @@ fn steps(
     sysctl::apply(spec)?;
     rootfs::finalize(&ro, root)?;
     rlimits::apply(process)?;
+    sched::apply(spec, process)?;
     let program = exec::ExecPlan::resolve(process)?;
     security::set_exec_labels(process)?;
     // Without no_new_privs, loading seccomp needs CAP_SYS_ADMIN: do it while
@@ -157,6 +159,7 @@ fn steps(
     if let Some(f) = filter {
         seccomp::load(f, chan)?;
     }
+    sched::final_affinity(process)?;
     exec::reset_signals();
     Err(program.exec(3 + plan.preserve_fds))
 }
