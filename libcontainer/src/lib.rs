@@ -11,6 +11,8 @@
 //! Creating a container clones the calling process, which must therefore be
 //! single-threaded (checked: [`Error::MultiThreaded`]).
 
+#![warn(missing_docs)]
+
 pub mod bundle;
 mod container;
 pub mod error;
