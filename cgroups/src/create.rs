@@ -17,6 +17,28 @@ pub(crate) fn create_in(
     layout: Layout,
     created: &mut Vec<PathBuf>,
 ) -> Result<(), CgroupError> {
+    // A shared parent (e.g. /kiln) can be removed by another container's
+    // destroy between our mkdir of it and of the next component (ENOENT):
+    // start again from the top a few times.
+    let mut attempts = 0;
+    loop {
+        match create_path(h, rel, layout, created) {
+            Err(CgroupError::Mkdir { ref source, .. })
+                if source.kind() == io::ErrorKind::NotFound && attempts < 8 =>
+            {
+                attempts += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn create_path(
+    h: &Hierarchy,
+    rel: &Path,
+    layout: Layout,
+    created: &mut Vec<PathBuf>,
+) -> Result<(), CgroupError> {
     let mut cur = h.mount.clone();
     for comp in rel.components() {
         let parent = cur.clone();

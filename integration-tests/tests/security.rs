@@ -124,7 +124,9 @@ fn preserve_fds_passes_exactly_the_given_fds() {
     use std::os::unix::process::CommandExt;
     let mut c = Container::new("pfds");
     c.config()
-        .sh("ls /proc/$$/fd | sort -n | tr '\\n' ' '; echo; cat <&3");
+        // A plain command, no pipeline: the shell must not hold pipe fds of
+        // its own while its fd table is listed.
+        .sh("ls -1 /proc/$$/fd; echo END; cat <&3");
     c.write_config();
     let data = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(data.path(), "from-fd-3\n").unwrap();
@@ -159,13 +161,13 @@ fn preserve_fds_passes_exactly_the_given_fds() {
         "{text} {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let mut lines = text.lines();
+    let (listing, rest) = text.split_once("END\n").unwrap_or_default();
     // The container's shell has 0-2 and the preserved 3; never 4.
-    let fds: Vec<&str> = lines
-        .next()
-        .unwrap_or_default()
-        .split_whitespace()
+    let mut fds: Vec<u32> = listing
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
         .collect();
-    assert_eq!(fds, ["0", "1", "2", "3"], "{text}");
-    assert_eq!(lines.next(), Some("from-fd-3"), "{text}");
+    fds.sort();
+    assert_eq!(fds, [0, 1, 2, 3], "{text}");
+    assert_eq!(rest.trim(), "from-fd-3", "{text}");
 }
