@@ -91,6 +91,9 @@ pub enum Error {
     /// The container's init process reported an error while setting up.
     #[error("container init: {0}")]
     Init(String),
+    /// kiln could not run from a read-only view of its own binary (CVE-2019-5736).
+    #[error("protecting the kiln binary (CVE-2019-5736): {0}")]
+    ExeGuard(String),
     /// The container init process exited or broke the sync protocol.
     #[error("container init died unexpectedly: {0}")]
     InitDied(String),

@@ -25,10 +25,25 @@ use crate::error::{Error, Result};
 /// Marks a process that already re-executed, so it never loops.
 const MARKER: &str = "_KILN_EXE_GUARDED";
 
-/// Whether our own executable is on a read-only mount (already safe).
+/// Whether our own executable cannot be written through /proc/self/exe:
+/// it is on a read-only mount, or it is a memfd sealed against writes.
 pub fn self_exe_is_readonly() -> bool {
-    match nix::sys::statvfs::statvfs("/proc/self/exe") {
+    let on_ro_mount = match nix::sys::statvfs::statvfs("/proc/self/exe") {
         Ok(s) => s.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY),
+        Err(_) => false,
+    };
+    on_ro_mount || self_exe_is_sealed()
+}
+
+/// Whether /proc/self/exe is a memfd sealed against writes (the fallback copy).
+fn self_exe_is_sealed() -> bool {
+    File::open("/proc/self/exe").is_ok_and(|f| is_write_sealed(&f))
+}
+
+/// Whether `f` carries F_SEAL_WRITE (files that cannot be sealed do not).
+fn is_write_sealed(f: &File) -> bool {
+    match nix::fcntl::fcntl(f.as_raw_fd(), nix::fcntl::FcntlArg::F_GET_SEALS) {
+        Ok(seals) => seals & libc::F_SEAL_WRITE != 0,
         Err(_) => false,
     }
 }
@@ -50,8 +65,8 @@ pub fn reexec_from_readonly_view() -> Result<()> {
         if self_exe_is_readonly() {
             return Ok(());
         }
-        return Err(Error::Init(
-            "cannot run kiln from a read-only view of its binary".into(),
+        return Err(Error::ExeGuard(
+            "re-executed, but /proc/self/exe is still writable".into(),
         ));
     }
     let fd = match readonly_bind_of_self() {
@@ -160,4 +175,25 @@ fn execveat_self(fd: &OwnedFd) -> Error {
         )
     };
     Error::sys("execveat (read-only view of kiln)", nix::Error::last())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_copy_is_recognised_and_a_plain_file_is_not() {
+        let copy = File::from(sealed_memfd_copy().unwrap());
+        assert!(is_write_sealed(&copy));
+        let plain = File::open("/proc/self/exe").unwrap();
+        assert!(!is_write_sealed(&plain));
+        // The copy really refuses writes (the open may succeed; write(2) fails).
+        let reopened = std::fs::OpenOptions::new()
+            .write(true)
+            .open(format!("/proc/self/fd/{}", copy.as_raw_fd()));
+        if let Ok(mut w) = reopened {
+            use std::io::Write;
+            assert!(w.write_all(b"x").is_err(), "wrote into the sealed copy");
+        }
+    }
 }

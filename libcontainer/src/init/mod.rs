@@ -64,7 +64,10 @@ pub(crate) fn main(plan: &InitPlan, chan: Channel) -> ! {
             eprintln!("kiln: container init: {msg}");
         }
         None => {
-            if chan.send(&Msg::Failed(msg.clone())).is_err() {
+            // The parent closing the channel means it is aborting the create and
+            // reports its own error; say nothing then.
+            let parent_gone = matches!(err, Error::InitDied(_));
+            if chan.send(&Msg::Failed(msg.clone())).is_err() && !parent_gone {
                 eprintln!("kiln: container init: {msg}");
             }
         }
