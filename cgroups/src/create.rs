@@ -125,20 +125,8 @@ pub(crate) fn destroy_in(h: &Hierarchy, created: &[PathBuf]) -> Result<(), Cgrou
 /// Removes a cgroup directory and its sub-cgroups depth-first. Missing is fine; EBUSY (tasks
 /// still exiting) is retried with a short backoff (about 2 s in total).
 fn remove_tree(dir: &Path) -> Result<(), CgroupError> {
-    let entries = match fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(source) => {
-            return Err(CgroupError::Read {
-                path: dir.to_path_buf(),
-                source,
-            })
-        }
-    };
-    for entry in entries.flatten() {
-        if entry.file_type().is_ok_and(|t| t.is_dir()) {
-            remove_tree(&entry.path())?;
-        }
+    for sub in fsutil::subdirs(dir)? {
+        remove_tree(&sub)?;
     }
     let mut delay = Duration::from_millis(1);
     let mut waited = Duration::ZERO;

@@ -100,3 +100,22 @@ pub(crate) fn parse_u64_list(path: &Path, text: &str) -> Result<Vec<u64>, Cgroup
         .map(|t| parse_u64(path, t))
         .collect()
 }
+
+/// The sub-directories (child cgroups) of `dir`; none if `dir` is gone.
+pub(crate) fn subdirs(dir: &Path) -> Result<Vec<std::path::PathBuf>, CgroupError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(CgroupError::Read {
+                path: dir.to_path_buf(),
+                source,
+            })
+        }
+    };
+    Ok(entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .collect())
+}

@@ -1,6 +1,5 @@
 //! Process membership: joining, listing and signalling.
 
-use std::fs;
 use std::io;
 use std::path::Path;
 
@@ -58,20 +57,8 @@ fn collect(dir: &Path, out: &mut Vec<i32>) -> Result<(), CgroupError> {
         // A sub-cgroup removed while we walk.
         None => return Ok(()),
     }
-    let entries = match fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(source) => {
-            return Err(CgroupError::Read {
-                path: dir.to_path_buf(),
-                source,
-            })
-        }
-    };
-    for entry in entries.flatten() {
-        if entry.file_type().is_ok_and(|t| t.is_dir()) {
-            collect(&entry.path(), out)?;
-        }
+    for sub in fsutil::subdirs(dir)? {
+        collect(&sub, out)?;
     }
     Ok(())
 }
