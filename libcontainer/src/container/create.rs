@@ -139,6 +139,7 @@ impl ContainerBuilder {
             dir,
             record,
             console,
+            cgroup: Default::default(),
         })
     }
 
@@ -276,6 +277,7 @@ impl ContainerBuilder {
             dir: dir.to_path_buf(),
             record,
             console: None,
+            cgroup: Default::default(),
         };
         let state = tmp.state_with(Status::Creating).to_spec_json();
         chan.expect(Msg::MountsDone)?;

@@ -29,6 +29,9 @@ pub struct Container {
     record: Record,
     /// Our end of the console socket (foreground terminal proxy only).
     console: Option<std::os::fd::OwnedFd>,
+    /// The cgroup manager, built on first use (status, kill, delete, stats
+    /// each need it; building it reads /proc/self/mountinfo).
+    cgroup: std::sync::OnceLock<kiln_cgroups::Manager>,
 }
 
 impl Container {
@@ -43,6 +46,7 @@ impl Container {
             dir,
             record,
             console: None,
+            cgroup: Default::default(),
         })
     }
 
@@ -85,6 +89,9 @@ impl Container {
 
     /// The container's cgroup manager.
     pub fn cgroup(&self) -> Result<kiln_cgroups::Manager> {
+        if let Some(m) = self.cgroup.get() {
+            return Ok(m.clone());
+        }
         let path = kiln_cgroups::CgroupPath::parse(
             self.record.cgroups_path.as_deref(),
             &self.record.id,
@@ -92,7 +99,7 @@ impl Container {
         )?;
         let manager = kiln_cgroups::Manager::new(path)?;
         manager.set_created_dirs(self.record.cgroup_created.clone());
-        Ok(manager)
+        Ok(self.cgroup.get_or_init(|| manager).clone())
     }
 
     /// The current status, derived from the live system: the init process,
