@@ -57,40 +57,37 @@ impl Container {
 
 /// Waits for `pid` (a child of the caller) to exit, forwarding signals to it.
 pub(crate) fn wait_forwarding(pid: i32) -> Result<ExitStatus> {
-    {
-        let init = pidfd::open(pid)?;
-
-        let mut set = SigSet::empty();
-        for s in FORWARDED {
-            set.add(s);
-        }
-        let mut old = SigSet::empty();
-        nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old))
-            .map_err(|e| Error::sys("sigprocmask", e))?;
-        let result = (|| {
-            let sfd = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
-                .map_err(|e| Error::sys("signalfd", e))?;
-            loop {
-                let mut fds = [
-                    PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
-                    PollFd::new(init.as_fd(), PollFlags::POLLIN),
-                ];
-                match poll(&mut fds, PollTimeout::NONE) {
-                    Err(nix::Error::EINTR) => continue,
-                    Err(e) => return Err(Error::sys("poll", e)),
-                    Ok(_) => {}
-                }
-                while let Ok(Some(info)) = sfd.read_signal() {
-                    let _ = pidfd::send_signal(init.as_fd(), info.ssi_signo as i32);
-                }
-                if fds[1].revents().is_some_and(|r| !r.is_empty()) {
-                    return reap(init.as_raw_fd(), pid);
-                }
-            }
-        })();
-        let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
-        result
+    let init = pidfd::open(pid)?;
+    let mut set = SigSet::empty();
+    for s in FORWARDED {
+        set.add(s);
     }
+    let mut old = SigSet::empty();
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old))
+        .map_err(|e| Error::sys("sigprocmask", e))?;
+    let result = (|| {
+        let sfd = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+            .map_err(|e| Error::sys("signalfd", e))?;
+        loop {
+            let mut fds = [
+                PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
+                PollFd::new(init.as_fd(), PollFlags::POLLIN),
+            ];
+            match poll(&mut fds, PollTimeout::NONE) {
+                Err(nix::Error::EINTR) => continue,
+                Err(e) => return Err(Error::sys("poll", e)),
+                Ok(_) => {}
+            }
+            while let Ok(Some(info)) = sfd.read_signal() {
+                let _ = pidfd::send_signal(init.as_fd(), info.ssi_signo as i32);
+            }
+            if fds[1].revents().is_some_and(|r| !r.is_empty()) {
+                return reap(init.as_raw_fd(), pid);
+            }
+        }
+    })();
+    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+    result
 }
 
 /// Proxies the terminal `master` to our stdio until `pid` (a child of the
