@@ -266,3 +266,32 @@ fn failing_poststart_hook_only_warns() {
         "the hook after the failing one did not run"
     );
 }
+
+#[test]
+fn hook_state_over_8k_reaches_every_hook_whole() {
+    // Kubernetes' last-applied-configuration annotation alone is often larger than 8 KiB; kiln
+    // once cut every create/init message at 8 KiB and the container's own hooks got `null`.
+    let (mut c, shared) = container_with_all_hooks("hookbig");
+    let big: String = (0..12_000)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    c.config().annotation("example.com/big", &big);
+    c.create();
+    let pid = c.pid();
+    c.start();
+    wait_for_hook(&shared, "startContainer");
+    shared.release().expect("release");
+    Container::wait_pid(pid);
+    c.delete(false).expect_success();
+    let all = records(&shared);
+    assert_eq!(all.len(), ALL.len(), "{:?}", names(&all));
+    for record in &all {
+        assert_eq!(record.state["id"], c.id(), "{}", record.name);
+        assert_eq!(
+            record.state["annotations"]["example.com/big"].as_str(),
+            Some(big.as_str()),
+            "{}: annotation lost or cut",
+            record.name
+        );
+    }
+}

@@ -110,7 +110,8 @@ fn steps(
             )))
         }
     };
-    let mut state: serde_json::Value = serde_json::from_str(&state).unwrap_or_default();
+    let mut state: serde_json::Value = serde_json::from_str(&state)
+        .map_err(|e| Error::InitDied(format!("container state from create: {e}")))?;
     hooks::run_all(HookKind::CreateContainer, spec.hooks().as_ref(), &state)?;
     rootfs::pivot_root(&ro, &mut root)?;
     rootfs::create_devices(&ro, &mut root)?;

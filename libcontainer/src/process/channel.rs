@@ -34,8 +34,8 @@ pub(crate) enum Msg {
 }
 
 impl Msg {
-    fn encode(&self) -> Vec<u8> {
-        let (tag, payload): (u8, Vec<u8>) = match self {
+    fn tag_and_payload(&self) -> (u8, Vec<u8>) {
+        match self {
             Msg::Go => (1, vec![]),
             Msg::MapRequest(p) => (2, p.to_le_bytes().to_vec()),
             Msg::InitPid(p) => (3, p.to_le_bytes().to_vec()),
@@ -44,24 +44,21 @@ impl Msg {
             Msg::Ready => (6, vec![]),
             Msg::SeccompFd => (7, vec![]),
             Msg::Failed(s) => (8, s.as_bytes().to_vec()),
-        };
-        let mut out = Vec::with_capacity(1 + payload.len());
-        out.push(tag);
-        out.extend_from_slice(&payload);
-        out
+        }
     }
 
-    fn decode(buf: &[u8]) -> Option<Msg> {
-        let pid = || Some(i32::from_le_bytes(buf.get(1..5)?.try_into().ok()?));
-        Some(match *buf.first()? {
+    fn decode(tag: u8, payload: &[u8]) -> Option<Msg> {
+        let pid = || Some(i32::from_le_bytes(payload.try_into().ok()?));
+        let text = || String::from_utf8_lossy(payload).into_owned();
+        Some(match tag {
             1 => Msg::Go,
             2 => Msg::MapRequest(pid()?),
             3 => Msg::InitPid(pid()?),
             4 => Msg::MountsDone,
-            5 => Msg::HooksDone(String::from_utf8_lossy(&buf[1..]).into_owned()),
+            5 => Msg::HooksDone(text()),
             6 => Msg::Ready,
             7 => Msg::SeccompFd,
-            8 => Msg::Failed(String::from_utf8_lossy(&buf[1..]).into_owned()),
+            8 => Msg::Failed(text()),
             _ => return None,
         })
     }
@@ -73,8 +70,21 @@ pub(crate) struct Channel {
     fd: OwnedFd,
 }
 
-/// Largest message: an error text; longer ones are cut.
-const MAX_MSG: usize = 8192;
+/// Framing: a message is a header packet `[tag, len: u32 LE]` followed by the
+/// payload in packets of at most `CHUNK` bytes (the first one inside the
+/// header packet). Nothing is cut: a hook state of any size arrives whole.
+const HEADER: usize = 5;
+/// Payload bytes per packet (well under the default socket buffer).
+const CHUNK: usize = 32 * 1024;
+/// A payload larger than this is refused rather than allocated (64 MiB).
+const MAX_PAYLOAD: usize = 64 << 20;
+
+fn malformed(bytes: &[u8]) -> Error {
+    Error::InitDied(format!(
+        "malformed sync message {:?}",
+        &bytes[..bytes.len().min(16)]
+    ))
+}
 
 impl Channel {
     /// A connected pair: (parent end, child end), both close-on-exec.
@@ -89,23 +99,41 @@ impl Channel {
         Ok((Channel { fd: a }, Channel { fd: b }))
     }
 
-    /// Sends a message, optionally with a file descriptor.
+    /// Sends a message, optionally with a file descriptor (attached to the
+    /// header packet).
     pub(crate) fn send_with(&self, msg: &Msg, fd: Option<BorrowedFd<'_>>) -> Result<()> {
-        let mut data = msg.encode();
-        data.truncate(MAX_MSG);
-        let iov = [IoSlice::new(&data)];
+        let (tag, payload) = msg.tag_and_payload();
+        let len = u32::try_from(payload.len())
+            .ok()
+            .filter(|&l| l as usize <= MAX_PAYLOAD)
+            .ok_or_else(|| Error::InitDied(format!("sync message of {} bytes", payload.len())))?;
+        let mut chunks = payload.chunks(CHUNK);
+        let mut first = Vec::with_capacity(HEADER + CHUNK.min(payload.len()));
+        first.push(tag);
+        first.extend_from_slice(&len.to_le_bytes());
+        first.extend_from_slice(chunks.next().unwrap_or_default());
+        self.send_packet(&first, fd)?;
+        chunks.try_for_each(|c| self.send_packet(c, None))
+    }
+
+    fn send_packet(&self, data: &[u8], fd: Option<BorrowedFd<'_>>) -> Result<()> {
+        let iov = [IoSlice::new(data)];
         let fds: Vec<RawFd> = fd.iter().map(|f| f.as_raw_fd()).collect();
         let cmsg = [ControlMessage::ScmRights(&fds)];
         let cmsgs: &[ControlMessage] = if fds.is_empty() { &[] } else { &cmsg };
-        sendmsg::<()>(
-            self.fd.as_raw_fd(),
-            &iov,
-            cmsgs,
-            MsgFlags::MSG_NOSIGNAL,
-            None,
-        )
-        .map_err(|e| Error::sys("send on sync channel", e))?;
-        Ok(())
+        loop {
+            match sendmsg::<()>(
+                self.fd.as_raw_fd(),
+                &iov,
+                cmsgs,
+                MsgFlags::MSG_NOSIGNAL,
+                None,
+            ) {
+                Err(nix::Error::EINTR) => continue,
+                Err(e) => return Err(Error::sys("send on sync channel", e)),
+                Ok(_) => return Ok(()),
+            }
+        }
     }
 
     /// Sends a message.
@@ -116,46 +144,71 @@ impl Channel {
     /// Receives a message and the fd sent with it, if any. EOF (the other
     /// side exited) is an [`Error::InitDied`].
     pub(crate) fn recv_with_fd(&self) -> Result<(Msg, Option<OwnedFd>)> {
-        let mut buf = vec![0u8; MAX_MSG];
+        let mut buf = vec![0u8; HEADER + CHUNK];
+        let (n, fd) = self.recv_packet(&mut buf)?;
+        if n < HEADER {
+            return Err(malformed(&buf[..n]));
+        }
+        let tag = buf[0];
+        let len = u32::from_le_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
+        if len > MAX_PAYLOAD || n - HEADER > len {
+            return Err(malformed(&buf[..n]));
+        }
+        let mut payload = Vec::with_capacity(len);
+        payload.extend_from_slice(&buf[HEADER..n]);
+        while payload.len() < len {
+            let (n, _) = self.recv_packet(&mut buf[..CHUNK])?;
+            if payload.len() + n > len {
+                return Err(malformed(&buf[..n]));
+            }
+            payload.extend_from_slice(&buf[..n]);
+        }
+        let msg = Msg::decode(tag, &payload).ok_or_else(|| malformed(&buf[..HEADER]))?;
+        Ok((msg, fd))
+    }
+
+    /// One packet into `buf`: its length and the first fd passed with it.
+    /// A packet larger than `buf` (not sent by this protocol) is an error.
+    fn recv_packet(&self, buf: &mut [u8]) -> Result<(usize, Option<OwnedFd>)> {
         let mut cmsg_space = nix::cmsg_space!([RawFd; 1]);
-        let (len, fd) = {
-            let mut iov = [IoSliceMut::new(&mut buf)];
-            let msg = loop {
-                match recvmsg::<()>(
-                    self.fd.as_raw_fd(),
-                    &mut iov,
-                    Some(&mut cmsg_space),
-                    MsgFlags::MSG_CMSG_CLOEXEC,
-                ) {
-                    Err(nix::Error::EINTR) => continue,
-                    other => break other,
+        let mut iov = [IoSliceMut::new(buf)];
+        let msg = loop {
+            match recvmsg::<()>(
+                self.fd.as_raw_fd(),
+                &mut iov,
+                Some(&mut cmsg_space),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            ) {
+                Err(nix::Error::EINTR) => continue,
+                other => break other,
+            }
+        }
+        .map_err(|e| Error::sys("receive on sync channel", e))?;
+        let mut fd = None;
+        for c in msg
+            .cmsgs()
+            .map_err(|e| Error::sys("sync channel control message", e))?
+        {
+            if let ControlMessageOwned::ScmRights(fds) = c {
+                for raw in fds {
+                    // SAFETY: the kernel just installed this fd for us (SCM_RIGHTS).
+                    let owned = unsafe { OwnedFd::from_raw_fd(raw) };
+                    fd.get_or_insert(owned);
                 }
             }
-            .map_err(|e| Error::sys("receive on sync channel", e))?;
-            let mut fd = None;
-            for c in msg
-                .cmsgs()
-                .map_err(|e| Error::sys("sync channel control message", e))?
-            {
-                if let ControlMessageOwned::ScmRights(fds) = c {
-                    for raw in fds {
-                        // SAFETY: the kernel just installed this fd for us (SCM_RIGHTS).
-                        let owned = unsafe { OwnedFd::from_raw_fd(raw) };
-                        fd.get_or_insert(owned);
-                    }
-                }
-            }
-            (msg.bytes, fd)
-        };
-        if len == 0 {
+        }
+        if msg.flags.contains(MsgFlags::MSG_TRUNC) {
+            return Err(Error::InitDied(format!(
+                "sync packet larger than {} bytes",
+                msg.bytes
+            )));
+        }
+        if msg.bytes == 0 {
             return Err(Error::InitDied(
                 "the other side closed the sync channel".into(),
             ));
         }
-        let msg = Msg::decode(&buf[..len]).ok_or_else(|| {
-            Error::InitDied(format!("malformed sync message {:?}", &buf[..len.min(16)]))
-        })?;
-        Ok((msg, fd))
+        Ok((msg.bytes, fd))
     }
 
     /// Receives a message; a `Failed` message becomes an [`Error::Init`].
@@ -196,6 +249,35 @@ mod tests {
             assert_eq!(b.recv_with_fd().unwrap().0, m);
         }
         drop(a);
+        assert!(matches!(b.recv(), Err(Error::InitDied(_))));
+    }
+
+    #[test]
+    fn large_messages_arrive_whole() {
+        let (a, b) = Channel::pair().unwrap();
+        // Several chunks, an exact multiple, and one byte less than a chunk.
+        for len in [200_000, CHUNK * 2, CHUNK - 1, 0] {
+            let text: String = (0..len).map(|i| (b'a' + (i % 26) as u8) as char).collect();
+            let writer = {
+                let text = text.clone();
+                let a = Channel {
+                    fd: a.fd.try_clone().unwrap(),
+                };
+                std::thread::spawn(move || a.send(&Msg::HooksDone(text)).unwrap())
+            };
+            assert_eq!(b.recv().unwrap(), Msg::HooksDone(text));
+            writer.join().unwrap();
+        }
+    }
+
+    #[test]
+    fn a_foreign_packet_is_an_error_not_a_cut() {
+        let (a, b) = Channel::pair().unwrap();
+        a.send_packet(&[5, 0, 0, 0], None).unwrap();
+        assert!(matches!(b.recv(), Err(Error::InitDied(_))));
+        // Header says 3 bytes, the packet carries 4.
+        a.send_packet(&[8, 3, 0, 0, 0, b'a', b'b', b'c', b'd'], None)
+            .unwrap();
         assert!(matches!(b.recv(), Err(Error::InitDied(_))));
     }
 
