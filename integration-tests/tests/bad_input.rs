@@ -268,3 +268,22 @@ fn unsupported_fields_are_refused_not_ignored() {
         c.assert_nothing_left();
     }
 }
+
+#[test]
+fn no_mount_namespace_is_refused_and_nothing_is_mounted_on_the_host() {
+    // runc differs: runc 1.1 runs such a container, making its mounts in the host's mount
+    // namespace and leaving them there after delete. kiln refuses (a deliberate difference).
+    let mut c = Container::new("nomntns");
+    c.config().remove_namespace("mount").args(&["true"]);
+    if kiln_integration_tests::skip_for_runc("runs without a mount namespace, leaking mounts") {
+        return;
+    }
+    assert_fails_naming(c.create_with(&[]), &["linux.namespaces", "mount namespace"]);
+    c.assert_nothing_left();
+    let rootfs = c.bundle().path().join("rootfs");
+    let after = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    assert!(
+        !after.contains(rootfs.to_string_lossy().as_ref()),
+        "a mount under the rootfs was left on the host"
+    );
+}

@@ -45,7 +45,9 @@ pub fn spec(spec: &Spec) -> Result<()> {
     if !has(LinuxNamespaceType::Mount) {
         return Err(Error::config(
             "linux.namespaces",
-            "a mount namespace is required (kiln sets up the rootfs in it)",
+            "a mount namespace is required: kiln makes the container's mounts (rootfs, /proc, \
+             /dev, binds) in the container's own mount namespace, and without one they would \
+             be made in the caller's and outlive the container; add {\"type\": \"mount\"}",
         ));
     }
     if spec.hostname().as_deref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
