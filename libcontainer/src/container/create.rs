@@ -198,14 +198,10 @@ impl ContainerBuilder {
             nix::sys::stat::FchmodatFlags::FollowSymlink,
         )
         .map_err(|e| Error::sys(format!("chmod {}", fifo.display()), e))?;
-        let state_dir = open(
-            dir,
-            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| Error::sys(format!("open {}", dir.display()), e))?;
+        let exec_fifo = open(&fifo, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+            .map_err(|e| Error::sys(format!("open {}", fifo.display()), e))?;
         // SAFETY: open returned a new fd that we own.
-        let state_dir = unsafe { OwnedFd::from_raw_fd(state_dir) };
+        let exec_fifo = unsafe { OwnedFd::from_raw_fd(exec_fifo) };
         let mut join = CgroupJoin::plan(&cgroup, ns.new_user);
         join.prepare_clone(&cgroup)?;
         let mut plan = InitPlan {
@@ -219,7 +215,7 @@ impl ContainerBuilder {
             seccomp,
             cgroup_tasks: join.tasks,
             console_socket: console_init,
-            state_dir,
+            exec_fifo,
             no_pivot: self.no_pivot,
             no_new_keyring: self.no_new_keyring,
             preserve_fds: self.preserve_fds + listen_fds(),

@@ -5,12 +5,11 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::{openat, OFlag};
+use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 use oci_spec::runtime::Process;
 
 use crate::error::{Error, Result};
-use crate::store::EXEC_FIFO;
 
 /// PATH used to find the program when `process.env` has none (runc's default).
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -115,17 +114,17 @@ fn cloexec_from(first: u32) -> Result<()> {
     Ok(())
 }
 
-/// Blocks until `kiln start` opens the exec fifo of this container (reached
-/// through `state_dir`, an O_PATH fd of the host state directory taken
-/// before pivot_root), then tells it we are going. The fifo stays open
-/// (close-on-exec): `start` waits for it to close, which happens when the
-/// user program is executed, and reads an error text written here instead
-/// if the init fails first.
-pub(crate) fn wait_for_start(state_dir: BorrowedFd<'_>) -> Result<OwnedFd> {
+/// Blocks until `kiln start` opens the exec fifo of this container (an
+/// O_PATH fd of it taken before pivot_root, reopened for writing through
+/// /proc/self/fd: the init holds nothing of the host but the fifo), then tells
+/// it we are going. The fifo stays open (close-on-exec): `start` waits for it
+/// to close, which happens when the user program is executed, and reads an
+/// error text written here instead if the init fails first.
+pub(crate) fn wait_for_start(fifo: BorrowedFd<'_>) -> Result<OwnedFd> {
+    let path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
     let fd = loop {
-        match openat(
-            Some(state_dir.as_raw_fd()),
-            EXEC_FIFO,
+        match nix::fcntl::open(
+            path.as_str(),
             OFlag::O_WRONLY | OFlag::O_CLOEXEC,
             Mode::empty(),
         ) {
@@ -133,8 +132,13 @@ pub(crate) fn wait_for_start(state_dir: BorrowedFd<'_>) -> Result<OwnedFd> {
             other => break other,
         }
     }
-    .map_err(|e| Error::sys("open exec fifo", e))?;
-    // SAFETY: openat returned a new fd that we own.
+    .map_err(|e| {
+        Error::sys(
+            format!("reopen exec fifo through {path} (is /proc mounted?)"),
+            e,
+        )
+    })?;
+    // SAFETY: open returned a new fd that we own.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     nix::unistd::write(&fd, b"0").map_err(|e| Error::sys("write exec fifo", e))?;
     Ok(fd)

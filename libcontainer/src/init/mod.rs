@@ -5,6 +5,7 @@
 pub(crate) mod caps;
 pub(crate) mod cgroup_join;
 pub(crate) mod exec;
+pub(crate) mod fds;
 pub(crate) mod hostname;
 pub(crate) mod namespaces;
 pub(crate) mod rlimits;
@@ -39,8 +40,8 @@ pub(crate) struct InitPlan<'a> {
     pub cgroup_tasks: Vec<std::path::PathBuf>,
     /// The console socket the init sends its pty master to (process.terminal).
     pub console_socket: Option<OwnedFd>,
-    /// O_PATH fd of the container's state directory (for the exec fifo).
-    pub state_dir: OwnedFd,
+    /// O_PATH fd of the container's exec fifo (reopened to wait for `start`).
+    pub exec_fifo: OwnedFd,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     /// fds 3..3+preserve_fds are passed to the container.
@@ -52,7 +53,7 @@ pub(crate) struct InitPlan<'a> {
 /// and exits 255. Never returns.
 pub(crate) fn main(plan: &InitPlan, chan: Channel) -> ! {
     let mut start_fifo = None;
-    let err = match steps(plan, &chan, &mut start_fifo) {
+    let err = match fds_step(plan, &chan).and_then(|()| steps(plan, &chan, &mut start_fifo)) {
         Ok(never) => match never {},
         Err(e) => e,
     };
@@ -73,6 +74,15 @@ pub(crate) fn main(plan: &InitPlan, chan: Channel) -> ! {
         }
     }
     exit_now(255)
+}
+
+/// Step "fds": keep only what the init needs (see [`fds`]).
+fn fds_step(plan: &InitPlan, chan: &Channel) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let mut keep = vec![chan.as_raw_fd(), plan.exec_fifo.as_raw_fd()];
+    keep.extend(plan.console_socket.as_ref().map(|s| s.as_raw_fd()));
+    keep.extend(plan.ns.joins.iter().map(|(fd, _)| fd.as_raw_fd()));
+    fds::close_inherited(plan.preserve_fds, &keep)
 }
 
 /// The init sequence. Returns only on failure; `start_fifo` holds the exec
@@ -157,7 +167,7 @@ fn steps(
     }
     chan.send(&Msg::Ready)?;
     // created: wait for `kiln start`
-    *start_fifo = Some(exec::wait_for_start(plan.state_dir.as_fd())?);
+    *start_fifo = Some(exec::wait_for_start(plan.exec_fifo.as_fd())?);
     state["status"] = "created".into();
     hooks::run_all(HookKind::StartContainer, spec.hooks().as_ref(), &state)?;
     if let Some(f) = filter {

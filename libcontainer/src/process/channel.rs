@@ -86,6 +86,12 @@ fn malformed(bytes: &[u8]) -> Error {
     ))
 }
 
+impl AsRawFd for Channel {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
 impl Channel {
     /// A connected pair: (parent end, child end), both close-on-exec.
     pub(crate) fn pair() -> Result<(Channel, Channel)> {
