@@ -1,0 +1,59 @@
+//! The host's cgroups in states a runtime must cope with: a stray plain directory under
+//! /sys/fs/cgroup, a cgroup frozen before the container is created, and frozen containers
+//! that are killed or force-deleted. Every runtime call here is bounded (these used to hang).
+
+use std::time::Duration;
+
+use kiln_integration_tests::cgroup_fixtures::StrayDir;
+use kiln_integration_tests::{cgroup, sys, Container, Output};
+
+/// Far more than any of these operations needs; a runtime still busy after it hangs.
+const LIMIT: Duration = Duration::from_secs(20);
+
+fn rt(c: &Container, args: &[&str]) -> Output {
+    c.rt()
+        .exec_within(args, LIMIT)
+        .unwrap_or_else(|e| panic!("{} {args:?}: {e}", c.id()))
+}
+
+/// A started `sleep` container.
+fn sleeper(tag: &str) -> Container {
+    let mut c = Container::new(tag);
+    c.config().args(&["sleep", "1000"]);
+    c.create();
+    c.start();
+    c
+}
+
+/// Asserts that process `pid` is gone.
+#[track_caller]
+fn assert_gone(pid: i32) {
+    let exited = sys::wait_pid_exit(pid, LIMIT).expect("pidfd");
+    assert!(exited, "process {pid} still exists");
+}
+
+#[test]
+fn a_plain_directory_under_sys_fs_cgroup_is_not_a_hierarchy() {
+    let Some(stray) = StrayDir::new().expect("stray directory") else {
+        println!("SKIP: no unmounted v1 controller name to use on this host");
+        return;
+    };
+    let c = sleeper("stray");
+    let inside = stray.path().join(cgroup::PARENT);
+    assert!(
+        !inside.join(c.id()).exists(),
+        "the runtime made its cgroup in the plain directory {}",
+        stray.path().display()
+    );
+    let out = rt(&c, &["exec", c.id(), "sh", "-c", "echo exec-ok"]).expect_success();
+    assert!(out.stdout.contains("exec-ok"), "{}", out.describe());
+    let pid = c.pid();
+    rt(&c, &["delete", "--force", c.id()]).expect_success();
+    assert_gone(pid);
+    c.assert_nothing_left();
+    assert!(
+        !inside.join(c.id()).exists(),
+        "something was written into {}",
+        stray.path().display()
+    );
+}
