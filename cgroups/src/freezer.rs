@@ -33,6 +33,20 @@ pub(crate) enum Freezer {
 }
 
 impl Freezer {
+    /// The same kind of freezer for another cgroup directory of the hierarchy.
+    pub(crate) fn at(&self, dir: &Path) -> Self {
+        match self {
+            Self::V1(_) => Self::V1(dir.to_path_buf()),
+            Self::V2(_) => Self::V2(dir.to_path_buf()),
+        }
+    }
+
+    /// The cgroup directory (which may not exist).
+    pub(crate) fn path(&self) -> &Path {
+        let (Self::V1(d) | Self::V2(d)) = self;
+        d
+    }
+
     fn dir(&self) -> Result<&Path, CgroupError> {
         let (Self::V1(d) | Self::V2(d)) = self;
         if d.is_dir() {

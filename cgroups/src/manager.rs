@@ -233,6 +233,31 @@ impl Manager {
         self.freezer("thaw")?.thaw()
     }
 
+    /// Refuses, like runc, a cgroup that is frozen (or freezing) before the container is
+    /// created in it: the init would stop mid-setup and its caller wait forever. Checks the
+    /// container's directory or, while that does not exist, its nearest existing ancestor
+    /// (a new cgroup inherits a freeze). Only reads: never thaws or removes anything.
+    /// Without a freezer nothing can be frozen.
+    pub fn ensure_not_frozen(&self) -> Result<(), CgroupError> {
+        let freezer = match self.freezer("checking the freezer state") {
+            Ok(f) => f,
+            Err(CgroupError::ControllerMissing { .. }) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let depth = self.rel.components().count();
+        let existing = freezer.path().ancestors().take(depth).find(|d| d.is_dir());
+        let Some(dir) = existing else {
+            return Ok(());
+        };
+        match freezer.at(dir).state()? {
+            FreezerState::Thawed => Ok(()),
+            state => Err(CgroupError::Frozen {
+                path: dir.to_path_buf(),
+                state,
+            }),
+        }
+    }
+
     /// The current freezer state.
     pub fn freezer_state(&self) -> Result<FreezerState, CgroupError> {
         self.freezer("reading the freezer state")?.state()
@@ -322,4 +347,63 @@ fn open_dir_fd(dir: &Path) -> std::io::Result<OwnedFd> {
         .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
         .open(dir)?;
     Ok(f.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::V1Mount;
+
+    /// A manager for `/a/b` in a fake v1 tree under `root` with only a freezer hierarchy.
+    fn fake_freezer(root: &Path) -> Manager {
+        let mounts = Mounts {
+            layout: Layout::V1,
+            v1: vec![V1Mount {
+                controllers: vec!["freezer"],
+                mount: root.join("freezer"),
+            }],
+            unified: None,
+        };
+        Manager::with_mounts(CgroupPath::Fs("/a/b".into()), mounts).unwrap()
+    }
+
+    #[test]
+    fn a_frozen_cgroup_or_ancestor_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let m = fake_freezer(tmp.path());
+        // Nothing exists yet: nothing is frozen.
+        m.ensure_not_frozen().unwrap();
+        let a = tmp.path().join("freezer/a");
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::write(a.join("freezer.state"), "FROZEN\n").unwrap();
+        // The container's own directory is not made yet: its parent decides.
+        match m.ensure_not_frozen() {
+            Err(CgroupError::Frozen { path, state }) => {
+                assert_eq!((path, state), (a.clone(), FreezerState::Frozen));
+            }
+            other => panic!("expected Frozen, got {other:?}"),
+        }
+        let b = a.join("b");
+        std::fs::create_dir(&b).unwrap();
+        std::fs::write(b.join("freezer.state"), "THAWED\n").unwrap();
+        m.ensure_not_frozen().unwrap();
+        std::fs::write(b.join("freezer.state"), "FREEZING\n").unwrap();
+        let err = m.ensure_not_frozen().unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("container's cgroup unexpectedly frozen"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn without_a_freezer_nothing_is_frozen() {
+        let mounts = Mounts {
+            layout: Layout::V1,
+            v1: Vec::new(),
+            unified: None,
+        };
+        let m = Manager::with_mounts(CgroupPath::Fs("/a/b".into()), mounts).unwrap();
+        m.ensure_not_frozen().unwrap();
+    }
 }

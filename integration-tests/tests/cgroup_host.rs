@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use kiln_integration_tests::cgroup_fixtures::StrayDir;
+use kiln_integration_tests::cgroup_fixtures::{Frozen, StrayDir};
 use kiln_integration_tests::{cgroup, sys, Container, Output};
 
 /// Far more than any of these operations needs; a runtime still busy after it hangs.
@@ -56,4 +56,36 @@ fn a_plain_directory_under_sys_fs_cgroup_is_not_a_hierarchy() {
         "something was written into {}",
         stray.path().display()
     );
+}
+
+#[test]
+fn create_in_a_frozen_cgroup_is_refused() {
+    let mut c = Container::new("prefrozen");
+    c.config().args(&["true"]);
+    let Some(frozen) = Frozen::premade(c.id()).expect("frozen cgroup") else {
+        println!("SKIP: no freezer on this host");
+        return;
+    };
+    c.write_config();
+    let bundle = c.bundle().path().to_string_lossy().into_owned();
+    let out = rt(&c, &["run", "--bundle", &bundle, c.id()]);
+    assert_eq!(out.code, 1, "{}", out.describe());
+    assert!(
+        out.stderr
+            .contains("container's cgroup unexpectedly frozen"),
+        "{}",
+        out.describe()
+    );
+    // Nothing left, and the cgroup it did not create is untouched (still there, still frozen).
+    assert!(
+        frozen.is_frozen(),
+        "the runtime thawed a cgroup it does not own"
+    );
+    let left: Vec<_> = cgroup::leftovers(c.id())
+        .into_iter()
+        .filter(|d| d != frozen.dir())
+        .collect();
+    assert!(left.is_empty(), "cgroups left: {left:?}");
+    let listed = rt(&c, &["list", "-q"]).expect_success().stdout;
+    assert!(listed.trim().is_empty(), "still listed: {listed}");
 }
