@@ -74,6 +74,16 @@ impl Freezer {
         }
     }
 
+    /// Thaws the cgroup and every cgroup below it (a v1 sub-cgroup frozen on its own stays
+    /// frozen when only its parent is thawed).
+    pub(crate) fn thaw_tree(&self) -> Result<(), CgroupError> {
+        self.thaw()?;
+        for sub in fsutil::subdirs(self.dir()?)? {
+            self.at(&sub).thaw_tree()?;
+        }
+        Ok(())
+    }
+
     /// Reads the current state.
     pub(crate) fn state(&self) -> Result<FreezerState, CgroupError> {
         let dir = self.dir()?;

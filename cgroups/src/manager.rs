@@ -265,8 +265,10 @@ impl Manager {
 
     /// Sends `signal` to every process of the cgroup. On v2 with SIGKILL this is a write to
     /// `cgroup.kill`; otherwise the cgroup is frozen, each process signalled, and thawed, so
-    /// that no process can fork out of reach meanwhile. A cgroup that does not exist (any
-    /// more) has no processes: that is not an error.
+    /// that no process can fork out of reach meanwhile. With SIGKILL the cgroup and every
+    /// sub-cgroup are thawed in the end even if they were frozen before (a paused container):
+    /// a frozen process never acts on its SIGKILL. A cgroup that does not exist (any more)
+    /// has no processes: that is not an error.
     pub fn kill_all(&self, signal: i32) -> Result<(), CgroupError> {
         if !self.procs_dir("kill_all")?.is_dir() {
             return Ok(());
@@ -283,10 +285,10 @@ impl Manager {
         let result = self
             .pids()
             .and_then(|pids| procs::signal_all(&pids, signal));
-        if frozen {
-            if let Some(f) = &freezer {
-                f.thaw()?;
-            }
+        match &freezer {
+            Some(f) if signal == libc::SIGKILL && f.path().is_dir() => f.thaw_tree()?,
+            Some(f) if frozen => f.thaw()?,
+            _ => {}
         }
         result
     }

@@ -89,3 +89,52 @@ fn create_in_a_frozen_cgroup_is_refused() {
     let listed = rt(&c, &["list", "-q"]).expect_success().stdout;
     assert!(listed.trim().is_empty(), "still listed: {listed}");
 }
+
+#[test]
+fn delete_force_of_a_paused_container_returns() {
+    let c = sleeper("pausedel");
+    let pid = c.pid();
+    rt(&c, &["pause", c.id()]).expect_success();
+    assert_eq!(c.status(), "paused");
+    rt(&c, &["delete", "--force", c.id()]).expect_success();
+    assert_gone(pid);
+    c.assert_nothing_left();
+}
+
+#[test]
+fn delete_force_of_a_directly_frozen_container_returns() {
+    // Frozen by writing the freezer file, once running and once still created.
+    for start in [true, false] {
+        let mut c = Container::new("frozendel");
+        c.config().args(&["sleep", "1000"]);
+        c.create();
+        if start {
+            c.start();
+        }
+        let pid = c.pid();
+        let _frozen = Frozen::existing(c.id()).expect("freezing");
+        rt(&c, &["delete", "--force", c.id()]).expect_success();
+        assert_gone(pid);
+        c.assert_nothing_left();
+    }
+}
+
+#[test]
+fn kill_of_a_paused_container_with_sigkill_kills_it() {
+    for all in [false, true] {
+        let c = sleeper("pausekill");
+        let pid = c.pid();
+        rt(&c, &["pause", c.id()]).expect_success();
+        let mut args = vec!["kill"];
+        if all {
+            args.push("--all");
+        }
+        args.extend([c.id(), "KILL"]);
+        rt(&c, &args).expect_success();
+        // The process dies without a resume (a frozen one never handles its SIGKILL).
+        assert_gone(pid);
+        assert_eq!(c.status(), "stopped");
+        rt(&c, &["delete", c.id()]).expect_success();
+        c.assert_nothing_left();
+    }
+}
