@@ -33,7 +33,7 @@ impl StrayDir {
         let mounts = host_mounts()?;
         for name in UNMOUNTED_CANDIDATES {
             let path = Path::new(CGROUP_ROOT).join(name);
-            let mounted = mounts.iter().any(|m| Path::new(&m.mount_point) == path);
+            let mounted = mounts.iter().any(|m| m.mount_point == path);
             if mounted || !is_plain_dir_or_absent(&path) {
                 continue;
             }
@@ -93,9 +93,9 @@ fn freezer_mount() -> Result<Option<(PathBuf, Kind)>> {
     if let Some(m) = mounts
         .iter()
         .rev()
-        .find(|m| m.fs_type == "cgroup" && m.super_options.iter().any(|o| o == "freezer"))
+        .find(|m| m.fstype == "cgroup" && m.has_super_option("freezer"))
     {
-        return Ok(Some((PathBuf::from(&m.mount_point), Kind::V1)));
+        return Ok(Some((m.mount_point.clone(), Kind::V1)));
     }
     let v2 = statfs(CGROUP_ROOT).is_ok_and(|s| s.filesystem_type() == CGROUP2_SUPER_MAGIC);
     Ok(v2.then(|| (PathBuf::from(CGROUP_ROOT), Kind::V2)))
