@@ -51,7 +51,7 @@ fn create_path(
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             Err(source) => return Err(CgroupError::Mkdir { path: cur, source }),
         }
-        if h.name == "cpuset" {
+        if h.controllers.contains(&"cpuset") {
             inherit_cpuset(&parent, &cur)?;
         }
     }

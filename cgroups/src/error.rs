@@ -145,6 +145,15 @@ pub enum CgroupError {
         source: io::Error,
     },
 
+    /// The cgroup a container is to be created in is already frozen (runc's wording).
+    #[error("container's cgroup unexpectedly frozen: {} is {state:?}", path.display())]
+    Frozen {
+        /// The frozen cgroup directory (the container's, or its nearest existing ancestor).
+        path: PathBuf,
+        /// Its freezer state.
+        state: crate::FreezerState,
+    },
+
     /// The cgroup did not reach the FROZEN state in time (it was thawed again).
     #[error("cgroup {} did not freeze within {waited:?}", path.display())]
     FreezeTimeout {

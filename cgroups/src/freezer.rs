@@ -33,6 +33,20 @@ pub(crate) enum Freezer {
 }
 
 impl Freezer {
+    /// The same kind of freezer for another cgroup directory of the hierarchy.
+    pub(crate) fn at(&self, dir: &Path) -> Self {
+        match self {
+            Self::V1(_) => Self::V1(dir.to_path_buf()),
+            Self::V2(_) => Self::V2(dir.to_path_buf()),
+        }
+    }
+
+    /// The cgroup directory (which may not exist).
+    pub(crate) fn path(&self) -> &Path {
+        let (Self::V1(d) | Self::V2(d)) = self;
+        d
+    }
+
     fn dir(&self) -> Result<&Path, CgroupError> {
         let (Self::V1(d) | Self::V2(d)) = self;
         if d.is_dir() {
@@ -58,6 +72,16 @@ impl Freezer {
             Self::V1(_) => fsutil::write(&dir.join("freezer.state"), "THAWED"),
             Self::V2(_) => fsutil::write(&dir.join("cgroup.freeze"), "0"),
         }
+    }
+
+    /// Thaws the cgroup and every cgroup below it (a v1 sub-cgroup frozen on its own stays
+    /// frozen when only its parent is thawed).
+    pub(crate) fn thaw_tree(&self) -> Result<(), CgroupError> {
+        self.thaw()?;
+        for sub in fsutil::subdirs(self.dir()?)? {
+            self.at(&sub).thaw_tree()?;
+        }
+        Ok(())
     }
 
     /// Reads the current state.

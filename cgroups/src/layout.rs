@@ -1,9 +1,38 @@
-//! Detecting the host's cgroup layout from `/proc/self/mountinfo`.
+//! The host's cgroup hierarchies, found in `/proc/self/mountinfo` and confirmed with statfs(2).
+//!
+//! A directory under `/sys/fs/cgroup` is not a hierarchy because it exists: that directory is
+//! usually a tmpfs where other tools leave plain directories (`hugetlb`, `net_cls`…) behind.
+//! Only a visible `cgroup`/`cgroup2` mount counts, and kiln never writes anywhere else.
 
+use std::path::{Path, PathBuf};
+
+use nix::sys::statfs::{statfs, FsType, CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC};
+
+use crate::mountinfo::{self, MountInfo};
 use crate::CgroupError;
 
 /// The standard mount point of the cgroup filesystems.
 pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+/// v1 hierarchies kiln knows about, in the order they are listed and joined. `systemd` is
+/// the named `name=systemd` hierarchy, which carries no controller but is joined like runc does.
+pub(crate) const V1_CONTROLLERS: &[&str] = &[
+    "cpu",
+    "cpuacct",
+    "cpuset",
+    "memory",
+    "devices",
+    "freezer",
+    "blkio",
+    "pids",
+    "hugetlb",
+    "net_cls",
+    "net_prio",
+    "perf_event",
+    "rdma",
+    "misc",
+    "systemd",
+];
 
 /// Host cgroup layout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -16,82 +45,143 @@ pub enum Layout {
     Hybrid,
 }
 
+/// One mounted v1 hierarchy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct V1Mount {
+    /// The known controllers it carries (several when co-mounted, e.g. `cpu,cpuacct`),
+    /// in [`V1_CONTROLLERS`] order.
+    pub controllers: Vec<&'static str>,
+    /// Where it is mounted.
+    pub mount: PathBuf,
+}
+
+/// The cgroup hierarchies of the host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Mounts {
+    pub layout: Layout,
+    /// v1 hierarchies (none on a pure v2 host).
+    pub v1: Vec<V1Mount>,
+    /// The cgroup2 mount (`None` on a pure v1 host).
+    pub unified: Option<PathBuf>,
+}
+
+impl Mounts {
+    /// The hierarchies mounted under [`CGROUP_ROOT`] in this mount namespace.
+    pub(crate) fn discover() -> Result<Self, CgroupError> {
+        let path = Path::new(mountinfo::SELF);
+        let entries = mountinfo::read(path)
+            .map_err(|e| CgroupError::Layout(format!("reading {}: {e}", path.display())))?;
+        let mut mounts = Self::from_mountinfo(&entries, Path::new(CGROUP_ROOT))?;
+        mounts.confirm_with_statfs()?;
+        Ok(mounts)
+    }
+
+    /// The hierarchies mounted directly under `root` according to `entries` (pure; unit
+    /// tested). A later mount hides earlier ones on the same mount point or below it.
+    pub(crate) fn from_mountinfo(entries: &[MountInfo], root: &Path) -> Result<Self, CgroupError> {
+        let mut visible: Vec<&MountInfo> = Vec::new();
+        for m in entries {
+            visible.retain(|v| !v.mount_point.starts_with(&m.mount_point));
+            visible.push(m);
+        }
+        if visible
+            .iter()
+            .any(|m| m.mount_point == root && m.fstype == "cgroup2")
+        {
+            return Ok(Self {
+                layout: Layout::V2,
+                v1: Vec::new(),
+                unified: Some(root.to_path_buf()),
+            });
+        }
+        let below_root = |m: &&&MountInfo| m.mount_point.parent() == Some(root);
+        let v1: Vec<V1Mount> = visible
+            .iter()
+            .filter(below_root)
+            .filter(|m| m.fstype == "cgroup")
+            .filter_map(|m| {
+                let controllers = v1_controllers(m);
+                (!controllers.is_empty()).then(|| V1Mount {
+                    controllers,
+                    mount: m.mount_point.clone(),
+                })
+            })
+            .collect();
+        let unified = root.join("unified");
+        let unified = visible
+            .iter()
+            .any(|m| m.mount_point == unified && m.fstype == "cgroup2")
+            .then_some(unified);
+        let layout = match (v1.is_empty(), &unified) {
+            (false, Some(_)) => Layout::Hybrid,
+            (false, None) => Layout::V1,
+            (true, _) => {
+                return Err(CgroupError::Layout(format!(
+                    "no cgroup v1 or v2 filesystem is mounted at {}",
+                    root.display()
+                )))
+            }
+        };
+        Ok(Self {
+            layout,
+            v1,
+            unified,
+        })
+    }
+
+    /// Drops any hierarchy whose mount point does not resolve to a cgroup filesystem now
+    /// (one statfs each), so that nothing is ever written into another filesystem.
+    fn confirm_with_statfs(&mut self) -> Result<(), CgroupError> {
+        let is =
+            |path: &Path, magic: FsType| statfs(path).is_ok_and(|s| s.filesystem_type() == magic);
+        self.v1.retain(|h| is(&h.mount, CGROUP_SUPER_MAGIC));
+        if let Some(u) = &self.unified {
+            if !is(u, CGROUP2_SUPER_MAGIC) {
+                if self.layout == Layout::V2 {
+                    return Err(CgroupError::Layout(format!(
+                        "{} is listed as cgroup2 in mountinfo but statfs disagrees",
+                        u.display()
+                    )));
+                }
+                self.unified = None;
+            }
+        }
+        if self.layout == Layout::Hybrid && self.unified.is_none() {
+            self.layout = Layout::V1;
+        }
+        if self.layout != Layout::V2 && self.v1.is_empty() {
+            return Err(CgroupError::Layout(format!(
+                "no cgroup filesystem is mounted under {CGROUP_ROOT}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The mount point of the v1 hierarchy carrying `controller`.
+    pub(crate) fn v1_mount(&self, controller: &str) -> Option<&Path> {
+        self.v1
+            .iter()
+            .find(|h| h.controllers.contains(&controller))
+            .map(|h| h.mount.as_path())
+    }
+}
+
+/// The known controllers of a v1 mount, from its superblock options (`rw,cpu,cpuacct`,
+/// `rw,xattr,name=systemd`).
+fn v1_controllers(m: &MountInfo) -> Vec<&'static str> {
+    V1_CONTROLLERS
+        .iter()
+        .copied()
+        .filter(|&c| match c {
+            "systemd" => m.has_super_option("name=systemd"),
+            c => m.has_super_option(c),
+        })
+        .collect()
+}
+
 /// Detects the layout of the calling process's mount namespace from `/proc/self/mountinfo`.
 pub fn detect_layout() -> Result<Layout, CgroupError> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo")
-        .map_err(|e| CgroupError::Layout(format!("reading /proc/self/mountinfo: {e}")))?;
-    layout_from_mountinfo(&text)
-}
-
-/// Decodes the octal escapes (`\040` for a space…) the kernel uses in mountinfo paths.
-fn unescape(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\' && i + 3 < bytes.len() {
-            let digits = &bytes[i + 1..i + 4];
-            if digits.iter().all(|d| (b'0'..=b'7').contains(d)) {
-                let v = digits
-                    .iter()
-                    .fold(0u32, |acc, d| acc * 8 + u32::from(d - b'0'));
-                if let Ok(v) = u8::try_from(v) {
-                    out.push(v);
-                    i += 4;
-                    continue;
-                }
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// One relevant mountinfo entry: (mount point, filesystem type).
-fn parse_line(line: &str) -> Option<(String, String)> {
-    let (pre, post) = line.split_once(" - ")?;
-    let mount_point = unescape(pre.split(' ').nth(4)?);
-    let fstype = post.split(' ').next()?.to_string();
-    Some((mount_point, fstype))
-}
-
-/// Classifies a mountinfo text (pure; unit tested).
-///
-/// Later mounts shadow earlier ones on the same mount point, so the last entry for
-/// `/sys/fs/cgroup` wins.
-pub(crate) fn layout_from_mountinfo(text: &str) -> Result<Layout, CgroupError> {
-    let mut root_fs: Option<String> = None;
-    let mut unified_is_v2 = false;
-    let mut has_v1 = false;
-    let prefix = format!("{CGROUP_ROOT}/");
-    for (mount_point, fstype) in text.lines().filter_map(parse_line) {
-        if mount_point == CGROUP_ROOT {
-            root_fs = Some(fstype);
-            // A new mount on the root hides everything mounted below it before.
-            has_v1 = false;
-            unified_is_v2 = false;
-        } else if let Some(rest) = mount_point.strip_prefix(&prefix) {
-            if rest.contains('/') {
-                continue;
-            }
-            // The last mount on a mount point is the visible one: a tmpfs
-            // mounted over `unified` hides the cgroup2 below it.
-            if rest == "unified" {
-                unified_is_v2 = fstype == "cgroup2";
-            } else if fstype == "cgroup" {
-                has_v1 = true;
-            }
-        }
-    }
-    match (root_fs.as_deref(), has_v1, unified_is_v2) {
-        (Some("cgroup2"), _, _) => Ok(Layout::V2),
-        (_, true, true) => Ok(Layout::Hybrid),
-        (_, true, false) => Ok(Layout::V1),
-        _ => Err(CgroupError::Layout(format!(
-            "no cgroup v1 or v2 filesystem is mounted at {CGROUP_ROOT}"
-        ))),
-    }
+    Ok(Mounts::discover()?.layout)
 }
 
 #[cfg(test)]
@@ -100,51 +190,89 @@ mod tests {
 
     const HYBRID: &str = "\
 31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
-32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct
 35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+36 31 0:33 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd
 41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
 ";
 
-    #[test]
-    fn detects_hybrid() {
-        assert_eq!(layout_from_mountinfo(HYBRID).unwrap(), Layout::Hybrid);
+    fn mounts(text: &str) -> Result<Mounts, CgroupError> {
+        Mounts::from_mountinfo(&mountinfo::parse(text), Path::new(CGROUP_ROOT))
     }
 
     #[test]
-    fn unified_hidden_by_a_later_mount_is_v1() {
-        let hidden = format!("{HYBRID}50 41 0:60 / /sys/fs/cgroup/unified rw - tmpfs tmpfs rw\n");
-        assert_eq!(layout_from_mountinfo(&hidden).unwrap(), Layout::V1);
+    fn finds_the_hybrid_hierarchies_by_their_mounts() {
+        let m = mounts(HYBRID).unwrap();
+        assert_eq!(m.layout, Layout::Hybrid);
+        assert_eq!(
+            m.v1_mount("cpuacct"),
+            Some(Path::new("/sys/fs/cgroup/cpu,cpuacct"))
+        );
+        assert_eq!(m.v1[0].controllers, vec!["cpu", "cpuacct"]);
+        assert_eq!(
+            m.v1_mount("systemd"),
+            Some(Path::new("/sys/fs/cgroup/systemd"))
+        );
+        assert_eq!(m.unified, Some(PathBuf::from("/sys/fs/cgroup/unified")));
+        // Plain directories (hugetlb, net_cls… on the tmpfs) are not in mountinfo.
+        assert_eq!(m.v1_mount("hugetlb"), None);
+        assert_eq!(m.v1_mount("net_cls"), None);
+    }
+
+    #[test]
+    fn other_filesystems_and_deeper_mounts_are_not_hierarchies() {
+        let text = format!(
+            "{HYBRID}\
+50 31 0:60 / /sys/fs/cgroup/hugetlb rw - tmpfs tmpfs rw
+51 35 0:32 /x /sys/fs/cgroup/memory/sub/pids rw - cgroup cgroup rw,pids
+52 31 0:61 / /sys/fs/cgroup/named rw - cgroup cgroup rw,name=other
+"
+        );
+        let m = mounts(&text).unwrap();
+        assert_eq!(m.v1_mount("hugetlb"), None);
+        assert_eq!(m.v1_mount("pids"), None);
+        assert_eq!(m.v1.len(), 3, "{:?}", m.v1);
+    }
+
+    #[test]
+    fn a_later_mount_hides_the_hierarchy_below_it() {
+        let hidden = format!(
+            "{HYBRID}50 41 0:60 / /sys/fs/cgroup/unified rw - tmpfs tmpfs rw\n\
+             51 35 0:61 / /sys/fs/cgroup/memory rw - tmpfs tmpfs rw\n"
+        );
+        let m = mounts(&hidden).unwrap();
+        assert_eq!(m.layout, Layout::V1);
+        assert_eq!(m.v1_mount("memory"), None);
+        let remounted = format!("{HYBRID}60 23 0:70 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n");
+        assert!(mounts(&remounted).is_err(), "a new root tmpfs hides all");
     }
 
     #[test]
     fn detects_v1_without_unified() {
         let text: String = HYBRID.lines().take(3).map(|l| format!("{l}\n")).collect();
-        assert_eq!(layout_from_mountinfo(&text).unwrap(), Layout::V1);
+        assert_eq!(mounts(&text).unwrap().layout, Layout::V1);
     }
 
     #[test]
     fn detects_v2() {
         let text =
             "29 23 0:26 / /sys/fs/cgroup rw,nosuid shared:4 - cgroup2 cgroup2 rw,nsdelegate\n";
-        assert_eq!(layout_from_mountinfo(text).unwrap(), Layout::V2);
+        let m = mounts(text).unwrap();
+        assert_eq!(m.layout, Layout::V2);
+        assert_eq!(m.unified, Some(PathBuf::from(CGROUP_ROOT)));
+        assert!(m.v1.is_empty());
     }
 
     #[test]
     fn later_root_mount_shadows_earlier() {
         let text = format!("{HYBRID}50 23 0:40 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n");
-        assert_eq!(layout_from_mountinfo(&text).unwrap(), Layout::V2);
+        assert_eq!(mounts(&text).unwrap().layout, Layout::V2);
     }
 
     #[test]
     fn no_cgroups_is_an_error() {
-        let text = "22 1 0:21 / /proc rw - proc proc rw\n";
-        assert!(layout_from_mountinfo(text).is_err());
-    }
-
-    #[test]
-    fn unescapes_octal() {
-        assert_eq!(unescape("/a\\040b"), "/a b");
-        assert_eq!(unescape("/plain"), "/plain");
-        assert_eq!(unescape("/end\\"), "/end\\");
+        assert!(mounts("22 1 0:21 / /proc rw - proc proc rw\n").is_err());
+        let only_tmpfs = "31 23 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n";
+        assert!(mounts(only_tmpfs).is_err());
     }
 }

@@ -4,7 +4,8 @@
 //! Written from scratch rather than on `cgroups-rs` (0.5): it treats hybrid hosts as plain v1,
 //! has no eBPF device filter and no runc-shaped statistics, so it would cover little here.
 //!
-//! * [`detect_layout`] tells v1, v2 and hybrid hosts apart.
+//! * [`detect_layout`] tells v1, v2 and hybrid hosts apart; the hierarchies are the cgroup
+//!   mounts listed in `/proc/self/mountinfo` ([`mountinfo`] is the project's one parser of it).
 //! * [`CgroupPath::parse`] interprets `linux.cgroupsPath`.
 //! * [`Manager`] creates, configures, freezes, signals, measures and removes one container's
 //!   cgroup. It holds no global state; construct one wherever needed.
@@ -29,6 +30,7 @@ mod freezer;
 mod fsutil;
 mod layout;
 mod manager;
+pub mod mountinfo;
 mod path;
 mod plan;
 mod procs;

@@ -1,48 +1,33 @@
 //! [`Manager`]: the per-container cgroup handle and its public operations.
 
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::MetadataExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use oci_spec::runtime::LinuxResources;
 
-use crate::layout::{detect_layout, Layout, CGROUP_ROOT};
+use crate::layout::{Layout, Mounts, V1_CONTROLLERS};
 use crate::{
     create, freezer, plan, procs, resources, stats, CgroupError, CgroupPath, FreezerState, Stats,
 };
 
-/// v1 hierarchies kiln knows about, looked up as `/sys/fs/cgroup/<name>` (co-mounted
-/// hierarchies are found through the usual `cpu -> cpu,cpuacct` symlinks). `systemd` is the
-/// named `name=systemd` hierarchy, which carries no controller but is joined like runc does.
-pub(crate) const V1_HIERARCHIES: &[&str] = &[
-    "cpu",
-    "cpuacct",
-    "cpuset",
-    "memory",
-    "devices",
-    "freezer",
-    "blkio",
-    "pids",
-    "hugetlb",
-    "net_cls",
-    "net_prio",
-    "perf_event",
-    "rdma",
-    "misc",
-    "systemd",
-];
-
 /// One distinct mounted hierarchy and the container's directory in it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Hierarchy {
-    /// Controller (or `unified`) name it was found under.
-    pub name: &'static str,
+    /// The controllers it carries (`["unified"]` for the cgroup2 one).
+    pub controllers: Vec<&'static str>,
     /// Mount point.
     pub mount: PathBuf,
-    /// The container's cgroup directory.
+    /// The container's directory.
     pub dir: PathBuf,
+}
+
+impl Hierarchy {
+    /// Whether this is the cgroup2 hierarchy.
+    pub(crate) fn is_unified(&self) -> bool {
+        self.controllers == ["unified"]
+    }
 }
 
 /// A container's cgroup across all hierarchies of the host.
@@ -53,26 +38,19 @@ pub(crate) struct Hierarchy {
 pub struct Manager {
     path: CgroupPath,
     rel: PathBuf,
-    layout: Layout,
-    root: PathBuf,
+    /// The host's hierarchies: only mounted cgroup filesystems, never a plain directory.
+    mounts: Arc<Mounts>,
     created: Arc<Mutex<Vec<PathBuf>>>,
-    /// The mounted hierarchies, looked up once (one stat per candidate).
-    hierarchies: Arc<OnceLock<Vec<Hierarchy>>>,
 }
 
 impl Manager {
-    /// A manager for `path` on this host, detecting the layout from `/proc/self/mountinfo`.
+    /// A manager for `path` on this host, finding the hierarchies in `/proc/self/mountinfo`.
     pub fn new(path: CgroupPath) -> Result<Self, CgroupError> {
-        Self::with_layout(path, detect_layout()?)
+        Self::with_mounts(path, Mounts::discover()?)
     }
 
-    /// A manager for `path` assuming `layout` (no I/O).
-    pub fn with_layout(path: CgroupPath, layout: Layout) -> Result<Self, CgroupError> {
-        Self::with_root(path, layout, PathBuf::from(CGROUP_ROOT))
-    }
-
-    /// A manager whose hierarchies are mounted under `root` instead of `/sys/fs/cgroup`.
-    pub fn with_root(path: CgroupPath, layout: Layout, root: PathBuf) -> Result<Self, CgroupError> {
+    /// A manager for `path` in the given hierarchies (no I/O; unit tests use fake trees).
+    pub(crate) fn with_mounts(path: CgroupPath, mounts: Mounts) -> Result<Self, CgroupError> {
         let rel = path.relative();
         if rel.as_os_str().is_empty() {
             return Err(CgroupError::InvalidPath {
@@ -83,16 +61,14 @@ impl Manager {
         Ok(Self {
             path,
             rel,
-            layout,
-            root,
+            mounts: Arc::new(mounts),
             created: Arc::new(Mutex::new(Vec::new())),
-            hierarchies: Arc::new(OnceLock::new()),
         })
     }
 
     /// The layout this manager works with.
     pub fn layout(&self) -> Layout {
-        self.layout
+        self.mounts.layout
     }
 
     /// The cgroup path it manages.
@@ -102,77 +78,38 @@ impl Manager {
 
     /// The container's directory in the v1 hierarchy of `controller`, if that is mounted.
     pub(crate) fn v1_dir(&self, controller: &str) -> Option<PathBuf> {
-        if self.layout == Layout::V2 {
-            return None;
-        }
-        let mount = self.root.join(controller);
-        mount.is_dir().then(|| mount.join(&self.rel))
+        self.v1_mount(controller).map(|m| m.join(&self.rel))
     }
 
     /// The mount point of the v1 hierarchy of `controller`, if mounted.
     pub(crate) fn v1_mount(&self, controller: &str) -> Option<PathBuf> {
-        let mount = self.root.join(controller);
-        (self.layout != Layout::V2 && mount.is_dir()).then_some(mount)
+        self.mounts.v1_mount(controller).map(Path::to_path_buf)
     }
 
     /// The container's directory in the cgroup2 hierarchy (`None` on pure v1).
     pub(crate) fn unified_dir(&self) -> Option<PathBuf> {
-        match self.layout {
-            Layout::V1 => None,
-            Layout::V2 => Some(self.root.join(&self.rel)),
-            Layout::Hybrid => Some(self.root.join("unified").join(&self.rel)),
-        }
+        self.mounts.unified.as_ref().map(|u| u.join(&self.rel))
     }
 
-    /// Distinct mounted hierarchies (co-mounted controllers appear once).
-    /// Computed on first use and kept: hot paths (create, add, destroy) call it.
+    /// Distinct mounted hierarchies (co-mounted controllers appear once), the cgroup2 one last.
     pub(crate) fn hierarchies(&self) -> Vec<Hierarchy> {
-        self.hierarchies
-            .get_or_init(|| self.find_hierarchies())
-            .clone()
-    }
-
-    fn find_hierarchies(&self) -> Vec<Hierarchy> {
-        let mut out: Vec<Hierarchy> = Vec::new();
-        // Co-mounted controllers (cpu -> cpu,cpuacct) are the same directory:
-        // tell them apart by (device, inode) of the mount root, one stat each.
-        let mut seen: Vec<(u64, u64)> = Vec::new();
-        if self.layout != Layout::V2 {
-            for name in V1_HIERARCHIES {
-                let mount = self.root.join(name);
-                let Ok(meta) = std::fs::metadata(&mount) else {
-                    continue;
-                };
-                if !meta.is_dir() {
-                    continue;
-                }
-                let id = (meta.dev(), meta.ino());
-                if seen.contains(&id) {
-                    continue;
-                }
-                seen.push(id);
-                let dir = mount.join(&self.rel);
-                out.push(Hierarchy { name, mount, dir });
-            }
-        }
-        if let Some(dir) = self.unified_dir() {
-            let mount = match self.layout {
-                Layout::Hybrid => self.root.join("unified"),
-                _ => self.root.clone(),
-            };
-            out.push(Hierarchy {
-                name: "unified",
-                mount,
-                dir,
-            });
-        }
-        out
+        let v1 = self.mounts.v1.iter().map(|h| Hierarchy {
+            controllers: h.controllers.clone(),
+            mount: h.mount.clone(),
+            dir: h.mount.join(&self.rel),
+        });
+        let unified = self.mounts.unified.iter().map(|u| Hierarchy {
+            controllers: vec!["unified"],
+            mount: u.clone(),
+            dir: u.join(&self.rel),
+        });
+        v1.chain(unified).collect()
     }
 
     /// Host directories of the container cgroup per hierarchy: `(controller or "unified", dir)`.
     /// Co-mounted controllers are listed under each of their names.
     pub fn paths(&self) -> Vec<(String, PathBuf)> {
-        let mut out: Vec<(String, PathBuf)> = V1_HIERARCHIES
+        let mut out: Vec<(String, PathBuf)> = V1_CONTROLLERS
             .iter()
             .filter_map(|c| self.v1_dir(c).map(|d| (c.to_string(), d)))
             .collect();
@@ -200,11 +137,11 @@ impl Manager {
     /// `None` on pure v1. Lets a caller clone first and [`Manager::create`] the
     /// rest (and apply limits) while the new process sets up its namespaces.
     pub fn create_for_clone(&self) -> Result<Option<OwnedFd>, CgroupError> {
-        let Some(h) = self.hierarchies().into_iter().find(|h| h.name == "unified") else {
+        let Some(h) = self.hierarchies().into_iter().find(Hierarchy::is_unified) else {
             return Ok(None);
         };
         let mut created = self.created.lock().unwrap_or_else(|p| p.into_inner());
-        create::create_in(&h, &self.rel, self.layout, &mut created)?;
+        create::create_in(&h, &self.rel, self.layout(), &mut created)?;
         Ok(open_dir_fd(&h.dir).ok())
     }
 
@@ -215,7 +152,7 @@ impl Manager {
     pub fn create(&self) -> Result<(), CgroupError> {
         let mut created = self.created.lock().unwrap_or_else(|p| p.into_inner());
         for h in self.hierarchies() {
-            create::create_in(&h, &self.rel, self.layout, &mut created)?;
+            create::create_in(&h, &self.rel, self.layout(), &mut created)?;
         }
         Ok(())
     }
@@ -224,7 +161,7 @@ impl Manager {
     /// file to be written exists) before the first write; the cgroup must exist.
     pub fn apply(&self, resources: &LinuxResources) -> Result<(), CgroupError> {
         let res = resources::validate(resources)?;
-        let plan = match self.layout {
+        let plan = match self.layout() {
             Layout::V2 => plan::v2::plan(self.existing_unified_dir()?.as_path(), &res)?,
             Layout::V1 | Layout::Hybrid => plan::v1::plan(self, &res)?,
         };
@@ -251,7 +188,7 @@ impl Manager {
 
     /// The directory whose `cgroup.procs` lists the container's processes.
     fn procs_dir(&self, operation: &'static str) -> Result<PathBuf, CgroupError> {
-        let dir = match self.layout {
+        let dir = match self.layout() {
             Layout::V2 => self.unified_dir(),
             Layout::V1 | Layout::Hybrid => {
                 ["pids", "freezer", "devices", "memory", "cpu", "systemd"]
@@ -274,7 +211,7 @@ impl Manager {
     fn freezer(&self, operation: &'static str) -> Result<freezer::Freezer, CgroupError> {
         let v1 = self.v1_dir("freezer").map(freezer::Freezer::V1);
         let v2 = || self.unified_dir().map(freezer::Freezer::V2);
-        let f = match self.layout {
+        let f = match self.layout() {
             Layout::V2 => v2(),
             Layout::Hybrid => v1.or_else(v2),
             Layout::V1 => v1,
@@ -296,6 +233,31 @@ impl Manager {
         self.freezer("thaw")?.thaw()
     }
 
+    /// Refuses, like runc, a cgroup that is frozen (or freezing) before the container is
+    /// created in it: the init would stop mid-setup and its caller wait forever. Checks the
+    /// container's directory or, while that does not exist, its nearest existing ancestor
+    /// (a new cgroup inherits a freeze). Only reads: never thaws or removes anything.
+    /// Without a freezer nothing can be frozen.
+    pub fn ensure_not_frozen(&self) -> Result<(), CgroupError> {
+        let freezer = match self.freezer("checking the freezer state") {
+            Ok(f) => f,
+            Err(CgroupError::ControllerMissing { .. }) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let depth = self.rel.components().count();
+        let existing = freezer.path().ancestors().take(depth).find(|d| d.is_dir());
+        let Some(dir) = existing else {
+            return Ok(());
+        };
+        match freezer.at(dir).state()? {
+            FreezerState::Thawed => Ok(()),
+            state => Err(CgroupError::Frozen {
+                path: dir.to_path_buf(),
+                state,
+            }),
+        }
+    }
+
     /// The current freezer state.
     pub fn freezer_state(&self) -> Result<FreezerState, CgroupError> {
         self.freezer("reading the freezer state")?.state()
@@ -303,13 +265,15 @@ impl Manager {
 
     /// Sends `signal` to every process of the cgroup. On v2 with SIGKILL this is a write to
     /// `cgroup.kill`; otherwise the cgroup is frozen, each process signalled, and thawed, so
-    /// that no process can fork out of reach meanwhile. A cgroup that does not exist (any
-    /// more) has no processes: that is not an error.
+    /// that no process can fork out of reach meanwhile. With SIGKILL the cgroup and every
+    /// sub-cgroup are thawed in the end even if they were frozen before (a paused container):
+    /// a frozen process never acts on its SIGKILL. A cgroup that does not exist (any more)
+    /// has no processes: that is not an error.
     pub fn kill_all(&self, signal: i32) -> Result<(), CgroupError> {
         if !self.procs_dir("kill_all")?.is_dir() {
             return Ok(());
         }
-        if self.layout == Layout::V2 && signal == libc::SIGKILL {
+        if self.layout() == Layout::V2 && signal == libc::SIGKILL {
             if let Some(dir) = self.unified_dir() {
                 if procs::cgroup_kill(&dir)? {
                     return Ok(());
@@ -321,17 +285,17 @@ impl Manager {
         let result = self
             .pids()
             .and_then(|pids| procs::signal_all(&pids, signal));
-        if frozen {
-            if let Some(f) = &freezer {
-                f.thaw()?;
-            }
+        match &freezer {
+            Some(f) if signal == libc::SIGKILL && f.path().is_dir() => f.thaw_tree()?,
+            Some(f) if frozen => f.thaw()?,
+            _ => {}
         }
         result
     }
 
     /// Resource usage statistics, serializing exactly like the `data` of `runc events --stats`.
     pub fn stats(&self) -> Result<Stats, CgroupError> {
-        match self.layout {
+        match self.layout() {
             Layout::V2 => stats::v2::collect(&self.existing_unified_dir()?),
             Layout::V1 | Layout::Hybrid => stats::v1::collect(self),
         }
@@ -340,7 +304,7 @@ impl Manager {
     /// How many times the kernel OOM killer killed a process of this cgroup
     /// (v1 `memory.oom_control` `oom_kill`, v2 `memory.events` `oom_kill`).
     pub fn oom_kill_count(&self) -> Result<u64, CgroupError> {
-        let (file, dir) = match self.layout {
+        let (file, dir) = match self.layout() {
             Layout::V2 => ("memory.events", self.unified_dir()),
             Layout::V1 | Layout::Hybrid => ("memory.oom_control", self.v1_dir("memory")),
         };
@@ -371,7 +335,7 @@ impl Manager {
     /// On a pure v2 host, an `O_DIRECTORY` descriptor of the container cgroup for
     /// `clone3(CLONE_INTO_CGROUP)`; `None` on other layouts or if it cannot be opened.
     pub fn clone_into_fd(&self) -> Option<OwnedFd> {
-        if self.layout != Layout::V2 {
+        if self.layout() != Layout::V2 {
             return None;
         }
         let dir = self.unified_dir()?;
@@ -385,4 +349,63 @@ fn open_dir_fd(dir: &Path) -> std::io::Result<OwnedFd> {
         .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
         .open(dir)?;
     Ok(f.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::V1Mount;
+
+    /// A manager for `/a/b` in a fake v1 tree under `root` with only a freezer hierarchy.
+    fn fake_freezer(root: &Path) -> Manager {
+        let mounts = Mounts {
+            layout: Layout::V1,
+            v1: vec![V1Mount {
+                controllers: vec!["freezer"],
+                mount: root.join("freezer"),
+            }],
+            unified: None,
+        };
+        Manager::with_mounts(CgroupPath::Fs("/a/b".into()), mounts).unwrap()
+    }
+
+    #[test]
+    fn a_frozen_cgroup_or_ancestor_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let m = fake_freezer(tmp.path());
+        // Nothing exists yet: nothing is frozen.
+        m.ensure_not_frozen().unwrap();
+        let a = tmp.path().join("freezer/a");
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::write(a.join("freezer.state"), "FROZEN\n").unwrap();
+        // The container's own directory is not made yet: its parent decides.
+        match m.ensure_not_frozen() {
+            Err(CgroupError::Frozen { path, state }) => {
+                assert_eq!((path, state), (a.clone(), FreezerState::Frozen));
+            }
+            other => panic!("expected Frozen, got {other:?}"),
+        }
+        let b = a.join("b");
+        std::fs::create_dir(&b).unwrap();
+        std::fs::write(b.join("freezer.state"), "THAWED\n").unwrap();
+        m.ensure_not_frozen().unwrap();
+        std::fs::write(b.join("freezer.state"), "FREEZING\n").unwrap();
+        let err = m.ensure_not_frozen().unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("container's cgroup unexpectedly frozen"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn without_a_freezer_nothing_is_frozen() {
+        let mounts = Mounts {
+            layout: Layout::V1,
+            v1: Vec::new(),
+            unified: None,
+        };
+        let m = Manager::with_mounts(CgroupPath::Fs("/a/b".into()), mounts).unwrap();
+        m.ensure_not_frozen().unwrap();
+    }
 }

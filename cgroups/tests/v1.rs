@@ -75,8 +75,7 @@ fn destroy_of_fresh_manager_removes_only_the_leaf() {
     let Some(layout) = v1_host() else { return };
     let cg = TestCgroup::new("leaf", layout);
     cg.manager.create().unwrap();
-    let fresh =
-        kiln_cgroups::Manager::with_layout(cg.manager.cgroup_path().clone(), layout).unwrap();
+    let fresh = kiln_cgroups::Manager::new(cg.manager.cgroup_path().clone()).unwrap();
     fresh.destroy().unwrap();
     let top = std::path::Path::new("/sys/fs/cgroup/memory").join(&cg.top);
     assert!(

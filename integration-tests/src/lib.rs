@@ -8,6 +8,7 @@
 pub mod bundle;
 pub mod caps;
 pub mod cgroup;
+pub mod cgroup_fixtures;
 pub mod checks;
 pub mod config;
 pub mod container;

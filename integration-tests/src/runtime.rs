@@ -135,6 +135,12 @@ impl Runtime {
 
     /// Runs `<bin> --root R --log L --log-format json <args>` with stdin from /dev/null.
     pub fn exec(&self, args: &[&str]) -> Result<Output> {
+        self.exec_within(args, WAIT_LIMIT)
+    }
+
+    /// [`Runtime::exec`], but the runtime is killed and [`Error::Timeout`] returned when it
+    /// has not exited within `limit` (for tests of operations that used to hang).
+    pub fn exec_within(&self, args: &[&str], limit: std::time::Duration) -> Result<Output> {
         let n = self.calls.get() + 1;
         self.calls.set(n);
         let stdout_path = self.dir.join(format!("io/{n}.out"));
@@ -158,12 +164,12 @@ impl Runtime {
                 source,
             })?;
         let pid = i32::try_from(child.id()).unwrap_or(i32::MAX);
-        if !wait_pid_exit(pid, WAIT_LIMIT)? {
+        if !wait_pid_exit(pid, limit)? {
             let _ = child.kill();
             let _ = child.wait();
             return Err(Error::Timeout {
                 what: format!("{} {}", self.bin.display(), args.join(" ")),
-                seconds: WAIT_LIMIT.as_secs(),
+                seconds: limit.as_secs(),
             });
         }
         let status = child.wait().map_err(|source| Error::Spawn {

@@ -97,6 +97,16 @@ pub enum Error {
     /// The container init process exited or broke the sync protocol.
     #[error("container init died unexpectedly: {0}")]
     InitDied(String),
+    /// The container's init did not exit after SIGKILL.
+    #[error("container {id:?}: its init (pid {pid}) still runs {waited:?} after SIGKILL")]
+    StillRunning {
+        /// Container id.
+        id: String,
+        /// Host pid of the init.
+        pid: i32,
+        /// How long kiln waited.
+        waited: std::time::Duration,
+    },
     /// Creating a container needs a single-threaded caller (fork safety).
     #[error("kiln-libcontainer must create containers from a single-threaded process (found {0} threads)")]
     MultiThreaded(usize),

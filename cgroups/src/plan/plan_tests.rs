@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use super::Plan;
+use crate::layout::{Mounts, V1Mount};
 use crate::{resources, CgroupPath, Layout, Manager};
 
 /// A fake hierarchy root with the container directory `kiln/t` in the given controllers,
@@ -29,12 +30,32 @@ fn fake(
             fs::write(path, content).unwrap();
         }
     }
-    let m = Manager::with_root(
-        CgroupPath::Fs("/kiln/t".into()),
+    let root = tmp.path();
+    let v1 = controllers
+        .iter()
+        .filter(|c| !c.is_empty() && **c != "unified")
+        .map(|c| {
+            let controller = crate::layout::V1_CONTROLLERS
+                .iter()
+                .find(|k| *k == c)
+                .unwrap_or_else(|| panic!("unknown controller {c}"));
+            V1Mount {
+                controllers: vec![controller],
+                mount: root.join(c),
+            }
+        })
+        .collect();
+    let unified = match layout {
+        Layout::V1 => None,
+        Layout::V2 => Some(root.to_path_buf()),
+        Layout::Hybrid => Some(root.join("unified")),
+    };
+    let mounts = Mounts {
         layout,
-        tmp.path().to_path_buf(),
-    )
-    .unwrap();
+        v1,
+        unified,
+    };
+    let m = Manager::with_mounts(CgroupPath::Fs("/kiln/t".into()), mounts).unwrap();
     (tmp, m)
 }
 

@@ -35,7 +35,8 @@ impl TestCgroup {
     pub fn new(tag: &str, layout: Layout) -> Self {
         let top = unique_name(tag);
         let path = CgroupPath::Fs(PathBuf::from(format!("/{top}/ctr")));
-        let manager = Manager::with_layout(path, layout).expect("manager");
+        let manager = Manager::new(path).expect("manager");
+        assert_eq!(manager.layout(), layout);
         Self {
             top,
             manager,

@@ -185,6 +185,8 @@ impl ContainerBuilder {
             self.systemd_cgroup,
         )?;
         let cgroup = kiln_cgroups::Manager::new(cg_path)?;
+        // Before anything is made: a cgroup kiln did not create is never removed.
+        cgroup.ensure_not_frozen()?;
         undo.cgroup = Some(cgroup.clone());
         let fifo = dir.join(EXEC_FIFO);
         nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622))

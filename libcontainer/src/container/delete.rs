@@ -1,12 +1,16 @@
 //! `delete`: remove a stopped (or, forced, a live) container and its resources.
 
 use std::os::fd::AsFd;
+use std::time::Duration;
 
 use super::Container;
 use crate::error::{Error, Result};
 use crate::hooks::{self, HookKind};
 use crate::process::pidfd;
 use crate::state::Status;
+
+/// How long `delete --force` waits for the killed init to exit (runc: 10 s too).
+const KILL_WAIT: Duration = Duration::from_secs(10);
 
 impl Container {
     /// Deletes the container (runtime.md "delete"): without `force` only a
@@ -25,15 +29,21 @@ impl Container {
         let cgroup = self.cgroup();
         if let Some(pid) = self.pid() {
             let fd = pidfd::open(pid)?;
-            if status == Status::Paused {
-                if let Ok(cg) = &cgroup {
-                    cg.thaw()?;
-                }
-            }
             // Still the same process? (pid() checked the start time.)
             if self.pid().is_some() {
                 pidfd::send_signal(fd.as_fd(), libc::SIGKILL)?;
-                pidfd::wait_exit(fd.as_fd(), None)?;
+                // Freeze, kill everything, thaw: a frozen (paused, or frozen behind kiln's
+                // back, even while created) process acts on its SIGKILL only once thawed.
+                if let Ok(cg) = &cgroup {
+                    cg.kill_all(libc::SIGKILL)?;
+                }
+                if !pidfd::wait_exit(fd.as_fd(), Some(KILL_WAIT))? {
+                    return Err(Error::StillRunning {
+                        id: self.record.id.clone(),
+                        pid,
+                        waited: KILL_WAIT,
+                    });
+                }
             }
         }
         match cgroup {

@@ -2,6 +2,8 @@
 
 use std::os::fd::AsFd;
 
+use kiln_cgroups::{CgroupError, FreezerState};
+
 use super::Container;
 use crate::error::Result;
 use crate::process::pidfd;
@@ -29,6 +31,23 @@ impl Container {
         if self.pid().is_none() {
             return Err(self.refuse(Status::Stopped, "container not running"));
         }
-        pidfd::send_signal(fd.as_fd(), signal)
+        pidfd::send_signal(fd.as_fd(), signal)?;
+        if signal == libc::SIGKILL {
+            self.thaw_for_sigkill()?;
+        }
+        Ok(())
+    }
+
+    /// A frozen process (paused, or frozen behind kiln's back) acts on a SIGKILL only once
+    /// thawed: thaw its cgroup, as runc does. Other signals stay pending until `resume`.
+    fn thaw_for_sigkill(&self) -> Result<()> {
+        let cg = self.cgroup()?;
+        match cg.freezer_state() {
+            Ok(FreezerState::Thawed) => Ok(()),
+            Ok(FreezerState::Freezing | FreezerState::Frozen) => Ok(cg.thaw()?),
+            // No freezer, or no cgroup: nothing can be frozen.
+            Err(CgroupError::ControllerMissing { .. } | CgroupError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 }

@@ -61,9 +61,16 @@ impl CgroupJoin {
 }
 
 /// In the init: moves this (single-threaded) process into each v1 cgroup.
+/// `tasks` is opened without O_CREAT: a missing file means the directory is no cgroup,
+/// and nothing may be created there.
 pub(crate) fn self_join(tasks: &[PathBuf]) -> Result<()> {
+    use std::io::Write as _;
     for path in tasks {
-        std::fs::write(path, b"0").map_err(|e| Error::io("join cgroup (write 0 to)", path, e))?;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(b"0"))
+            .map_err(|e| Error::io("join cgroup (write 0 to)", path, e))?;
     }
     Ok(())
 }
