@@ -232,8 +232,10 @@ fn joined_process(chan: &Channel, s: &JoinedSetup) -> Error {
         }
         rlimits::apply(process)?;
         crate::init::sched::process_attrs(process)?;
-        let program = ExecPlan::resolve(process)?;
+        let mut program = ExecPlan::resolve(process)?;
         security::set_exec_labels(process)?;
+        // Before any filter is loaded: a profile need not allow close_range.
+        program.close_fds_on_exec(3 + s.preserve_fds)?;
         let nnp = process.no_new_privileges().unwrap_or(false);
         let mut filter = seccomp;
         if !nnp {
@@ -260,7 +262,7 @@ fn joined_process(chan: &Channel, s: &JoinedSetup) -> Error {
         }
         crate::init::sched::final_affinity(process)?;
         crate::init::exec::reset_signals();
-        Err(program.exec(3 + s.preserve_fds))
+        Err(program.exec())
     };
     match run() {
         Ok(never) => match never {},
