@@ -5,7 +5,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 
 use kiln_integration_tests::notify;
 use kiln_integration_tests::syscalls::{host_syscalls, ARCHES};
-use kiln_integration_tests::{Container, Output};
+use kiln_integration_tests::{skip_for_runc, Container, Output};
 use serde_json::{json, Value};
 
 /// An allow-list (everything else EPERM) of the host's syscalls for which `keep(name, nr)` holds.
@@ -77,12 +77,19 @@ fn exec_under_a_profile_without_close_range_runs_and_leaks_no_fd() {
         .set(&["linux", "seccomp"], without_close_range())
         .args(&["sleep", "1000"]);
     c.run_with(&["-d"]).expect_success();
+    let before = c.rt().log().len();
     let out = c
         .rt()
-        .exec(&["exec", c.id(), "sh", "-c", FDS_SCRIPT])
+        .exec(&["--debug", "exec", c.id(), "sh", "-c", FDS_SCRIPT])
         .expect("run the runtime")
         .expect_success();
     assert_hello_and_stdio_only(&out);
+    if skip_for_runc("no compiled-filter cache") {
+        return;
+    }
+    // exec compiles through the cache `run` filled.
+    let log = c.rt().log().get(before..).unwrap_or_default().to_string();
+    assert!(log.contains("seccomp filter cache: Hit"), "{log}");
 }
 
 /// The statically linked helper that calls faccessat2 and getppid directly.
