@@ -14,11 +14,13 @@ pub mod config;
 pub mod container;
 pub mod error;
 pub mod mountinfo;
+pub mod notify;
 pub mod runtime;
 pub mod scratch;
 pub mod shared;
 pub mod spec;
 pub mod sys;
+pub mod syscalls;
 
 pub use bundle::Bundle;
 pub use config::{CapSet, Config, Device, HookKind};

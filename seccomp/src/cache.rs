@@ -27,7 +27,7 @@ use crate::{CompiledFilter, SeccompError};
 
 const MAGIC: &[u8; 8] = b"KILNBPF\0";
 /// Bump when the entry layout or the key derivation changes.
-const FORMAT_VERSION: u32 = 1;
+const FORMAT_VERSION: u32 = 2;
 const HEADER_LEN: usize = 56;
 /// Entries larger than this are not ours.
 const MAX_ENTRY_LEN: u64 = 16 << 20;

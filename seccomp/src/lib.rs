@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 mod cache;
+mod enosys;
 mod error;
 mod export;
 mod features;
@@ -31,11 +32,14 @@ pub use parse::parse_seccomp;
 
 /// Translates `seccomp` into a BPF program and the seccomp(2) flags to load it with.
 ///
+/// Under a default action that denies, syscalls numbered above every syscall the profile names
+/// (per architecture) fail with `ENOSYS`, as with runc, so that libcs fall back to older ones.
 /// Unknown syscall names are skipped (see [`CompiledFilter::skipped_syscalls`]); rules whose
 /// action equals the default action are dropped; invalid entries are errors naming the entry.
 pub fn compile(seccomp: &LinuxSeccomp) -> Result<CompiledFilter, SeccompError> {
     let translated = translate::translate(seccomp)?;
-    let program = export::export_program(&translated.ctx)?;
+    let mut program = enosys::prefix(&translated.enosys)?;
+    program.extend(export::export_program(&translated.ctx)?);
     CompiledFilter::new(program, translated.flags, translated.skipped)
 }
 

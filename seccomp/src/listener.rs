@@ -14,22 +14,20 @@ use crate::SeccompError;
 /// The name runtime-spec gives the notify fd in the `fds` array.
 const SECCOMP_FD_NAME: &str = "seccompFd";
 
-/// Builds the container process state for the agent. `pid` and `ociVersion` come from `state`
-/// (the container's runtime state, which must carry the container process `pid`).
+/// Builds the container process state for the agent: `pid` is the process the filter was
+/// loaded in (the container init, or an exec'd process), `state` the container's runtime state
+/// (whose `ociVersion` is used).
 pub(crate) fn container_process_state(
+    pid: i32,
     metadata: Option<&str>,
     state: &Value,
 ) -> Result<Value, SeccompError> {
-    let pid = state
-        .get("pid")
-        .and_then(Value::as_i64)
-        .filter(|pid| *pid > 0)
-        .ok_or_else(|| {
-            SeccompError::invalid(
-                "state.pid",
-                "the container state must carry the container process pid",
-            )
-        })?;
+    if pid <= 0 {
+        return Err(SeccompError::invalid(
+            "pid",
+            format!("{pid} is not the pid of the container process"),
+        ));
+    }
     let oci_version = state
         .get("ociVersion")
         .and_then(Value::as_str)
@@ -49,13 +47,17 @@ pub(crate) fn container_process_state(
 /// Sends the notify fd and the container process state to the seccomp agent listening on the
 /// `AF_UNIX`/`SOCK_STREAM` socket `listener_path`: one connection, the JSON as payload, the fd
 /// as `SCM_RIGHTS` on the first `sendmsg`, then the connection is closed.
+///
+/// `pid` is the process that loaded the filter (the container init, or an exec'd process, as
+/// runc reports it); `state` is the container's runtime state.
 pub fn send_to_listener(
     listener_path: &Path,
     notify_fd: BorrowedFd<'_>,
     metadata: Option<&str>,
+    pid: i32,
     state: &Value,
 ) -> Result<(), SeccompError> {
-    let message = container_process_state(metadata, state)?;
+    let message = container_process_state(pid, metadata, state)?;
     let bytes = serde_json::to_vec(&message)
         .map_err(|e| SeccompError::invalid("state", format!("cannot serialize: {e}")))?;
     let err = |op| {
@@ -102,17 +104,18 @@ mod tests {
     #[test]
     fn state_message_follows_runtime_spec() {
         let state = json!({"ociVersion": "1.2.0", "id": "c1", "status": "creating", "pid": 42, "bundle": "/b"});
-        let msg = container_process_state(Some("meta"), &state).unwrap();
+        let msg = container_process_state(42, Some("meta"), &state).unwrap();
         assert_eq!(msg["ociVersion"], "1.2.0");
         assert_eq!(msg["fds"], json!(["seccompFd"]));
         assert_eq!(msg["pid"], 42);
         assert_eq!(msg["metadata"], "meta");
         assert_eq!(msg["state"], state);
 
-        let no_meta = container_process_state(None, &state).unwrap();
+        let no_meta = container_process_state(43, None, &state).unwrap();
         assert!(no_meta.get("metadata").is_none());
+        assert_eq!(no_meta["pid"], 43, "the process' pid, not the state's");
 
-        let err = container_process_state(None, &json!({"id": "c1"})).unwrap_err();
-        assert!(err.to_string().starts_with("state.pid:"), "{err}");
+        let err = container_process_state(0, None, &state).unwrap_err();
+        assert!(err.to_string().starts_with("pid:"), "{err}");
     }
 }

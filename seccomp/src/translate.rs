@@ -8,7 +8,7 @@ use crate::kernel::{
     self, FLAG_NEW_LISTENER, FLAG_TSYNC, FLAG_TSYNC_ESRCH, FLAG_WAIT_KILLABLE_RECV,
 };
 use crate::names;
-use crate::SeccompError;
+use crate::{enosys, SeccompError};
 
 /// Syscalls take at most six arguments (index 0..=5).
 const MAX_ARG_INDEX: usize = 5;
@@ -27,6 +27,9 @@ pub(crate) struct Translated {
     pub flags: u32,
     /// Syscall names libseccomp does not know (skipped, as runc does).
     pub skipped: Vec<String>,
+    /// Per architecture, the largest syscall number the profile names, for the ENOSYS prefix
+    /// (empty when the default action is permissive).
+    pub enosys: Vec<enosys::ArchMax>,
 }
 
 const ROOT: &str = "linux.seccomp";
@@ -110,7 +113,31 @@ pub(crate) fn translate(seccomp: &LinuxSeccomp) -> Result<Translated, SeccompErr
         ctx,
         flags,
         skipped,
+        enosys: enosys_maxima(seccomp, default),
     })
+}
+
+/// The per-architecture maxima for the ENOSYS prefix: every name of every rule counts (also
+/// those whose action equals the default), on the native architecture and each listed one.
+fn enosys_maxima(seccomp: &LinuxSeccomp, default: ScmpAction) -> Vec<enosys::ArchMax> {
+    if !enosys::wanted(default) {
+        return Vec::new();
+    }
+    let mentioned: Vec<String> = seccomp
+        .syscalls()
+        .iter()
+        .flatten()
+        .flat_map(|s| s.names().iter().cloned())
+        .collect();
+    let mut arches = vec![libseccomp::ScmpArch::Native];
+    arches.extend(
+        seccomp
+            .architectures()
+            .iter()
+            .flatten()
+            .map(|a| names::scmp_arch(*a)),
+    );
+    enosys::arch_maxima(&arches, &mentioned)
 }
 
 /// The seccomp(2) flags `seccomp.flags` asks for; an error names a flag the kernel lacks.

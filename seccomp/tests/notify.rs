@@ -153,7 +153,7 @@ fn notify_agent_answers_the_container_syscalls() {
     let pid = child.pid().as_raw();
     let state = json!({"ociVersion": "1.2.0", "id": "notify-test", "status": "creating",
         "pid": pid, "bundle": tmp.path()});
-    send_to_listener(&socket, notify.as_fd(), Some("MKDIR=answer"), &state).unwrap();
+    send_to_listener(&socket, notify.as_fd(), Some("MKDIR=answer"), pid, &state).unwrap();
     drop(notify);
     assert!(write_byte(&go_w, 1));
 
@@ -188,7 +188,7 @@ fn send_to_listener_delivers_fd_and_large_state() {
         .collect();
     let state = json!({"ociVersion": "1.2.0", "id": "c", "status": "creating", "pid": 1234,
         "bundle": "/b", "annotations": annotations});
-    send_to_listener(&socket, write_end.as_fd(), None, &state).unwrap();
+    send_to_listener(&socket, write_end.as_fd(), None, 1234, &state).unwrap();
     drop(write_end);
 
     let (received_fd, message) = agent.join().unwrap();
@@ -210,16 +210,17 @@ fn send_to_listener_errors_name_the_socket() {
     let missing = tmp.path().join("nobody.sock");
     let (_r, w) = pipe();
     let state = json!({"pid": 1});
-    let err = send_to_listener(&missing, w.as_fd(), None, &state).unwrap_err();
+    let err = send_to_listener(&missing, w.as_fd(), None, 1, &state).unwrap_err();
     assert!(
         matches!(&err, SeccompError::Listener { path, op: "connect", .. } if path == &missing),
         "{err:?}"
     );
     assert!(err.to_string().contains(&missing.display().to_string()));
 
-    // A state without a pid is refused before connecting.
+    // A pid that is no process is refused before connecting.
     let listener_path = tmp.path().join("a.sock");
     let _listener = UnixListener::bind(&listener_path).unwrap();
-    let err = send_to_listener(&listener_path, w.as_fd(), None, &json!({"id": "c"})).unwrap_err();
-    assert!(err.to_string().starts_with("state.pid:"), "{err}");
+    let err =
+        send_to_listener(&listener_path, w.as_fd(), None, 0, &json!({"id": "c"})).unwrap_err();
+    assert!(err.to_string().starts_with("pid:"), "{err}");
 }

@@ -10,7 +10,8 @@ use nix::fcntl::{open, OFlag};
 use nix::sys::stat::Mode;
 
 use super::create_support::{
-    compile_seccomp, effective_resources, listen_fds, owner_name, write_pid_file, Undo,
+    compile_seccomp, effective_resources, forward_notify_fd, listen_fds, owner_name,
+    write_pid_file, Undo,
 };
 use super::Container;
 use crate::bundle::Bundle;
@@ -286,19 +287,7 @@ impl ContainerBuilder {
         loop {
             match chan.recv_with_fd()? {
                 (Msg::Ready, _) => break,
-                (Msg::SeccompFd, Some(fd)) => {
-                    let listener = linux
-                        .seccomp()
-                        .as_ref()
-                        .and_then(|s| s.listener_path().clone());
-                    let meta = linux
-                        .seccomp()
-                        .as_ref()
-                        .and_then(|s| s.listener_metadata().clone());
-                    if let Some(path) = listener {
-                        kiln_seccomp::send_to_listener(&path, fd.as_fd(), meta.as_deref(), &state)?;
-                    }
-                }
+                (Msg::SeccompFd, Some(fd)) => forward_notify_fd(spec, fd.as_fd(), pid, &state)?,
                 (Msg::Failed(e), _) => return Err(Error::Init(e)),
                 (other, _) => {
                     return Err(Error::InitDied(format!(

@@ -2,7 +2,7 @@
 //! compiled and written around it, and the undo of a failed create.
 
 use std::fs;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -57,6 +57,27 @@ pub(super) fn compile_seccomp(
         );
     }
     Ok(filter)
+}
+
+/// Hands the seccomp notify fd of process `pid` (the init, or an exec'd process) to the agent
+/// at `linux.seccomp.listenerPath` with the container state `state`.
+pub(super) fn forward_notify_fd(
+    spec: &oci_spec::runtime::Spec,
+    fd: BorrowedFd<'_>,
+    pid: i32,
+    state: &serde_json::Value,
+) -> Result<()> {
+    let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+    let Some(path) = seccomp.and_then(|s| s.listener_path().as_ref()) else {
+        // Compiling refuses SCMP_ACT_NOTIFY without a listener: this is not reachable.
+        return Err(Error::config(
+            "linux.seccomp.listenerPath",
+            "a seccomp notify fd arrived, but there is no listener to hand it to",
+        ));
+    };
+    let meta = seccomp.and_then(|s| s.listener_metadata().as_deref());
+    kiln_seccomp::send_to_listener(path, fd, meta, pid, state)?;
+    Ok(())
 }
 
 /// systemd socket activation: LISTEN_FDS fds after stdio are passed on, as runc does.

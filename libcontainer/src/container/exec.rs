@@ -9,20 +9,21 @@
 //! ones closed on exec (CVE-2024-21626).
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use nix::sched::CloneFlags;
 use oci_spec::runtime::{LinuxNamespaceType, Process};
 
+use super::create_support::{compile_seccomp, forward_notify_fd};
 use super::wait::{wait_forwarding, ExitStatus};
 use super::Container;
 use crate::error::{Error, Result};
-use crate::init::{caps::CapPlan, exec::ExecPlan, exit_now, rlimits, security, user};
+use crate::init::{caps::CapPlan, exec::ExecPlan, exit_now, rlimits, seccomp, security, user};
 use crate::process::channel::{Channel, Msg};
 use crate::process::clone::{clone3, fork, Forked};
 use crate::process::pidfd;
 use crate::state::Status;
-use crate::store::write_atomic;
+use crate::store::{write_atomic, StateRoot};
 
 /// Options of an exec besides the process itself.
 #[derive(Debug, Clone, Default)]
@@ -132,7 +133,7 @@ impl Container {
             .as_ref()
             .and_then(|l| l.seccomp().as_ref())
         {
-            Some(s) => Some(kiln_seccomp::compile(s)?),
+            Some(s) => Some(compile_seccomp(s, &self.state_root())?),
             None => None,
         };
         let cgroup = self.cgroup()?;
@@ -156,36 +157,15 @@ impl Container {
         };
         drop(child_chan);
         drop(console_theirs);
-        let result = (|| {
-            cgroup.add_process(helper)?;
-            chan.send(&Msg::Go)?;
-            let pid = match chan.recv()? {
-                Msg::InitPid(p) => p,
-                other => {
-                    return Err(Error::InitDied(format!(
-                        "unexpected {other:?} from exec helper"
-                    )))
-                }
-            };
-            Ok(pid)
-        })();
-        // The helper exits right after reporting; reap it either way.
-        if result.is_err() {
-            let _ = pidfd::send_signal(helper_fd.as_fd(), libc::SIGKILL);
-        }
-        let _ = pidfd::wait_exit(helper_fd.as_fd(), None);
-        pidfd::reap_if_child(helper_fd.as_fd());
-        let pid = result?;
-        // EOF means the program was executed (the channel is close-on-exec).
-        match chan.recv_with_fd() {
-            Err(Error::InitDied(_)) => {}
-            Ok((Msg::Failed(e), _)) => return Err(Error::Init(e)),
-            Ok((other, _)) => {
-                return Err(Error::InitDied(format!(
-                    "unexpected {other:?} from exec process"
-                )))
+        let (pid, early_notify_fd) = helper_report(&chan, &cgroup, helper, helper_fd)?;
+        // Taken while the process cannot have been reaped (the caller is its subreaper).
+        let process_fd = pidfd::open(pid);
+        if let Err(e) = self.until_executed(&chan, pid, early_notify_fd) {
+            // A process whose notify fd never reached the agent must not run on.
+            if let Ok(fd) = &process_fd {
+                let _ = pidfd::send_signal(fd.as_fd(), libc::SIGKILL);
             }
-            Err(e) => return Err(e),
+            return Err(e);
         }
         if let Some(p) = &opts.pid_file {
             write_atomic(p, pid.to_string().as_bytes(), 0o644)?;
@@ -194,6 +174,79 @@ impl Container {
             pid,
             console: console_ours,
         })
+    }
+}
+
+/// Lets the helper join the container's cgroup and go on; returns the exec'd process' pid it
+/// reports (and the process' notify fd if that came first), after reaping the helper.
+fn helper_report(
+    chan: &Channel,
+    cgroup: &kiln_cgroups::Manager,
+    helper: i32,
+    helper_fd: OwnedFd,
+) -> Result<(i32, Option<OwnedFd>)> {
+    let mut early_notify_fd = None;
+    let result = (|| {
+        cgroup.add_process(helper)?;
+        chan.send(&Msg::Go)?;
+        loop {
+            match chan.recv_with_fd()? {
+                (Msg::InitPid(p), _) => return Ok(p),
+                // The process may load its filter before the helper reports its pid.
+                (Msg::SeccompFd, Some(fd)) => early_notify_fd = Some(fd),
+                (Msg::Failed(e), _) => return Err(Error::Init(e)),
+                (other, _) => {
+                    return Err(Error::InitDied(format!(
+                        "unexpected {other:?} from exec helper"
+                    )))
+                }
+            }
+        }
+    })();
+    // The helper exits right after reporting; reap it either way.
+    if result.is_err() {
+        let _ = pidfd::send_signal(helper_fd.as_fd(), libc::SIGKILL);
+    }
+    let _ = pidfd::wait_exit(helper_fd.as_fd(), None);
+    pidfd::reap_if_child(helper_fd.as_fd());
+    Ok((result?, early_notify_fd))
+}
+
+impl Container {
+    /// Waits until the exec'd process `pid` has executed its program (EOF: the channel is
+    /// close-on-exec), handing its seccomp notify fd, if any, to the agent.
+    fn until_executed(
+        &self,
+        chan: &Channel,
+        pid: i32,
+        mut notify_fd: Option<OwnedFd>,
+    ) -> Result<()> {
+        loop {
+            if let Some(fd) = notify_fd.take() {
+                let state = self.state().to_spec_json();
+                forward_notify_fd(self.spec(), fd.as_fd(), pid, &state)?;
+            }
+            match chan.recv_with_fd() {
+                Err(Error::InitDied(_)) => return Ok(()),
+                Ok((Msg::SeccompFd, Some(fd))) => notify_fd = Some(fd),
+                Ok((Msg::Failed(e), _)) => return Err(Error::Init(e)),
+                Ok((other, _)) => {
+                    return Err(Error::InitDied(format!(
+                        "unexpected {other:?} from exec process"
+                    )))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The state root the container lives in (its directory is `<root>/<id>`).
+    fn state_root(&self) -> StateRoot {
+        StateRoot::existing(
+            self.dir
+                .parent()
+                .map_or_else(|| self.dir.join(".."), Path::to_path_buf),
+        )
     }
 }
 
@@ -232,13 +285,15 @@ fn joined_process(chan: &Channel, s: &JoinedSetup) -> Error {
         }
         rlimits::apply(process)?;
         crate::init::sched::process_attrs(process)?;
-        let program = ExecPlan::resolve(process)?;
+        let mut program = ExecPlan::resolve(process)?;
         security::set_exec_labels(process)?;
+        // Before any filter is loaded: a profile need not allow close_range.
+        program.close_fds_on_exec(3 + s.preserve_fds)?;
         let nnp = process.no_new_privileges().unwrap_or(false);
         let mut filter = seccomp;
         if !nnp {
             if let Some(f) = filter.take() {
-                f.load()?;
+                seccomp::load(f, chan)?;
             }
         }
         if let Some(c) = caps {
@@ -256,11 +311,11 @@ fn joined_process(chan: &Channel, s: &JoinedSetup) -> Error {
         }
         security::no_new_privs(process)?;
         if let Some(f) = filter {
-            f.load()?;
+            seccomp::load(f, chan)?;
         }
         crate::init::sched::final_affinity(process)?;
         crate::init::exec::reset_signals();
-        Err(program.exec(3 + s.preserve_fds))
+        Err(program.exec())
     };
     match run() {
         Ok(never) => match never {},

@@ -9,6 +9,7 @@ use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 use oci_spec::runtime::Process;
 
+use super::fds;
 use crate::error::{Error, Result};
 
 /// PATH used to find the program when `process.env` has none (runc's default).
@@ -20,6 +21,8 @@ pub(crate) struct ExecPlan {
     path: CString,
     argv: Vec<CString>,
     envp: Vec<CString>,
+    /// Whether [`ExecPlan::close_fds_on_exec`] ran.
+    fds_marked: bool,
 }
 
 fn cstring(field: &str, s: &[u8]) -> Result<CString> {
@@ -58,14 +61,27 @@ impl ExecPlan {
             path: cstring("process.args[0]", found.as_os_str().as_bytes())?,
             argv,
             envp,
+            fds_marked: false,
         })
     }
 
-    /// Marks every fd from `keep_below` on close-on-exec (CVE-2024-21626:
-    /// nothing of the runtime's may leak), then execve. Returns only on error.
-    pub(crate) fn exec(&self, keep_below: u32) -> Error {
-        if let Err(e) = cloexec_from(keep_below) {
-            return e;
+    /// Marks every fd from `keep_below` on close-on-exec (CVE-2024-21626: nothing of the
+    /// runtime's may leak). Call it before the seccomp filter is loaded (see [`fds`]); [`exec`]
+    /// refuses to run without it.
+    ///
+    /// [`exec`]: Self::exec
+    pub(crate) fn close_fds_on_exec(&mut self, keep_below: u32) -> Result<()> {
+        fds::cloexec_from(keep_below)?;
+        self.fds_marked = true;
+        Ok(())
+    }
+
+    /// execve. Returns only on error.
+    pub(crate) fn exec(&self) -> Error {
+        if !self.fds_marked {
+            return Error::InitDied(
+                "internal: exec before the fds were marked close-on-exec".into(),
+            );
         }
         let argv: Vec<&CStr> = self.argv.iter().map(CString::as_c_str).collect();
         let envp: Vec<&CStr> = self.envp.iter().map(CString::as_c_str).collect();
@@ -93,25 +109,6 @@ fn find_program(prog: &str, path_var: &str, cwd: &Path) -> Option<PathBuf> {
         .split(':')
         .map(|dir| Path::new(if dir.is_empty() { "." } else { dir }).join(prog))
         .find(|p| is_exec(p))
-}
-
-fn cloexec_from(first: u32) -> Result<()> {
-    // SAFETY: close_range only changes fd flags; CLOSE_RANGE_CLOEXEC closes nothing.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            first,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        )
-    };
-    if r < 0 {
-        return Err(Error::sys(
-            "close_range CLOSE_RANGE_CLOEXEC",
-            nix::Error::last(),
-        ));
-    }
-    Ok(())
 }
 
 /// Blocks until `kiln start` opens the exec fifo of this container (an

@@ -134,8 +134,10 @@ fn steps(
     rootfs::finalize(&ro, root)?;
     rlimits::apply(process)?;
     sched::apply(spec, process)?;
-    let program = exec::ExecPlan::resolve(process)?;
+    let mut program = exec::ExecPlan::resolve(process)?;
     security::set_exec_labels(process)?;
+    // Before any filter is loaded: a profile need not allow close_range.
+    program.close_fds_on_exec(3 + plan.preserve_fds)?;
     // Without no_new_privs, loading seccomp needs CAP_SYS_ADMIN: do it while
     // still root (the profile then has to allow setresuid/capset, as with runc).
     // A notify listener must reach the agent while `create` still runs.
@@ -175,7 +177,7 @@ fn steps(
     }
     sched::final_affinity(process)?;
     exec::reset_signals();
-    Err(program.exec(3 + plan.preserve_fds))
+    Err(program.exec())
 }
 
 /// Whether this user namespace allows setgroups(2) (the parent writes gid_map as
