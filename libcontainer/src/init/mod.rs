@@ -6,6 +6,7 @@ pub(crate) mod caps;
 pub(crate) mod cgroup_join;
 pub(crate) mod exec;
 pub(crate) mod hostname;
+pub(crate) mod loopback;
 pub(crate) mod namespaces;
 pub(crate) mod rlimits;
 pub(crate) mod sched;
@@ -96,6 +97,9 @@ fn steps(
     chan.expect(Msg::Go)?;
     cgroup_join::self_join(&plan.cgroup_tasks)?;
     plan.ns.finish()?;
+    if plan.ns.new_net {
+        loopback::bring_up()?;
+    }
     if !plan.no_new_keyring {
         security::new_session_keyring(plan.id)?;
     }
