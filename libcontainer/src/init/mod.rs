@@ -21,7 +21,7 @@ use std::path::Path;
 use oci_spec::runtime::{Process, Spec};
 
 use crate::error::{Error, Result};
-use crate::hooks::{self, HookKind};
+use crate::hooks::{self, DefaultEnv, HookKind};
 use crate::process::channel::{Channel, Msg};
 use crate::rootfs::{self, RootfsOptions};
 
@@ -84,6 +84,7 @@ fn steps(
     start_fifo: &mut Option<OwnedFd>,
 ) -> Result<std::convert::Infallible> {
     let (spec, process) = (plan.spec, plan.process);
+    let hook_env = DefaultEnv::Container(process.env().as_deref().unwrap_or_default());
     let ro = RootfsOptions {
         spec,
         rootfs: plan.rootfs,
@@ -115,7 +116,12 @@ fn steps(
         }
     };
     let mut state: serde_json::Value = serde_json::from_str(&state).unwrap_or_default();
-    hooks::run_all(HookKind::CreateContainer, spec.hooks().as_ref(), &state)?;
+    hooks::run_all(
+        HookKind::CreateContainer,
+        spec.hooks().as_ref(),
+        &state,
+        hook_env,
+    )?;
     rootfs::pivot_root(&ro, &mut root)?;
     rootfs::create_devices(&ro, &mut root)?;
     if let Some(sock) = &plan.console_socket {
@@ -162,7 +168,12 @@ fn steps(
     // created: wait for `kiln start`
     *start_fifo = Some(exec::wait_for_start(plan.state_dir.as_fd())?);
     state["status"] = "created".into();
-    hooks::run_all(HookKind::StartContainer, spec.hooks().as_ref(), &state)?;
+    hooks::run_all(
+        HookKind::StartContainer,
+        spec.hooks().as_ref(),
+        &state,
+        hook_env,
+    )?;
     if let Some(f) = filter {
         seccomp::load(f, chan)?;
     }
