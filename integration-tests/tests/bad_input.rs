@@ -287,3 +287,71 @@ fn no_mount_namespace_is_refused_and_nothing_is_mounted_on_the_host() {
         "a mount under the rootfs was left on the host"
     );
 }
+
+/// `create` with the one sysctl `key` and without the namespaces `drop`: asserts it fails
+/// naming the key and `words`, and leaves nothing behind.
+fn assert_sysctl_refused(key: &str, drop: &[&str], words: &[&str]) {
+    let mut c = Container::new("sysctl");
+    c.config().sysctl(key, "1");
+    for ns in drop {
+        c.config().remove_namespace(ns);
+        if *ns == "uts" {
+            c.config().remove(&["hostname"]);
+        }
+    }
+    let out = c.create_with(&[]);
+    c.assert_nothing_left();
+    let mut all = vec![key];
+    all.extend_from_slice(words);
+    assert_fails_naming(out.clone(), &all);
+    // runc differs: runc 1.1 words it `sysctl "KEY" ...`, without the field's JSON path.
+    if !kiln_integration_tests::skip_for_runc("the message does not name linux.sysctl") {
+        assert_fails_naming(out, &[&format!("linux.sysctl[\"{key}\"]")]);
+    }
+}
+
+#[test]
+fn sysctls_outside_the_container_s_own_namespaces_are_refused() {
+    assert_sysctl_refused(
+        "kernel.hostname",
+        &[],
+        &["conflicts with the OCI \"hostname\" field"],
+    );
+    assert_sysctl_refused("net.ipv4.ip_forward", &["network"], &["network namespace"]);
+    assert_sysctl_refused("kernel.shmmax", &["ipc"], &["ipc namespace"]);
+    assert_sysctl_refused("fs.mqueue.msg_max", &["ipc"], &["ipc namespace"]);
+    assert_sysctl_refused("kernel.domainname", &["uts"], &["namespace"]);
+    assert_sysctl_refused("vm.swappiness", &[], &["separate kernel namespace"]);
+}
+
+#[test]
+fn net_sysctl_in_a_joined_host_network_namespace_is_refused() {
+    let mut c = Container::new("sysctlnet");
+    c.config()
+        .namespace("network", Some("/proc/self/ns/net"))
+        .sysctl("net.ipv4.ip_forward", "1");
+    let out = c.create_with(&[]);
+    c.assert_nothing_left();
+    assert_fails_naming(out, &["net.ipv4.ip_forward", "host", "network namespace"]);
+}
+
+#[test]
+fn kernel_domainname_sysctl_conflicting_with_the_domainname_field_is_refused() {
+    let mut c = Container::new("sysctldom");
+    c.config()
+        .domainname("field.example")
+        .sysctl("kernel.domainname", "sysctl.example");
+    let out = c.create_with(&[]);
+    // runc differs: runc 1.1 accepts both, and the sysctl silently overrides the field.
+    if kiln_integration_tests::skip_for_runc("kernel.domainname overrides the domainname field") {
+        return;
+    }
+    c.assert_nothing_left();
+    assert_fails_naming(
+        out,
+        &[
+            "linux.sysctl[\"kernel.domainname\"]",
+            "\"domainname\" field",
+        ],
+    );
+}

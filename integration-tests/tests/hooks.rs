@@ -295,3 +295,62 @@ fn hook_state_over_8k_reaches_every_hook_whole() {
         );
     }
 }
+
+/// The `KEY=VALUE` lines of an `env` dump the hook `name` wrote into `shared`.
+fn hook_env(shared: &SharedDir, name: &str) -> Vec<String> {
+    std::fs::read_to_string(shared.join(&format!("{name}.env")))
+        .unwrap_or_else(|e| panic!("the {name} hook did not run: {e}"))
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn hooks_without_env_get_the_runtime_s_or_the_container_s_environment() {
+    let mut c = Container::new("hookenv");
+    let shared = SharedDir::mount_same_path(c.config()).expect("shared dir");
+    let dir = shared.inside().to_string();
+    c.config().args(&["true"]).env("KILN_IT_MARK=container");
+    for (kind, name) in [
+        (HookKind::Prestart, "prestart"),
+        (HookKind::CreateContainer, "createContainer"),
+        (HookKind::StartContainer, "startContainer"),
+    ] {
+        // A bare command name, as hooks are commonly written.
+        let script = format!("env > {dir}/{name}.env; touch {dir}/{name}.touched");
+        c.config()
+            .hook(kind, "/bin/sh", &["sh", "-c", &script], &[], None);
+    }
+    // An explicitly empty env stays empty.
+    let empty = serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", format!("env > {dir}/empty.env")], "env": []});
+    c.config().value_mut()["hooks"]["createRuntime"] = serde_json::json!([empty]);
+    c.run_with(&[]).expect_success();
+
+    // Runtime-namespace hooks inherit the runtime's environment (PATH included).
+    let path = format!("PATH={}", std::env::var("PATH").expect("PATH of the test"));
+    let prestart = hook_env(&shared, "prestart");
+    assert!(prestart.contains(&path), "{path} missing: {prestart:?}");
+    assert!(!prestart.contains(&"KILN_IT_MARK=container".to_string()));
+    // Hooks in the container get the container process' environment.
+    for name in ["createContainer", "startContainer"] {
+        let env = hook_env(&shared, name);
+        assert!(
+            env.contains(&"KILN_IT_MARK=container".to_string()),
+            "{name}: {env:?}"
+        );
+        assert!(
+            !env.contains(&path),
+            "{name} got the runtime's PATH: {env:?}"
+        );
+    }
+    for name in ["prestart", "createContainer", "startContainer"] {
+        assert!(shared.join(&format!("{name}.touched")).exists(), "{name}");
+    }
+    let empty = hook_env(&shared, "empty");
+    assert!(
+        empty
+            .iter()
+            .all(|l| l.starts_with("PWD=") || l.starts_with("SHLVL=") || l.starts_with("_=")),
+        "env: [] is not empty: {empty:?}"
+    );
+}

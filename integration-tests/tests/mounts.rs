@@ -4,6 +4,7 @@ use std::path::Path;
 
 use kiln_integration_tests::mountinfo::{self, HostTmpfs, MountInfo};
 use kiln_integration_tests::{Container, Device, ScratchDir};
+use std::os::unix::fs::PermissionsExt;
 
 /// Splits output at lines `--` into sections.
 fn sections(out: &str) -> Vec<String> {
@@ -248,4 +249,28 @@ fn tmpcopyup_fills_a_tmpfs_with_what_it_hides() {
     assert_eq!(lines[3], "new", "{out}");
     // The image itself is untouched.
     assert!(!c.rootfs().join("etc/x").exists());
+}
+
+#[test]
+fn tmpfs_without_mode_takes_the_mountpoint_s_mode() {
+    let mut c = Container::new("tmpfsmode");
+    for (dir, mode) in [("m712", 0o712), ("m700", 0o700)] {
+        let path = c.rootfs().join(dir);
+        std::fs::create_dir(&path).expect("mkdir");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    }
+    c.config()
+        .mount("/m712", "tmpfs", "tmpfs", &["nosuid", "size=1m"])
+        .mount("/m700", "tmpfs", "tmpfs", &["mode=755"])
+        .mount("/created", "tmpfs", "tmpfs", &["nosuid"]);
+    let out = c.sh("stat -c %a /m712 /created /m700; grep -c ' /m712 tmpfs ' /proc/self/mounts");
+    let lines: Vec<&str> = out.lines().collect();
+    // A mount point the runtime creates gets tmpfs' own default, 1777.
+    assert_eq!(lines.len(), 4, "{out}");
+    assert_eq!(lines[..2], ["712", "1777"], "{out}");
+    assert_eq!(lines[3], "1", "{out}");
+    // runc differs: runc 1.1 chmods the tmpfs to the mount point's mode even over an explicit mode=.
+    if !kiln_integration_tests::skip_for_runc("an explicit mode= loses to the mount point's mode") {
+        assert_eq!(lines[2], "755", "an explicit mode= must win: {out}");
+    }
 }

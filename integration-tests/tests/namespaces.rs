@@ -152,3 +152,73 @@ fn join_a_namespace_by_path() {
     b.config().namespace("network", Some(&path));
     assert_eq!(inside_links(&mut b, &["net", "uts"])[0], a_net);
 }
+
+/// IFF_UP in the text of `/sys/class/net/<dev>/flags` (e.g. `0x9`).
+fn flags_up(text: &str) -> bool {
+    let hex = text.trim().trim_start_matches("0x");
+    let flags = u32::from_str_radix(hex, 16).unwrap_or_else(|e| panic!("flags {text:?}: {e}"));
+    flags & 0x1 != 0
+}
+
+/// Listens on 127.0.0.1:5555 with busybox nc and sends a line to it (retrying until the
+/// listener is up); prints `connected=yes|no got=<what the listener received>`.
+const LOOPBACK_ROUND_TRIP: &str = "nc -l -p 5555 > /tmp/got 2>/dev/null & l=$!; ok=no; \
+    for i in $(seq 50); do if echo hello-lo | nc -w 2 127.0.0.1 5555 2>/dev/null; \
+    then ok=yes; break; fi; sleep 0.1; done; kill $l 2>/dev/null; \
+    echo connected=$ok got=$(cat /tmp/got)";
+
+#[test]
+fn a_new_network_namespace_has_lo_up_and_127_0_0_1_reachable() {
+    let mut c = Container::new("loup");
+    let out = c.sh(&format!(
+        "cat /sys/class/net/lo/flags; {LOOPBACK_ROUND_TRIP}"
+    ));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(flags_up(lines[0]), "lo is down: flags {}", lines[0]);
+    assert_eq!(lines[1], "connected=yes got=hello-lo", "{out}");
+}
+
+/// A process the test started in a network namespace of its own (its `lo` left down);
+/// killed and reaped on drop.
+struct NetnsHolder(std::process::Child);
+
+impl NetnsHolder {
+    fn start() -> NetnsHolder {
+        let child = std::process::Command::new("unshare")
+            .args(["--net", "sleep", "1000"])
+            .spawn()
+            .expect("start `unshare --net sleep`");
+        let holder = NetnsHolder(child);
+        let host = sys::ns_link("self", "net").expect("host netns");
+        let pid = holder.0.id().to_string();
+        sys::wait_until("unshare to enter its network namespace", || {
+            sys::ns_link(&pid, "net").is_ok_and(|l| l != host)
+        })
+        .expect("unshare --net");
+        holder
+    }
+
+    fn netns_path(&self) -> String {
+        format!("/proc/{}/ns/net", self.0.id())
+    }
+}
+
+impl Drop for NetnsHolder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_joined_network_namespace_is_left_as_it_is() {
+    let holder = NetnsHolder::start();
+    let mut c = Container::new("lojoin");
+    c.config().namespace("network", Some(&holder.netns_path()));
+    let flags = c.sh("cat /sys/class/net/lo/flags");
+    assert!(
+        !flags_up(&flags),
+        "the joined namespace's lo was brought up: {flags}"
+    );
+}

@@ -278,3 +278,38 @@ fn features_and_version() {
     assert!(first.starts_with(&format!("{name} version ")), "{v}");
     assert!(v.lines().any(|l| l.starts_with("spec: 1.")), "{v}");
 }
+
+#[test]
+fn exec_sets_home_from_the_container_s_passwd() {
+    let mut c = Container::new("exechome");
+    let passwd = c.rootfs().join("etc/passwd");
+    let mut text = std::fs::read_to_string(&passwd).expect("read passwd");
+    text.push_str("svc:x:2345:2345:service:/srv/svc:/bin/sh\n");
+    std::fs::write(&passwd, text).expect("write passwd");
+    c.config().args(&["sleep", "1000"]);
+    c.run_with(&["-d"]).expect_success();
+    let home = |extra: &[&str]| {
+        let mut args = vec!["exec"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&[c.id(), "sh", "-c", "echo \"[$HOME]\""]);
+        rt_ok(&c, &args)
+    };
+    assert_eq!(home(&[]), "[/root]\n");
+    assert_eq!(home(&["-u", "2345:2345"]), "[/srv/svc]\n");
+    assert_eq!(home(&["-u", "4242:4242"]), "[/]\n");
+    assert_eq!(home(&["-e", "HOME=/x"]), "[/x]\n");
+    // A process.json with only a uid and no env at all.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let process = dir.path().join("process.json");
+    let json = serde_json::json!({
+        "args": ["/bin/sh", "-c", "echo \"[$HOME]\""],
+        "cwd": "/",
+        "user": { "uid": 2345, "gid": 2345 }
+    });
+    std::fs::write(&process, json.to_string()).expect("write process.json");
+    let out = rt_ok(
+        &c,
+        &["exec", "-p", process.to_str().expect("utf-8"), c.id()],
+    );
+    assert_eq!(out, "[/srv/svc]\n");
+}

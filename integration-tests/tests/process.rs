@@ -219,9 +219,10 @@ fn sysctl() {
     let mut c = Container::new("sysctl");
     c.config()
         .sysctl("kernel.shm_rmid_forced", "1")
-        .sysctl("net.ipv4.ip_forward", "1");
-    let out = c.sh("cat /proc/sys/kernel/shm_rmid_forced /proc/sys/net/ipv4/ip_forward");
-    assert_eq!(out, "1\n1\n");
+        .sysctl("net.ipv4.ip_forward", "1")
+        .sysctl("kernel.domainname", "sysctl.example");
+    let out = c.sh("cat /proc/sys/kernel/shm_rmid_forced /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/domainname");
+    assert_eq!(out, "1\n1\nsysctl.example\n");
 }
 
 #[test]
@@ -256,4 +257,95 @@ fn personality_io_priority_scheduler_and_cpu_affinity() {
     // nice 5, policy 3 = SCHED_BATCH
     assert_eq!(lines[2], "5 3", "{out}");
     assert!(lines[3].ends_with("\t0"), "{out}");
+}
+
+/// A passwd line for a user the tests add to the image (uid 2345, home /srv/svc).
+const SVC_USER: &str = "svc:x:2345:2345:service:/srv/svc:/bin/sh\n";
+
+/// Appends [`SVC_USER`] to the image's /etc/passwd.
+fn add_svc_user(c: &Container) {
+    let path = c.rootfs().join("etc/passwd");
+    let mut passwd = std::fs::read_to_string(&path).expect("read passwd");
+    passwd.push_str(SVC_USER);
+    std::fs::write(&path, passwd).expect("write passwd");
+}
+
+#[test]
+fn home_comes_from_the_container_s_passwd_when_env_has_none() {
+    for (uid, home) in [
+        (0, "/root"),
+        (1000, "/home/user"),
+        (2345, "/srv/svc"),
+        (4242, "/"),
+    ] {
+        let mut c = Container::new("home");
+        add_svc_user(&c);
+        c.config().user(uid, uid, &[]);
+        assert_eq!(c.sh("echo \"[$HOME]\""), format!("[{home}]\n"), "uid {uid}");
+    }
+    // A HOME in process.env is kept; an empty one counts as none.
+    let mut c = Container::new("homeset");
+    c.config().env("HOME=/custom");
+    assert_eq!(c.sh("echo \"[$HOME]\""), "[/custom]\n");
+    let mut c = Container::new("homeempty");
+    c.config().env("HOME=");
+    assert_eq!(
+        c.sh("env | grep -c '^HOME='; echo \"[$HOME]\""),
+        "1\n[/root]\n"
+    );
+}
+
+#[test]
+fn scheduler_flags_use_the_runtime_spec_names() {
+    // runc differs: runc 1.1 does not implement process.scheduler (runtime-spec 1.2).
+    if skip_for_runc("no process.scheduler") {
+        return;
+    }
+    let mut c = Container::new("schedflags");
+    c.config().set(
+        &["process", "scheduler"],
+        serde_json::json!({"policy": "SCHED_OTHER", "nice": -5,
+            "flags": ["SCHED_FLAG_RESET_ON_FORK"]}),
+    );
+    // The shell has nice -5; with reset-on-fork its children start at 0.
+    // A forked `sh` reads its own stat (busybox sh execs a script's last command in place).
+    let out = c.sh("cut -d' ' -f19 /proc/$$/stat; sh -c 'cut -d\" \" -f19 /proc/$$/stat'; true");
+    assert_eq!(out, "-5\n0\n");
+    // A name that is not the spec's is refused, naming the field.
+    let mut c = Container::new("schedbad");
+    c.config().set(
+        &["process", "scheduler"],
+        serde_json::json!({"policy": "SCHED_OTHER", "flags": ["SCHED_RESET_ON_FORK"]}),
+    );
+    let out = c.create_with(&[]).expect_failure();
+    c.assert_nothing_left();
+    assert!(
+        out.stderr.contains("process.scheduler.flags[0]")
+            && out.stderr.contains("SCHED_FLAG_RESET_ON_FORK"),
+        "{}",
+        out.describe()
+    );
+}
+
+#[test]
+fn real_time_scheduler_without_cap_sys_nice_is_a_clear_error() {
+    // runc differs: runc 1.1 does not implement process.scheduler (runtime-spec 1.2).
+    if skip_for_runc("no process.scheduler") {
+        return;
+    }
+    // In a user namespace the init has no CAP_SYS_NICE over the host.
+    let mut c = Container::new("schedfifo");
+    c.config()
+        .namespace("user", None)
+        .uid_mapping(0, 100_000, 65_536)
+        .gid_mapping(0, 100_000, 65_536)
+        .set(
+            &["process", "scheduler"],
+            serde_json::json!({"policy": "SCHED_FIFO", "priority": 10}),
+        );
+    let out = c.create_with(&[]).expect_failure();
+    c.assert_nothing_left();
+    for word in ["process.scheduler", "SCHED_FIFO", "CAP_SYS_NICE"] {
+        assert!(out.stderr.contains(word), "no {word:?}: {}", out.describe());
+    }
 }

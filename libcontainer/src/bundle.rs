@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::Spec;
+use oci_spec::runtime::{Process, Spec};
 
 use crate::error::{Error, Result};
 use crate::validate;
@@ -45,8 +45,29 @@ impl Bundle {
 
 /// Parses a config.json document, reporting errors by JSON path.
 pub fn parse_config(reader: impl std::io::Read) -> Result<Spec> {
-    let mut de = serde_json::Deserializer::from_reader(reader);
-    let spec: Spec = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    let mut value = parse_json(reader, "")?;
+    if let Some(process) = value.get_mut("process") {
+        crate::init::sched::spec_flag_names(process, "process.")?;
+    }
+    from_value(value, "")
+}
+
+/// Parses a process.json (`exec --process`); a bad field is reported as
+/// `<label>: <path>`.
+pub fn parse_process(reader: impl std::io::Read, label: &str) -> Result<Process> {
+    let prefix = format!("{label}: ");
+    let mut value = parse_json(reader, &prefix)?;
+    crate::init::sched::spec_flag_names(&mut value, &prefix)?;
+    from_value(value, &prefix)
+}
+
+fn parse_json(reader: impl std::io::Read, prefix: &str) -> Result<serde_json::Value> {
+    serde_json::from_reader(reader)
+        .map_err(|e| Error::config(format!("{prefix}(document)"), describe_serde_error("", &e)))
+}
+
+fn from_value<T: serde::de::DeserializeOwned>(value: serde_json::Value, prefix: &str) -> Result<T> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
         let field = e.path().to_string();
         let inner = e.into_inner();
         let reason = describe_serde_error(&field, &inner);
@@ -55,9 +76,8 @@ pub fn parse_config(reader: impl std::io::Read) -> Result<Spec> {
         } else {
             field
         };
-        Error::config(field, reason)
-    })?;
-    Ok(spec)
+        Error::config(format!("{prefix}{field}"), reason)
+    })
 }
 
 /// Turns serde's wording into a message that names the problem plainly.

@@ -56,12 +56,23 @@ impl HookKind {
     }
 }
 
+/// The environment of a hook that has no `env` of its own (with `env`, even
+/// an empty one, a hook gets exactly that). The same as runc's.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum DefaultEnv<'a> {
+    /// The runtime's own environment: hooks in the runtime namespace.
+    Runtime,
+    /// The container process' `process.env`: hooks run in the container.
+    Container(&'a [String]),
+}
+
 /// Runs every hook of `kind` in order with `state` on stdin; stops at the
 /// first failure.
 pub(crate) fn run_all(
     kind: HookKind,
     hooks: Option<&oci_spec::runtime::Hooks>,
     state: &serde_json::Value,
+    env: DefaultEnv<'_>,
 ) -> Result<()> {
     let Some(hooks) = hooks else { return Ok(()) };
     let list = kind.select(hooks);
@@ -70,7 +81,7 @@ pub(crate) fn run_all(
     }
     let input = serde_json::to_vec(state).unwrap_or_default();
     for hook in list {
-        run_one(kind, hook, &input)?;
+        run_one(kind, hook, &input, env)?;
     }
     Ok(())
 }
@@ -85,13 +96,13 @@ pub(crate) fn run_all_warn(
     let Some(hooks) = hooks else { return };
     let input = serde_json::to_vec(state).unwrap_or_default();
     for hook in kind.select(hooks) {
-        if let Err(e) = run_one(kind, hook, &input) {
+        if let Err(e) = run_one(kind, hook, &input, DefaultEnv::Runtime) {
             log::warn!("{e}");
         }
     }
 }
 
-fn run_one(kind: HookKind, hook: &Hook, input: &[u8]) -> Result<()> {
+fn run_one(kind: HookKind, hook: &Hook, input: &[u8], env: DefaultEnv<'_>) -> Result<()> {
     let fail = |reason: String| Error::Hook {
         kind: kind.name(),
         path: hook.path().clone(),
@@ -110,10 +121,16 @@ fn run_one(kind: HookKind, hook: &Hook, input: &[u8]) -> Result<()> {
             cmd.arg0(first).args(rest);
         }
     }
-    cmd.env_clear();
-    for kv in hook.env().iter().flatten() {
-        if let Some((k, v)) = kv.split_once('=') {
-            cmd.env(k, v);
+    let vars = match (hook.env().as_deref(), env) {
+        (Some(own), _) | (None, DefaultEnv::Container(own)) => Some(own),
+        (None, DefaultEnv::Runtime) => None,
+    };
+    if let Some(vars) = vars {
+        cmd.env_clear();
+        for kv in vars {
+            if let Some((k, v)) = kv.split_once('=') {
+                cmd.env(k, v);
+            }
         }
     }
     // Output goes to an anonymous file, read back for the error message.
@@ -183,7 +200,13 @@ mod tests {
             r#"{{"path":"/bin/sh","args":["sh","-c","cat > {0}; echo \" $0 $1 $FOO\" >> {0}","a0","a1"],"env":["FOO=bar"]}}"#,
             out.display()
         ));
-        run_one(HookKind::Prestart, &h, br#"{"id":"x"}"#).unwrap();
+        run_one(
+            HookKind::Prestart,
+            &h,
+            br#"{"id":"x"}"#,
+            DefaultEnv::Runtime,
+        )
+        .unwrap();
         assert_eq!(
             std::fs::read_to_string(&out).unwrap(),
             "{\"id\":\"x\"} a0 a1 bar\n"
@@ -191,9 +214,45 @@ mod tests {
     }
 
     #[test]
+    fn without_env_the_default_applies() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let script = format!("echo \"$KILN_T|${{HOME+set}}\" >> {}", out.display());
+        let h =
+            hook(&serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", script]}).to_string());
+        let container = ["KILN_T=c".to_string()];
+        run_one(
+            HookKind::StartContainer,
+            &h,
+            b"{}",
+            DefaultEnv::Container(&container),
+        )
+        .unwrap();
+        run_one(HookKind::Prestart, &h, b"{}", DefaultEnv::Runtime).unwrap();
+        let with_env =
+            serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", script], "env": []});
+        run_one(
+            HookKind::StartContainer,
+            &hook(&with_env.to_string()),
+            b"{}",
+            DefaultEnv::Container(&container),
+        )
+        .unwrap();
+        let runtime_home = if std::env::var_os("HOME").is_some() {
+            "set"
+        } else {
+            ""
+        };
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap(),
+            format!("c|\n|{runtime_home}\n|\n")
+        );
+    }
+
+    #[test]
     fn failure_reports_output() {
         let h = hook(r#"{"path":"/bin/sh","args":["sh","-c","echo oops >&2; exit 3"]}"#);
-        let e = run_one(HookKind::CreateRuntime, &h, b"{}")
+        let e = run_one(HookKind::CreateRuntime, &h, b"{}", DefaultEnv::Runtime)
             .unwrap_err()
             .to_string();
         assert!(
@@ -205,7 +264,7 @@ mod tests {
     #[test]
     fn timeout_kills() {
         let h = hook(r#"{"path":"/bin/sleep","args":["sleep","30"],"timeout":1}"#);
-        let e = run_one(HookKind::Poststop, &h, b"{}")
+        let e = run_one(HookKind::Poststop, &h, b"{}", DefaultEnv::Runtime)
             .unwrap_err()
             .to_string();
         assert!(e.contains("timed out"), "{e}");

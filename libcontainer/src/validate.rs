@@ -6,6 +6,8 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use crate::error::{Error, Result};
 
+mod sysctl;
+
 /// Checks the parts of `spec` that serde cannot: required fields, duplicates,
 /// and combinations the kernel would reject later in a less readable way.
 pub fn spec(spec: &Spec) -> Result<()> {
@@ -91,8 +93,9 @@ pub fn spec(spec: &Spec) -> Result<()> {
     }
     if let Some(sysctl) = linux.sysctl() {
         for key in sysctl.keys() {
-            sysctl_namespace(key, &namespaces)
-                .map_err(|reason| Error::config(format!("linux.sysctl.{key}"), reason))?;
+            if let Some(reason) = sysctl::refusal(spec, key, &namespaces) {
+                return Err(Error::config(crate::init::sysctl::field(key), reason));
+            }
         }
     }
     for (i, p) in linux.masked_paths().iter().flatten().enumerate() {
@@ -173,37 +176,6 @@ fn namespaces(spec: &Spec) -> Result<HashSet<LinuxNamespaceType>> {
     Ok(seen)
 }
 
-/// Which namespace a sysctl belongs to; error unless the container has it.
-fn sysctl_namespace(
-    key: &str,
-    ns: &HashSet<LinuxNamespaceType>,
-) -> std::result::Result<(), String> {
-    const IPC: [&str; 8] = [
-        "kernel.msgmax",
-        "kernel.msgmnb",
-        "kernel.msgmni",
-        "kernel.sem",
-        "kernel.shmall",
-        "kernel.shmmax",
-        "kernel.shmmni",
-        "kernel.shm_rmid_forced",
-    ];
-    let (needed, name) = if IPC.contains(&key) || key.starts_with("fs.mqueue.") {
-        (LinuxNamespaceType::Ipc, "ipc")
-    } else if key.starts_with("net.") {
-        (LinuxNamespaceType::Network, "network")
-    } else if key == "kernel.hostname" || key == "kernel.domainname" {
-        (LinuxNamespaceType::Uts, "uts")
-    } else {
-        return Err("not a namespaced sysctl: setting it would change the host".into());
-    };
-    if ns.contains(&needed) {
-        Ok(())
-    } else {
-        Err(format!("needs a {name} namespace of the container's own"))
-    }
-}
-
 fn absolute(field: &str, path: &str) -> Result<()> {
     if path.starts_with('/') {
         Ok(())
@@ -248,7 +220,7 @@ mod tests {
             "\"linux\":{\"sysctl\":{\"vm.swappiness\":\"1\"},",
         );
         let err = spec(&spec_from(&format!("{s}}}"))).unwrap_err().to_string();
-        assert!(err.contains("linux.sysctl.vm.swappiness"), "{err}");
+        assert!(err.contains("linux.sysctl[\"vm.swappiness\"]"), "{err}");
     }
 
     #[test]

@@ -16,7 +16,7 @@ use super::create_support::{
 use super::Container;
 use crate::bundle::Bundle;
 use crate::error::{Error, Result};
-use crate::hooks::{self, HookKind};
+use crate::hooks::{self, DefaultEnv, HookKind};
 use crate::init::{self, caps::CapPlan, cgroup_join::CgroupJoin, namespaces, InitPlan};
 use crate::process::channel::{Channel, Msg};
 use crate::process::clone::{clone3, Forked};
@@ -281,8 +281,9 @@ impl ContainerBuilder {
         let state = tmp.state_with(Status::Creating).to_spec_json();
         chan.expect(Msg::MountsDone)?;
         #[allow(deprecated)]
-        hooks::run_all(HookKind::Prestart, spec.hooks().as_ref(), &state)?;
-        hooks::run_all(HookKind::CreateRuntime, spec.hooks().as_ref(), &state)?;
+        for kind in [HookKind::Prestart, HookKind::CreateRuntime] {
+            hooks::run_all(kind, spec.hooks().as_ref(), &state, DefaultEnv::Runtime)?;
+        }
         chan.send(&Msg::HooksDone(state.to_string()))?;
         loop {
             match chan.recv_with_fd()? {

@@ -32,6 +32,8 @@ fn cstring(field: &str, s: &[u8]) -> Result<CString> {
 impl ExecPlan {
     /// Looks `args[0]` up in the container's PATH (after pivot_root) and
     /// checks it is an executable file, so a missing program fails `create`.
+    /// Without a (non-empty) HOME in `process.env`, HOME is the user's home
+    /// in the container's /etc/passwd, else `/` (as runc does).
     pub(crate) fn resolve(process: &Process) -> Result<Self> {
         let args = process.args().as_deref().unwrap_or_default();
         let argv = args
@@ -39,7 +41,15 @@ impl ExecPlan {
             .enumerate()
             .map(|(i, a)| cstring(&format!("process.args[{i}]"), a.as_bytes()))
             .collect::<Result<Vec<_>>>()?;
-        let env: Vec<String> = process.env().clone().unwrap_or_default();
+        let mut env: Vec<String> = process.env().clone().unwrap_or_default();
+        if !env
+            .iter()
+            .any(|e| e.strip_prefix("HOME=").is_some_and(|h| !h.is_empty()))
+        {
+            let home = super::user::home_dir(process.user().uid())?;
+            env.retain(|e| !e.starts_with("HOME="));
+            env.push(format!("HOME={home}"));
+        }
         let envp = env
             .iter()
             .enumerate()

@@ -7,6 +7,7 @@ pub(crate) mod cgroup_join;
 pub(crate) mod exec;
 pub(crate) mod fds;
 pub(crate) mod hostname;
+pub(crate) mod loopback;
 pub(crate) mod namespaces;
 pub(crate) mod rlimits;
 pub(crate) mod sched;
@@ -21,7 +22,7 @@ use std::path::Path;
 use oci_spec::runtime::{Process, Spec};
 
 use crate::error::{Error, Result};
-use crate::hooks::{self, HookKind};
+use crate::hooks::{self, DefaultEnv, HookKind};
 use crate::process::channel::{Channel, Msg};
 use crate::rootfs::{self, RootfsOptions};
 
@@ -93,6 +94,7 @@ fn steps(
     start_fifo: &mut Option<OwnedFd>,
 ) -> Result<std::convert::Infallible> {
     let (spec, process) = (plan.spec, plan.process);
+    let hook_env = DefaultEnv::Container(process.env().as_deref().unwrap_or_default());
     let ro = RootfsOptions {
         spec,
         rootfs: plan.rootfs,
@@ -106,6 +108,9 @@ fn steps(
     chan.expect(Msg::Go)?;
     cgroup_join::self_join(&plan.cgroup_tasks)?;
     plan.ns.finish()?;
+    if plan.ns.new_net {
+        loopback::bring_up()?;
+    }
     if !plan.no_new_keyring {
         security::new_session_keyring(plan.id)?;
     }
@@ -122,7 +127,12 @@ fn steps(
     };
     let mut state: serde_json::Value = serde_json::from_str(&state)
         .map_err(|e| Error::InitDied(format!("container state from create: {e}")))?;
-    hooks::run_all(HookKind::CreateContainer, spec.hooks().as_ref(), &state)?;
+    hooks::run_all(
+        HookKind::CreateContainer,
+        spec.hooks().as_ref(),
+        &state,
+        hook_env,
+    )?;
     rootfs::pivot_root(&ro, &mut root)?;
     rootfs::create_devices(&ro, &mut root)?;
     if let Some(sock) = &plan.console_socket {
@@ -171,7 +181,12 @@ fn steps(
     // created: wait for `kiln start`
     *start_fifo = Some(exec::wait_for_start(plan.exec_fifo.as_fd())?);
     state["status"] = "created".into();
-    hooks::run_all(HookKind::StartContainer, spec.hooks().as_ref(), &state)?;
+    hooks::run_all(
+        HookKind::StartContainer,
+        spec.hooks().as_ref(),
+        &state,
+        hook_env,
+    )?;
     if let Some(f) = filter {
         seccomp::load(f, chan)?;
     }

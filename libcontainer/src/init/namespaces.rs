@@ -39,6 +39,8 @@ pub(crate) struct NamespacePlan {
     pub new_cgroup: bool,
     /// A new mount namespace.
     pub new_mount: bool,
+    /// A new network namespace (its `lo` is brought up).
+    pub new_net: bool,
     /// Contents for /proc/self/timens_offsets, if a time namespace is new.
     pub time_offsets: Option<String>,
 }
@@ -71,6 +73,7 @@ impl NamespacePlan {
             new_user: false,
             new_cgroup: false,
             new_mount: false,
+            new_net: false,
             time_offsets: None,
         };
         let list = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref());
@@ -103,6 +106,7 @@ impl NamespacePlan {
         plan.new_user = new.contains(CloneFlags::CLONE_NEWUSER);
         plan.new_cgroup = new.contains(CloneFlags::CLONE_NEWCGROUP);
         plan.new_mount = new.contains(CloneFlags::CLONE_NEWNS);
+        plan.new_net = new.contains(CloneFlags::CLONE_NEWNET);
         if new.contains(time) {
             plan.time_offsets = Some(time_offsets(spec));
         }
@@ -258,7 +262,7 @@ mod tests {
         ))
         .unwrap();
         assert!(!p.slow_path);
-        assert!(p.new_cgroup);
+        assert!(p.new_cgroup && p.new_net);
         let f = CloneFlags::from_bits_retain(p.clone_flags as i32);
         assert_eq!(f, CloneFlags::CLONE_NEWPID);
         assert_eq!(
@@ -274,6 +278,7 @@ mod tests {
         ))
         .unwrap();
         assert!(p.slow_path && p.fork_init);
+        assert!(!p.new_net, "a joined network namespace is not new");
         assert_eq!(p.joins[0].1, CloneFlags::CLONE_NEWUSER);
         assert_eq!(p.unshare_flags, CloneFlags::CLONE_NEWPID);
     }

@@ -101,10 +101,7 @@ pub(crate) fn process_attrs(process: &Process) -> Result<()> {
         // SAFETY: a fully initialised sched_attr of the size we pass; pid 0 is us.
         let r = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) };
         if r < 0 {
-            return Err(Error::config(
-                "process.scheduler",
-                format!("sched_setattr: {}", nix::Error::last()),
-            ));
+            return Err(setattr_error(*s.policy(), nix::Error::last()));
         }
     }
     if let Some(cpus) = process
@@ -141,16 +138,114 @@ fn policy_number(p: LinuxSchedulerPolicy) -> u32 {
     }
 }
 
+/// The runtime-spec names of the scheduler flags (config.md) and their bits;
+/// oci-spec 0.10 deserializes two of them under other names.
+const FLAGS: [(&str, LinuxSchedulerFlag, u64); 7] = [
+    (
+        "SCHED_FLAG_RESET_ON_FORK",
+        LinuxSchedulerFlag::SchedResetOnFork,
+        0x01,
+    ),
+    (
+        "SCHED_FLAG_RECLAIM",
+        LinuxSchedulerFlag::SchedFlagReclaim,
+        0x02,
+    ),
+    (
+        "SCHED_FLAG_DL_OVERRUN",
+        LinuxSchedulerFlag::SchedFlagDLOverrun,
+        0x04,
+    ),
+    (
+        "SCHED_FLAG_KEEP_POLICY",
+        LinuxSchedulerFlag::SchedFlagKeepPolicy,
+        0x08,
+    ),
+    (
+        "SCHED_FLAG_KEEP_PARAMS",
+        LinuxSchedulerFlag::SchedFlagKeepParams,
+        0x10,
+    ),
+    (
+        "SCHED_FLAG_UTIL_CLAMP_MIN",
+        LinuxSchedulerFlag::SchedFlagUtilClampMin,
+        0x20,
+    ),
+    (
+        "SCHED_FLAG_UTIL_CLAMP_MAX",
+        LinuxSchedulerFlag::SchedFlagUtilClampMax,
+        0x40,
+    ),
+];
+
 fn flag_bit(f: LinuxSchedulerFlag) -> u64 {
-    match f {
-        LinuxSchedulerFlag::SchedResetOnFork => 0x01,
-        LinuxSchedulerFlag::SchedFlagReclaim => 0x02,
-        LinuxSchedulerFlag::SchedFlagDLOverrun => 0x04,
-        LinuxSchedulerFlag::SchedFlagKeepPolicy => 0x08,
-        LinuxSchedulerFlag::SchedFlagKeepParams => 0x10,
-        LinuxSchedulerFlag::SchedFlagUtilClampMin => 0x20,
-        LinuxSchedulerFlag::SchedFlagUtilClampMax => 0x40,
+    FLAGS
+        .iter()
+        .find(|(_, flag, _)| *flag == f)
+        .map_or(0, |(_, _, bit)| *bit)
+}
+
+/// Rewrites `scheduler.flags` of a process JSON object from the runtime-spec
+/// names to the ones oci-spec deserializes, before it is parsed. A name that
+/// is not the spec's is an error naming `{prefix}scheduler.flags[i]`; entries
+/// that are not strings are left for the parser to report.
+pub(crate) fn spec_flag_names(process: &mut serde_json::Value, prefix: &str) -> Result<()> {
+    let Some(flags) = process
+        .pointer_mut("/scheduler/flags")
+        .and_then(serde_json::Value::as_array_mut)
+    else {
+        return Ok(());
+    };
+    for (i, entry) in flags.iter_mut().enumerate() {
+        let Some(name) = entry.as_str() else { continue };
+        let field = format!("{prefix}scheduler.flags[{i}]");
+        let Some((_, flag, _)) = FLAGS.iter().find(|(n, _, _)| *n == name) else {
+            let known: Vec<&str> = FLAGS.iter().map(|(n, _, _)| *n).collect();
+            return Err(Error::config(
+                field,
+                format!(
+                    "unknown flag {name:?} (expected one of {})",
+                    known.join(", ")
+                ),
+            ));
+        };
+        *entry = serde_json::to_value(flag).map_err(|e| Error::config(field, e.to_string()))?;
     }
+    Ok(())
+}
+
+fn policy_name(p: LinuxSchedulerPolicy) -> &'static str {
+    match p {
+        LinuxSchedulerPolicy::SchedOther => "SCHED_OTHER",
+        LinuxSchedulerPolicy::SchedFifo => "SCHED_FIFO",
+        LinuxSchedulerPolicy::SchedRr => "SCHED_RR",
+        LinuxSchedulerPolicy::SchedBatch => "SCHED_BATCH",
+        LinuxSchedulerPolicy::SchedIso => "SCHED_ISO",
+        LinuxSchedulerPolicy::SchedIdle => "SCHED_IDLE",
+        LinuxSchedulerPolicy::SchedDeadline => "SCHED_DEADLINE",
+    }
+}
+
+/// The `process.scheduler` error for a failed sched_setattr.
+fn setattr_error(policy: LinuxSchedulerPolicy, errno: nix::Error) -> Error {
+    let name = policy_name(policy);
+    let realtime = matches!(
+        policy,
+        LinuxSchedulerPolicy::SchedFifo
+            | LinuxSchedulerPolicy::SchedRr
+            | LinuxSchedulerPolicy::SchedDeadline
+    );
+    let reason = if errno == nix::Error::EPERM && realtime {
+        format!(
+            "policy {name} was refused (sched_setattr: EPERM): real-time policies need \
+             CAP_SYS_NICE in the host's user namespace, which a container with a user \
+             namespace of its own does not have, and, under cgroup v1 real-time group \
+             scheduling, real-time runtime in the container's cgroup"
+        )
+    } else {
+        format!("policy {name}: sched_setattr: {errno}")
+    };
+    Error::config("process.scheduler", reason)
 }
 
 /// Parses a CPU list such as `0-3,7`.
@@ -195,5 +290,26 @@ mod tests {
         assert!(parse_cpu_list("f", "3-1").is_err());
         assert!(parse_cpu_list("f", "x").is_err());
         assert!(parse_cpu_list("f", "").is_err());
+    }
+
+    #[test]
+    fn spec_flag_names_parse_to_their_bits() {
+        let names: Vec<&str> = FLAGS.iter().map(|(n, _, _)| *n).collect();
+        let mut p = serde_json::json!({"scheduler": {"policy": "SCHED_OTHER", "flags": names}});
+        spec_flag_names(&mut p, "process.").unwrap();
+        let s: oci_spec::runtime::Scheduler =
+            serde_json::from_value(p["scheduler"].take()).unwrap();
+        let bits: Vec<u64> = s.flags().iter().flatten().map(|f| flag_bit(*f)).collect();
+        assert_eq!(bits, [0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40]);
+    }
+
+    #[test]
+    fn other_flag_names_are_refused() {
+        let mut p = serde_json::json!({"scheduler": {"flags": ["SCHED_FLAG_RECLAIM", "SCHED_RESET_ON_FORK"]}});
+        let e = spec_flag_names(&mut p, "process.").unwrap_err().to_string();
+        assert!(
+            e.contains("process.scheduler.flags[1]") && e.contains("SCHED_FLAG_RESET_ON_FORK"),
+            "{e}"
+        );
     }
 }

@@ -4,22 +4,63 @@ use oci_spec::runtime::Spec;
 
 use crate::error::{Error, Result};
 
+/// The JSON path of `linux.sysctl` entry `key`, e.g. `linux.sysctl["kernel.shmmax"]`.
+pub(crate) fn field(key: &str) -> String {
+    format!("linux.sysctl[{key:?}]")
+}
+
+/// `key` in the dotted form of sysctl(8): a key written with `/` separators
+/// (`net/ipv4/conf/eth0.100/rp_filter`) has its `/` and `.` swapped
+/// (`net.ipv4.conf.eth0/100.rp_filter`).
+pub(crate) fn dotted(key: &str) -> String {
+    match key.find(['.', '/']) {
+        Some(i) if key.as_bytes()[i] == b'/' => swap_separators(key),
+        _ => key.to_string(),
+    }
+}
+
+fn swap_separators(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '.' => '/',
+            '/' => '.',
+            c => c,
+        })
+        .collect()
+}
+
 /// Writes each `linux.sysctl` key (validated earlier as namespaced).
 pub(crate) fn apply(spec: &Spec) -> Result<()> {
     let Some(sysctl) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) else {
         return Ok(());
     };
     for (key, value) in sysctl {
-        if key.contains("..") || key.starts_with('/') {
-            return Err(Error::config(
-                format!("linux.sysctl.{key}"),
-                "not a sysctl name",
-            ));
+        let rel = swap_separators(&dotted(key));
+        if rel.split('/').any(|c| c.is_empty() || c == "..") {
+            return Err(Error::config(field(key), "not a sysctl name"));
         }
-        let path = format!("/proc/sys/{}", key.replace('.', "/"));
-        std::fs::write(&path, value.as_bytes()).map_err(|e| {
-            Error::config(format!("linux.sysctl.{key}"), format!("write {path}: {e}"))
-        })?;
+        let path = format!("/proc/sys/{rel}");
+        std::fs::write(&path, value.as_bytes())
+            .map_err(|e| Error::config(field(key), format!("write {path}: {e}")))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_separator_styles() {
+        assert_eq!(dotted("net.ipv4.ip_forward"), "net.ipv4.ip_forward");
+        assert_eq!(
+            dotted("net/ipv4/conf/eth0.100/rp_filter"),
+            "net.ipv4.conf.eth0/100.rp_filter"
+        );
+        assert_eq!(
+            swap_separators(&dotted("net/ipv4/conf/eth0.100/rp_filter")),
+            "net/ipv4/conf/eth0.100/rp_filter"
+        );
+        assert_eq!(field("kernel.sem"), "linux.sysctl[\"kernel.sem\"]");
+    }
 }

@@ -35,6 +35,44 @@ pub(crate) fn switch(process: &Process, setgroups_allowed: bool) -> Result<()> {
     Ok(())
 }
 
+/// The home directory of `uid` in the container's `/etc/passwd` (read after
+/// pivot_root), or `/` when the file, the user or its home is missing.
+pub(crate) fn home_dir(uid: u32) -> Result<String> {
+    const PASSWD: &str = "/etc/passwd";
+    let text = match std::fs::read(PASSWD) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok("/".into()),
+        Err(e) => return Err(Error::io("read", PASSWD, e)),
+    };
+    Ok(home_in_passwd(&text, uid).unwrap_or("/").to_string())
+}
+
+/// The home field of the first `passwd(5)` line of `uid` in `text`, if not empty.
+fn home_in_passwd(text: &str, uid: u32) -> Option<&str> {
+    text.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        match fields[..] {
+            [_, _, id, _, _, home, ..] if id.parse() == Ok(uid) && !home.is_empty() => Some(home),
+            _ => None,
+        }
+    })
+}
+
 fn keep_caps(on: bool) -> Result<()> {
     nix::sys::prctl::set_keepcaps(on).map_err(|e| Error::sys("prctl PR_SET_KEEPCAPS", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::home_in_passwd;
+
+    #[test]
+    fn home_from_passwd() {
+        let text = "root:x:0:0:root:/root:/bin/sh\n# comment\nbad\n\
+                    nohome:x:7:7:::/bin/sh\nsvc:x:2345:2345:s:/srv/svc:/bin/sh\n";
+        assert_eq!(home_in_passwd(text, 0), Some("/root"));
+        assert_eq!(home_in_passwd(text, 2345), Some("/srv/svc"));
+        assert_eq!(home_in_passwd(text, 7), None);
+        assert_eq!(home_in_passwd(text, 4242), None);
+    }
 }

@@ -33,7 +33,9 @@ mod mountinfo;
 mod mounts;
 mod options;
 mod pivot;
+mod procdest;
 mod sys;
+mod tmpfs;
 
 #[cfg(test)]
 mod tests;

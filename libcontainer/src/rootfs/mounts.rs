@@ -12,27 +12,14 @@ use oci_spec::runtime::{Mount, Spec};
 use super::error::{Context, RootfsError, SysError, SysResult};
 use super::inroot::{shown, InRoot};
 use super::options::{self, MountOptions, Propagation};
+use super::procdest::check_proc_destination;
 use super::sys::{self, MountAttr};
-use super::{cgroup, devices, idmap, PreparedRootfs, RootfsOptions};
+use super::{cgroup, devices, idmap, tmpfs, PreparedRootfs, RootfsOptions};
 
 /// Mode of directories created for mount points.
 pub(super) const DIR_MODE: Mode = Mode::from_bits_truncate(0o755);
 /// Mode of empty files created as mount points of bind-mounted files.
 pub(super) const FILE_MODE: Mode = Mode::from_bits_truncate(0o644);
-
-/// Paths inside `/proc` that may be mounted over (the files lxcfs emulates).
-const PROC_OVERRIDABLE: &[&str] = &[
-    "/proc/cpuinfo",
-    "/proc/diskstats",
-    "/proc/meminfo",
-    "/proc/stat",
-    "/proc/swaps",
-    "/proc/uptime",
-    "/proc/loadavg",
-    "/proc/slabinfo",
-    "/proc/net/dev",
-    "/proc/sys/kernel/ns_last_pid",
-];
 
 /// Mounts made read-only only in `finalize` (config entry, fd of the mount's root).
 pub(super) type Deferred = Vec<(String, OwnedFd)>;
@@ -284,6 +271,11 @@ fn typed(
     if defer_ro {
         flags.remove(MsFlags::MS_RDONLY);
     }
+    let data = if e.typ == "tmpfs" {
+        tmpfs::data_with_mode(root, e)?
+    } else {
+        e.opts.data_string()
+    };
     let target = root.mkdir_all(e.dest, DIR_MODE).ctx(|| &e.ctx)?;
     check_proc_destination(o, e, target.as_fd(), false)?;
     let source = e
@@ -291,7 +283,6 @@ fn typed(
         .source()
         .as_deref()
         .map_or(OsStr::new(e.typ), Path::as_os_str);
-    let data = e.opts.data_string();
     let target_path = sys::proc_fd_path(target.as_fd());
     // tmpcopyup: keep a handle on what the tmpfs is about to hide.
     let lower = if e.opts.tmpcopyup {
@@ -446,46 +437,6 @@ pub(super) fn finish(
         deferred.push((e.ctx.clone(), mounted));
     }
     Ok(())
-}
-
-/// Refuses mounts over `/proc` that are not procfs, and mounts over anything
-/// inside `/proc` except the few files lxcfs-style tools emulate: the kernel
-/// relies on procfs files (e.g. `/proc/self/attr`) being genuine. The check
-/// uses where the destination really resolved to, symlinks included.
-fn check_proc_destination(
-    o: &RootfsOptions<'_>,
-    e: &Entry<'_>,
-    target: BorrowedFd<'_>,
-    source_is_procfs: bool,
-) -> Result<(), RootfsError> {
-    let host = std::fs::read_link(sys::proc_fd_path(target))
-        .map_err(|err| RootfsError::io(&e.ctx, &sys::proc_fd_path(target), err))?;
-    let Ok(inside) = host.strip_prefix(o.rootfs) else {
-        return Ok(());
-    };
-    let inside = Path::new("/").join(inside);
-    let Ok(rel) = inside.strip_prefix("/proc") else {
-        return Ok(());
-    };
-    if rel.as_os_str().is_empty() {
-        if e.typ == "proc" || source_is_procfs {
-            return Ok(());
-        }
-        return Err(RootfsError::invalid(
-            &e.ctx,
-            "only a procfs may be mounted on /proc",
-        ));
-    }
-    if PROC_OVERRIDABLE.iter().any(|p| Path::new(p) == inside) {
-        return Ok(());
-    }
-    Err(RootfsError::invalid(
-        &e.ctx,
-        format!(
-            "{} is inside /proc and may not be mounted over",
-            inside.display()
-        ),
-    ))
 }
 
 /// Creates `process.cwd` inside the rootfs if it is missing.

@@ -74,9 +74,7 @@ fn build_process(c: &Container, a: &ExecArgs) -> Result<Process, Error> {
             path: path.clone(),
             source: e,
         })?;
-        let mut de = serde_json::Deserializer::from_slice(&text);
-        return serde_path_to_error::deserialize(&mut de)
-            .map_err(|e| bad(&format!("--process: {}", e.path()), e.inner().to_string()));
+        return kiln_libcontainer::bundle::parse_process(&text[..], "--process");
     }
     if a.command.is_empty() {
         return Err(bad("command", "exec needs a command to run (or --process)"));
