@@ -1,7 +1,7 @@
 # kiln: the two commands a newcomer needs are `make demo` and `make test`.
 CARGO ?= cargo
 
-.PHONY: build release demo test test-unit test-integration test-v2
+.PHONY: build release demo test test-unit test-integration test-v2 test-runc-suite
 
 build:
 	$(CARGO) build -p kiln
@@ -14,14 +14,25 @@ demo: release
 	./scripts/demo.sh target/x86_64-unknown-linux-gnu/release/kiln
 
 # Everything CI runs: unit tests, end-to-end tests against the kiln binary on
-# this host (cgroup v1/hybrid), and the cgroup v2 tests inside a small VM.
-test: build test-unit test-integration test-v2
+# this host (cgroup v1/hybrid), runc's own integration suite against kiln
+# (compared with integration-tests/runc-suite/expected.txt), and the cgroup v2
+# tests inside a small VM.
+test: build test-unit test-integration test-runc-suite test-v2
 
 test-unit:
 	$(CARGO) test --workspace --exclude kiln-integration-tests -- --test-threads=2
 
 test-integration: build
 	$(CARGO) test -p kiln-integration-tests -- --test-threads=2
+
+# runc's integration suite (../shared/conformance, unmodified) against the
+# release binary; fails on any test that expected.txt says passes.
+RUNC_SUITE_OUT ?= target/runc-suite
+test-runc-suite: release
+	rm -rf $(RUNC_SUITE_OUT)
+	../shared/conformance/run-runc-suite target/x86_64-unknown-linux-gnu/release/kiln $(RUNC_SUITE_OUT) >$(RUNC_SUITE_OUT).log 2>&1 || { tail -50 $(RUNC_SUITE_OUT).log; exit 1; }
+	grep -v "^[0-9]* passed" $(RUNC_SUITE_OUT).log || true
+	./integration-tests/runc-suite/check.sh integration-tests/runc-suite/expected.txt $(RUNC_SUITE_OUT)/results.txt
 
 # cgroup v2 (pure) in a VM: the cgroups crate's v2 tests, then kiln itself.
 test-v2:

@@ -127,6 +127,9 @@ fn steps(
     };
     let mut state: serde_json::Value = serde_json::from_str(&state)
         .map_err(|e| Error::InitDied(format!("container state from create: {e}")))?;
+    // Hooks run in the container namespace get the pid as seen by the container
+    // (runtime.md, State: `pid`).
+    state["pid"] = std::process::id().into();
     hooks::run_all(
         HookKind::CreateContainer,
         spec.hooks().as_ref(),

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Compares a run of runc's integration suite (results.txt of ../shared/conformance/run-runc-suite)
+# with the expected results kept here (expected.txt).
+#
+#   check.sh EXPECTED RESULTS
+#
+# expected.txt: one test per line, "STATUS<TAB>file<TAB>test name[<TAB># reason]", STATUS ok,
+# fail, skip or flaky (either way). Every fail/skip/flaky line carries a reason:
+# "# host: …" (this machine lacks it), "# helper: …" (one of runc's Go test helpers, not
+# built), "# runc-newer: …" (a feature of a newer runc) or "# kiln: …" (kiln lacks it: what and
+# why it is left). Lines starting with # are comments.
+#
+# Exit 1 when a test expected to pass did not (a regression), or when a test is missing from the
+# run (its file timed out or the suite changed). Newly passing tests and tests not listed are
+# printed so that expected.txt gets updated, but do not fail.
+set -euo pipefail
+expected=${1:?usage: check.sh EXPECTED RESULTS}
+results=${2:?usage: check.sh EXPECTED RESULTS}
+[[ -s $results ]] || { echo "runc-suite: $results is empty: the suite did not run" >&2; exit 1; }
+gawk -F '\t' '
+  FNR == NR {
+    if ($0 ~ /^#/ || $0 ~ /^[[:space:]]*$/) next
+    key = $2 "\t" $3
+    want[key] = $1
+    if ($1 != "ok" && $4 !~ /^# (host|helper|runc-newer|kiln|flaky): /) {
+      printf "runc-suite: expected.txt line %d has no reason: %s\n", FNR, $0; bad++
+    }
+    next
+  }
+  {
+    key = $2 "\t" $3; got = $1; seen[key] = 1; n[got]++
+    if (!(key in want)) { printf "NEW (not in expected.txt): %s\t%s\n", got, key; next }
+    w = want[key]
+    if (w == "flaky" || w == got) next
+    if (w == "ok") { printf "REGRESSION (expected ok): %s\t%s\n", got, key; bad++ }
+    else if (got == "ok") printf "NOW PASSES (update expected.txt): %s\n", key
+    else printf "CHANGED (%s -> %s): %s\n", w, got, key
+  }
+  END {
+    for (k in want) if (!(k in seen)) {
+      if (want[k] == "ok") { printf "MISSING (expected ok): %s\n", k; bad++ }
+      else printf "missing (expected %s): %s\n", want[k], k
+    }
+    printf "runc-suite: %d ok, %d not ok, %d skipped; %d regressions against expected.txt\n",
+      n["ok"], n["fail"], n["skip"], bad + 0
+    exit bad > 0
+  }' "$expected" "$results"
