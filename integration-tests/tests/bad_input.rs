@@ -355,3 +355,44 @@ fn kernel_domainname_sysctl_conflicting_with_the_domainname_field_is_refused() {
         ],
     );
 }
+
+#[test]
+fn a_device_path_holding_another_file_is_refused() {
+    // config-linux.md, Devices: a file already at `path` that does not match the requested
+    // device MUST be an error. /dev/shm is a directory (a tmpfs mount) in the default config.
+    // runc differs: runc 1.1 ignores EEXIST and runs the container.
+    if kiln_integration_tests::skip_for_runc("an existing file at a device path is ignored") {
+        return;
+    }
+    let mut c = Container::new("devexists");
+    c.config()
+        .args(&["true"])
+        .device(&kiln_integration_tests::Device {
+            path: "/dev/shm".into(),
+            kind: 'c',
+            major: 1,
+            minor: 3,
+            file_mode: Some(0o666),
+            uid: None,
+            gid: None,
+        });
+    assert_fails_naming(
+        c.create_with(&[]),
+        &["/dev/shm", "not the requested device"],
+    );
+    c.assert_nothing_left();
+    // The same device listed twice (it is also a default one) is fine.
+    let mut c = Container::new("devtwice");
+    c.config()
+        .sh("test -c /dev/null")
+        .device(&kiln_integration_tests::Device {
+            path: "/dev/null".into(),
+            kind: 'c',
+            major: 1,
+            minor: 3,
+            file_mode: Some(0o666),
+            uid: None,
+            gid: None,
+        });
+    c.run_with(&[]).expect_success();
+}

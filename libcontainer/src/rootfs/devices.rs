@@ -181,14 +181,35 @@ pub(super) fn create_devices(
     Ok(())
 }
 
-/// `mknod` + `chown` of one device; an existing node is left alone.
+/// `mknod` + `chown` of one device. An existing node is left alone when it is
+/// the same device (a default device also listed in the config); anything else
+/// at the path is an error (config-linux.md, Devices: MUST).
 fn mknod(root: &InRoot, d: &Device) -> Result<(), SysError> {
     let (parent, name) = root.mkdir_parent(&d.path)?;
     let dev = libc::makedev(d.major as libc::c_uint, d.minor as libc::c_uint);
     let mode = Mode::from_bits_truncate(d.mode);
     match nix::sys::stat::mknodat(Some(parent.as_raw_fd()), name, d.kind, mode, dev) {
         Ok(()) => {}
-        Err(Errno::EEXIST) => return Ok(()),
+        Err(Errno::EEXIST) => {
+            let st = nix::sys::stat::fstatat(
+                Some(parent.as_raw_fd()),
+                name,
+                AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .map_err(|e| SysError::new("fstatat", shown(&d.path), e))?;
+            let same_kind = st.st_mode & libc::S_IFMT == d.kind.bits();
+            let same_dev = d.kind == SFlag::S_IFIFO || st.st_rdev == dev;
+            return if same_kind && same_dev {
+                Ok(())
+            } else {
+                // EEXIST: a different file is already there.
+                Err(SysError::new(
+                    "exists and is not the requested device",
+                    shown(&d.path),
+                    Errno::EEXIST,
+                ))
+            };
+        }
         Err(e) => return Err(SysError::new("mknodat", shown(&d.path), e)),
     }
     nix::unistd::fchownat(
