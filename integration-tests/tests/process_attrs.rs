@@ -143,3 +143,19 @@ fn exec_gets_the_container_s_personality() {
         .stdout;
     assert_eq!(out, "i686\n");
 }
+
+#[test]
+fn unknown_capability_names_are_ignored_with_a_warning() {
+    let mut c = Container::new("capunknown");
+    c.config()
+        .set(
+            &["process", "capabilities", "bounding"],
+            serde_json::json!(["CAP_KILL", "CAP_UNKNOWN", "UNKNOWN_CAP"]),
+        )
+        .args(&["cat", "/proc/self/status"]);
+    let out = c.run_with(&[]).expect_success();
+    assert_eq!(status_mask(&out.stdout, "CapBnd"), mask(&["CAP_KILL"]));
+    // The warning goes to the --log file, as runc's.
+    let log = std::fs::read_to_string(c.rt().log_path()).unwrap_or_default();
+    assert!(log.contains("CAP_UNKNOWN") && log.contains("warn"), "{log}");
+}

@@ -48,6 +48,7 @@ pub fn parse_config(reader: impl std::io::Read) -> Result<Spec> {
     let mut value = parse_json(reader, "")?;
     if let Some(process) = value.get_mut("process") {
         crate::init::sched::spec_flag_names(process, "process.")?;
+        crate::init::caps::drop_unknown_names(process, "process.");
     }
     from_value(value, "")
 }
@@ -62,6 +63,7 @@ pub fn parse_process(reader: impl std::io::Read, label: &str) -> Result<Process>
         obj.entry("user").or_insert_with(|| serde_json::json!({}));
     }
     crate::init::sched::spec_flag_names(&mut value, &prefix)?;
+    crate::init::caps::drop_unknown_names(&mut value, &prefix);
     from_value(value, &prefix)
 }
 
