@@ -159,3 +159,30 @@ fn unknown_capability_names_are_ignored_with_a_warning() {
     let log = std::fs::read_to_string(c.rt().log_path()).unwrap_or_default();
     assert!(log.contains("CAP_UNKNOWN") && log.contains("warn"), "{log}");
 }
+
+#[test]
+fn exec_cap_is_ambient_too_when_the_spec_has_inheritable_caps() {
+    let c = sleeper("execcapamb", |c| {
+        c.config().set(
+            &["process", "capabilities"],
+            serde_json::json!({"bounding": ["CAP_CHOWN", "CAP_KILL", "CAP_SYSLOG"],
+                "effective": ["CAP_CHOWN", "CAP_KILL"], "permitted": ["CAP_CHOWN", "CAP_KILL"],
+                "inheritable": ["CAP_CHOWN", "CAP_SYSLOG"], "ambient": ["CAP_CHOWN"]}),
+        );
+    });
+    let args = [
+        "exec",
+        "--cap",
+        "CAP_SYSLOG",
+        c.id(),
+        "cat",
+        "/proc/self/status",
+    ];
+    let out = c.rt().exec(&args).unwrap().expect_success().stdout;
+    assert_eq!(
+        status_mask(&out, "CapAmb"),
+        mask(&["CAP_CHOWN", "CAP_SYSLOG"])
+    );
+    let prm = mask(&["CAP_CHOWN", "CAP_KILL", "CAP_SYSLOG"]);
+    assert_eq!(status_mask(&out, "CapPrm"), prm, "{out}");
+}
