@@ -142,3 +142,35 @@ fn exec_with_a_terminal() {
     assert!(text.contains("/dev/pts/"), "{text}");
     assert_eq!(out.status.code(), Some(4), "{text}");
 }
+
+#[test]
+fn foreground_terminal_output_has_bare_newlines_from_the_first_line() {
+    // ONLCR is cleared on the pty before the process runs, not once the proxy
+    // starts: the first line must not end in "\r\n" when stdout is a file.
+    for round in 0..5 {
+        let mut c = Container::new("ttyonlcr");
+        c.config().set(&["process", "terminal"], true.into());
+        c.config().args(&["echo", "first"]);
+        c.write_config();
+        let dir = tempfile::tempdir().unwrap();
+        let out_path = dir.path().join("out");
+        let cmd = format!(
+            "{} --root {} run --bundle {} {} > {}",
+            runtime_bin().display(),
+            c.rt().root().display(),
+            c.bundle().path().display(),
+            c.id(),
+            out_path.display()
+        );
+        let mut script = Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("script");
+        let status = script.wait().expect("wait for script");
+        let out = std::fs::read_to_string(&out_path).unwrap();
+        assert!(status.success(), "round {round}: {out:?}");
+        // script types a NUL into its terminal at start, which the pty may echo as "^@".
+        assert_eq!(out.replace("^@", ""), "first\n", "round {round}");
+    }
+}

@@ -48,16 +48,22 @@ pub fn parse_config(reader: impl std::io::Read) -> Result<Spec> {
     let mut value = parse_json(reader, "")?;
     if let Some(process) = value.get_mut("process") {
         crate::init::sched::spec_flag_names(process, "process.")?;
+        crate::init::caps::drop_unknown_names(process, "process.");
     }
     from_value(value, "")
 }
 
 /// Parses a process.json (`exec --process`); a bad field is reported as
-/// `<label>: <path>`.
+/// `<label>: <path>`. As with runc, `user` may be left out (uid 0, gid 0);
+/// what else it leaves out comes from the container (`Container::exec`).
 pub fn parse_process(reader: impl std::io::Read, label: &str) -> Result<Process> {
     let prefix = format!("{label}: ");
     let mut value = parse_json(reader, &prefix)?;
+    if let Some(obj) = value.as_object_mut() {
+        obj.entry("user").or_insert_with(|| serde_json::json!({}));
+    }
     crate::init::sched::spec_flag_names(&mut value, &prefix)?;
+    crate::init::caps::drop_unknown_names(&mut value, &prefix);
     from_value(value, &prefix)
 }
 

@@ -301,7 +301,11 @@ impl ContainerBuilder {
         if let Some(p) = &self.pid_file {
             write_pid_file(p, pid)?;
         }
-        Ok((tmp.record, console_ours))
+        // The init sent the master before Ready: take it before `start`.
+        let master = console_ours
+            .map(crate::tty::receive_proxy_master)
+            .transpose()?;
+        Ok((tmp.record, master))
     }
 
     /// Parent side of the namespace protocol; returns the init's host pid.

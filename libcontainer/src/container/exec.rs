@@ -12,9 +12,10 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::sched::CloneFlags;
-use oci_spec::runtime::{LinuxNamespaceType, Process};
+use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 
 use super::create_support::{compile_seccomp, forward_notify_fd};
+use super::exec_defaults;
 use super::wait::{wait_forwarding, ExitStatus};
 use super::Container;
 use crate::error::{Error, Result};
@@ -43,6 +44,7 @@ pub struct ExecOptions {
 #[derive(Debug)]
 pub struct ExecProcess {
     pid: i32,
+    /// The pty master (with `terminal_proxy`), ONLCR cleared.
     console: Option<OwnedFd>,
 }
 
@@ -54,10 +56,7 @@ impl ExecProcess {
 
     /// The pty master, when started with `terminal_proxy` (once).
     pub fn take_console(&mut self) -> Result<Option<OwnedFd>> {
-        match self.console.take() {
-            Some(sock) => Ok(Some(crate::tty::receive_master(sock.as_fd())?.0)),
-            None => Ok(None),
-        }
+        Ok(self.console.take())
     }
 
     /// Waits for it to exit, forwarding signals. The caller must be its
@@ -86,7 +85,10 @@ const JOIN_ORDER: [(LinuxNamespaceType, &str); 8] = [
 impl Container {
     /// Starts `process` inside this running (or created) container. Returns
     /// once the program has been executed (or failed to be).
+    /// What `process` leaves out of its security and scheduling attributes
+    /// comes from the container's `process` (see [`exec_defaults`]).
     pub fn exec(&self, process: &Process, opts: &ExecOptions) -> Result<ExecProcess> {
+        let process = &exec_defaults::inherit(process, self.spec().process().as_ref());
         let status = self.status();
         if !matches!(status, Status::Running | Status::Created) {
             return Err(self.refuse(status, "cannot exec in a container that is not running"));
@@ -143,6 +145,7 @@ impl Container {
                 drop(chan);
                 let setup = JoinedSetup {
                     joins: &joins,
+                    spec: self.spec(),
                     process,
                     caps: caps.as_ref(),
                     seccomp: seccomp.as_ref(),
@@ -170,10 +173,12 @@ impl Container {
         if let Some(p) = &opts.pid_file {
             write_atomic(p, pid.to_string().as_bytes(), 0o644)?;
         }
-        Ok(ExecProcess {
-            pid,
-            console: console_ours,
-        })
+        // Sent before the program was executed (as with runc, it may print
+        // before ONLCR is cleared here).
+        let console = console_ours
+            .map(crate::tty::receive_proxy_master)
+            .transpose()?;
+        Ok(ExecProcess { pid, console })
     }
 }
 
@@ -253,6 +258,7 @@ impl Container {
 /// What the exec'd process needs, prepared before the clone.
 struct JoinedSetup<'a> {
     joins: &'a [(OwnedFd, CloneFlags)],
+    spec: &'a Spec,
     process: &'a Process,
     caps: Option<&'a CapPlan>,
     seccomp: Option<&'a kiln_seccomp::CompiledFilter>,
@@ -284,7 +290,7 @@ fn joined_process(chan: &Channel, s: &JoinedSetup) -> Error {
             crate::tty::chown_stdio(process.user().uid())?;
         }
         rlimits::apply(process)?;
-        crate::init::sched::process_attrs(process)?;
+        crate::init::sched::apply(s.spec, process)?;
         let mut program = ExecPlan::resolve(process)?;
         security::set_exec_labels(process)?;
         // Before any filter is loaded: a profile need not allow close_range.

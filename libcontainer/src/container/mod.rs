@@ -5,6 +5,7 @@ mod create;
 mod create_support;
 mod delete;
 mod exec;
+mod exec_defaults;
 mod kill;
 mod start;
 mod wait;
@@ -27,7 +28,7 @@ use crate::store::{DirLock, Record, StateRoot, EXEC_FIFO};
 pub struct Container {
     dir: PathBuf,
     record: Record,
-    /// Our end of the console socket (foreground terminal proxy only).
+    /// The pty master, ONLCR cleared (foreground terminal proxy only).
     console: Option<std::os::fd::OwnedFd>,
     /// The cgroup manager, built on first use (status, kill, delete, stats
     /// each need it; building it reads /proc/self/mountinfo).
@@ -53,13 +54,7 @@ impl Container {
     /// The pty master of a container created with
     /// [`ContainerBuilder::terminal_proxy`] (once; `None` afterwards or otherwise).
     pub fn take_console(&mut self) -> Result<Option<std::os::fd::OwnedFd>> {
-        match self.console.take() {
-            Some(sock) => {
-                use std::os::fd::AsFd;
-                Ok(Some(crate::tty::receive_master(sock.as_fd())?.0))
-            }
-            None => Ok(None),
-        }
+        Ok(self.console.take())
     }
 
     /// Locks the container's directory for a state-changing operation.

@@ -100,3 +100,46 @@ impl CapPlan {
 fn cap_err(set: &str, e: caps::errors::CapsError) -> Error {
     Error::config(format!("process.capabilities.{set}"), e.to_string())
 }
+
+/// Removes, with a warning, the names of a process JSON object's
+/// `capabilities` sets that are no capability at all, before it is parsed
+/// (runc ignores them too: an image may list capabilities newer than the
+/// runtime). Entries that are not strings are left for the parser to report.
+pub(crate) fn drop_unknown_names(process: &mut serde_json::Value, prefix: &str) {
+    let Some(sets) = process
+        .get_mut("capabilities")
+        .and_then(serde_json::Value::as_object_mut)
+    else {
+        return;
+    };
+    for (set, names) in sets.iter_mut() {
+        let Some(names) = names.as_array_mut() else {
+            continue;
+        };
+        names.retain(|entry| {
+            let Some(name) = entry.as_str() else {
+                return true;
+            };
+            let known =
+                serde_json::from_value::<oci_spec::runtime::Capability>(entry.clone()).is_ok();
+            if !known {
+                log::warn!("{prefix}capabilities.{set}: unknown capability {name:?}, ignored");
+            }
+            known
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn unknown_capability_names_are_dropped() {
+        let mut p = serde_json::json!({"capabilities": {
+            "bounding": ["CAP_KILL", "CAP_UNKNOWN", "UNKNOWN_CAP"], "effective": [7]}});
+        super::drop_unknown_names(&mut p, "process.");
+        assert_eq!(
+            p,
+            serde_json::json!({"capabilities": {"bounding": ["CAP_KILL"], "effective": [7]}})
+        );
+    }
+}

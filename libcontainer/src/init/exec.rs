@@ -41,19 +41,12 @@ impl ExecPlan {
             .enumerate()
             .map(|(i, a)| cstring(&format!("process.args[{i}]"), a.as_bytes()))
             .collect::<Result<Vec<_>>>()?;
-        let mut env: Vec<String> = process.env().clone().unwrap_or_default();
-        if !env
-            .iter()
-            .any(|e| e.strip_prefix("HOME=").is_some_and(|h| !h.is_empty()))
-        {
-            let home = super::user::home_dir(process.user().uid())?;
-            env.retain(|e| !e.starts_with("HOME="));
-            env.push(format!("HOME={home}"));
-        }
+        let env = prepare_env(process.env().as_deref().unwrap_or_default(), || {
+            super::user::home_dir(process.user().uid())
+        })?;
         let envp = env
             .iter()
-            .enumerate()
-            .map(|(i, e)| cstring(&format!("process.env[{i}]"), e.as_bytes()))
+            .map(|e| cstring("process.env", e.as_bytes()))
             .collect::<Result<Vec<_>>>()?;
         let prog = args.first().map(String::as_str).unwrap_or_default();
         let path_var = env
@@ -100,6 +93,46 @@ impl ExecPlan {
             Ok(never) => match never {},
         }
     }
+}
+
+/// The environment the program gets, as runc prepares it: every entry must be
+/// `NAME=VALUE` with a non-empty name; a name given more than once keeps its
+/// last value (at the place of its last occurrence); without a non-empty
+/// `HOME`, `HOME` is `home()` (the user's home directory), appended last.
+fn prepare_env(env: &[String], home: impl FnOnce() -> Result<String>) -> Result<Vec<String>> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::with_capacity(env.len() + 1);
+    let mut home_set = false;
+    for (i, kv) in env.iter().enumerate().rev() {
+        let field = || format!("process.env[{i}]");
+        let Some((name, value)) = kv.split_once('=') else {
+            return Err(Error::config(field(), format!("{kv:?} is not NAME=VALUE")));
+        };
+        if name.is_empty() {
+            return Err(Error::config(field(), format!("{kv:?} has an empty name")));
+        }
+        if !seen.insert(name) {
+            continue;
+        }
+        if kv.contains('\0') {
+            return Err(Error::config(
+                field(),
+                format!("{name}: contains a NUL byte"),
+            ));
+        }
+        if name == "HOME" {
+            if value.is_empty() {
+                continue;
+            }
+            home_set = true;
+        }
+        out.push(kv.clone());
+    }
+    out.reverse();
+    if !home_set {
+        out.push(format!("HOME={}", home()?));
+    }
+    Ok(out)
 }
 
 fn find_program(prog: &str, path_var: &str, cwd: &Path) -> Option<PathBuf> {
@@ -164,4 +197,40 @@ pub(crate) fn reset_signals() {
         let _ = unsafe { sigaction(sig, &dfl) };
     }
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prepare_env;
+
+    fn env(list: &[&str]) -> Vec<String> {
+        let list: Vec<String> = list.iter().map(|s| s.to_string()).collect();
+        prepare_env(&list, || Ok("/root".into())).unwrap()
+    }
+
+    #[test]
+    fn last_value_of_a_name_wins() {
+        assert_eq!(
+            env(&["ONE=two", "ONE=", "PATH=/bin"]),
+            ["ONE=", "PATH=/bin", "HOME=/root"]
+        );
+        assert_eq!(env(&["A=1", "B=2", "A=3"]), ["B=2", "A=3", "HOME=/root"]);
+    }
+
+    #[test]
+    fn empty_home_is_replaced_by_the_users() {
+        assert_eq!(env(&["HOME=/override", "HOME="]), ["HOME=/root"]);
+        assert_eq!(env(&["HOME=", "HOME=/x"]), ["HOME=/x"]);
+        assert_eq!(env(&["NL=\n"]), ["NL=\n", "HOME=/root"]);
+    }
+
+    #[test]
+    fn malformed_entries_are_refused_by_index() {
+        let bad = |l: &[&str]| {
+            let l: Vec<String> = l.iter().map(|s| s.to_string()).collect();
+            prepare_env(&l, || Ok("/".into())).unwrap_err().to_string()
+        };
+        assert!(bad(&["A=1", "NOEQUALS"]).contains("process.env[1]"));
+        assert!(bad(&["=x"]).contains("process.env[0]"));
+    }
 }

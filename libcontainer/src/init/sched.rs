@@ -52,8 +52,9 @@ pub(crate) fn personality(spec: &Spec) -> Result<()> {
     Ok(())
 }
 
-/// The process' I/O priority, scheduler and initial CPU affinity (also for `exec`).
-pub(crate) fn process_attrs(process: &Process) -> Result<()> {
+/// The process' I/O priority, scheduler and initial CPU affinity (reset to
+/// the cgroup's cpuset without one).
+fn process_attrs(process: &Process) -> Result<()> {
     if let Some(io) = process.io_priority() {
         let class = match io.class() {
             IOPriorityClass::IoprioClassRt => 1,
@@ -104,14 +105,29 @@ pub(crate) fn process_attrs(process: &Process) -> Result<()> {
             return Err(setattr_error(*s.policy(), nix::Error::last()));
         }
     }
-    if let Some(cpus) = process
+    match process
         .exec_cpu_affinity()
         .as_ref()
         .and_then(|a| a.initial().clone())
     {
-        set_affinity("process.execCPUAffinity.initial", &cpus)?;
+        Some(cpus) => set_affinity("process.execCPUAffinity.initial", &cpus),
+        None => reset_affinity(),
     }
-    Ok(())
+}
+
+/// Without `execCPUAffinity.initial`, the process must not keep the affinity
+/// of whoever ran the runtime (e.g. `taskset -c 0 kiln run`): since Linux 6.2
+/// a cgroup move keeps a mask set with sched_setaffinity. Asking for every
+/// CPU gets the container's cpuset (the kernel intersects the request with
+/// it), as runc does. Call it after joining the cgroup.
+fn reset_affinity() -> Result<()> {
+    let mut all = nix::sched::CpuSet::new();
+    for cpu in 0..nix::sched::CpuSet::count() {
+        all.set(cpu)
+            .map_err(|e| Error::sys("reset CPU affinity: CpuSet::set", e))?;
+    }
+    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &all)
+        .map_err(|e| Error::sys("reset CPU affinity: sched_setaffinity to all CPUs", e))
 }
 
 /// `process.execCPUAffinity.final`, applied just before exec.

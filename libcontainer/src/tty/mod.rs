@@ -36,6 +36,18 @@ pub(crate) use socket::{connect_console_socket, console_socketpair};
 pub use socket::{receive_master, MASTER_NAME};
 pub(crate) use stdio::chown_stdio;
 
+/// Receives the pty master from our end of a foreground console socketpair
+/// and clears ONLCR on it right away, before the process can print (the
+/// container's bare `\n` stays bare, as runc's foreground terminal does).
+pub(crate) fn receive_proxy_master(
+    ours: std::os::fd::OwnedFd,
+) -> Result<std::os::fd::OwnedFd, TtyError> {
+    use std::os::fd::AsFd;
+    let (master, _) = receive_master(ours.as_fd())?;
+    term::clear_onlcr(master.as_fd())?;
+    Ok(master)
+}
+
 /// Checks `process.terminal` against `--console-socket` and detaching, with
 /// runc's rules: a detached terminal needs a console socket (someone must hold
 /// the master), and a console socket is only for a detached terminal.

@@ -120,8 +120,14 @@ fn build_process(c: &Container, a: &ExecArgs) -> Result<Process, Error> {
     if let Some(ap) = &a.apparmor {
         p["apparmorProfile"] = ap.clone().into();
     }
+    // As runc: ambient too when the spec has an inheritable set (ambient
+    // capabilities must be inheritable; --cap does not add to inheritable).
+    let mut sets = vec!["bounding", "effective", "permitted"];
+    if p["capabilities"]["inheritable"].is_array() {
+        sets.push("ambient");
+    }
     for cap in &a.cap {
-        for set in ["bounding", "effective", "permitted"] {
+        for set in sets.iter().copied() {
             let list = p["capabilities"][set].as_array_mut();
             match list {
                 Some(l) => l.push(Value::from(cap.clone())),
