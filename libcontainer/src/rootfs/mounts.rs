@@ -363,7 +363,15 @@ fn bind(
     check_proc_destination(o, e, target.as_fd(), is_procfs)?;
 
     let defer_ro = e.ro_is_deferred();
-    let mut attr = e.opts.bind_attr();
+    let locked = if o.in_user_ns {
+        let st = nix::sys::statvfs::fstatvfs(&tree)
+            .map_err(|errno| SysError::new("fstatvfs", &source, errno))
+            .ctx(|| &e.ctx)?;
+        super::options::lockable_attrs(st.flags())
+    } else {
+        0
+    };
+    let mut attr = e.opts.bind_attr_replacing(locked);
     if defer_ro {
         attr.attr_set &= !libc::MOUNT_ATTR_RDONLY;
     }

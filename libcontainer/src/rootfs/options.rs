@@ -198,7 +198,6 @@ impl MountOptions {
             (MsFlags::MS_NOSUID, libc::MOUNT_ATTR_NOSUID),
             (MsFlags::MS_NODEV, libc::MOUNT_ATTR_NODEV),
             (MsFlags::MS_NOEXEC, libc::MOUNT_ATTR_NOEXEC),
-            (MsFlags::MS_NODIRATIME, libc::MOUNT_ATTR_NODIRATIME),
             (
                 MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW),
                 libc::MOUNT_ATTR_NOSYMFOLLOW,
@@ -212,27 +211,118 @@ impl MountOptions {
                 attr.attr_clr |= bit;
             }
         }
-        // Same precedence as mount(2): strictatime beats noatime beats relatime.
-        let atime_words = MsFlags::MS_STRICTATIME | MsFlags::MS_NOATIME | MsFlags::MS_RELATIME;
-        let mode = if self.flags.contains(MsFlags::MS_STRICTATIME) {
-            Some(libc::MOUNT_ATTR_STRICTATIME)
-        } else if self.flags.contains(MsFlags::MS_NOATIME) {
-            Some(libc::MOUNT_ATTR_NOATIME)
-        } else if self.flags.intersects(atime_words) || self.cleared.intersects(atime_words) {
-            Some(libc::MOUNT_ATTR_RELATIME)
-        } else {
-            None
-        };
-        if let Some(mode) = mode {
+        // Atime: only words that set something (`noatime`, `relatime`,
+        // `strictatime`, `nodiratime`) change it, as with runc; clearing words
+        // (`atime`, `norelatime`, `diratime`) alone keep the source's setting.
+        // Precedence as mount(2): strictatime beats noatime beats relatime.
+        let atime_words = MsFlags::MS_STRICTATIME
+            | MsFlags::MS_NOATIME
+            | MsFlags::MS_RELATIME
+            | MsFlags::MS_NODIRATIME;
+        if self.flags.intersects(atime_words) {
+            let mode = if self.flags.contains(MsFlags::MS_STRICTATIME) {
+                libc::MOUNT_ATTR_STRICTATIME
+            } else if self.flags.contains(MsFlags::MS_NOATIME) {
+                libc::MOUNT_ATTR_NOATIME
+            } else {
+                libc::MOUNT_ATTR_RELATIME
+            };
             attr.attr_set |= mode;
             attr.attr_clr |= libc::MOUNT_ATTR__ATIME;
+            if self.flags.contains(MsFlags::MS_NODIRATIME) {
+                attr.attr_set |= libc::MOUNT_ATTR_NODIRATIME;
+            } else {
+                attr.attr_clr |= libc::MOUNT_ATTR_NODIRATIME;
+            }
         }
+        attr
+    }
+}
+
+/// Per-mount flags that a bind mount given any flag option resets when the
+/// options do not ask for them (runc's semantics: `bind,dev` on a `ro,noexec`
+/// source gives a `rw,exec` mount). Atime flags are only touched when asked for.
+const RESET_ATTRS: u64 = libc::MOUNT_ATTR_RDONLY
+    | libc::MOUNT_ATTR_NOSUID
+    | libc::MOUNT_ATTR_NODEV
+    | libc::MOUNT_ATTR_NOEXEC
+    | libc::MOUNT_ATTR_NOSYMFOLLOW;
+
+/// The flags of the bind source that a user namespace cannot clear (the
+/// kernel locks them on mounts it copies into a less privileged namespace),
+/// as mount attributes, from the source's `statvfs` flags.
+pub(crate) fn lockable_attrs(source: nix::sys::statvfs::FsFlags) -> u64 {
+    use nix::sys::statvfs::FsFlags;
+    [
+        (FsFlags::ST_RDONLY, libc::MOUNT_ATTR_RDONLY),
+        (FsFlags::ST_NOSUID, libc::MOUNT_ATTR_NOSUID),
+        (FsFlags::ST_NODEV, libc::MOUNT_ATTR_NODEV),
+        (FsFlags::ST_NOEXEC, libc::MOUNT_ATTR_NOEXEC),
+    ]
+    .into_iter()
+    .filter(|(f, _)| source.contains(*f))
+    .fold(0, |acc, (_, a)| acc | a)
+}
+
+impl MountOptions {
+    /// The attribute change of a bind mount: with no flag option at all the
+    /// bind keeps its source's flags (like mount(8)); with any, the per-mount
+    /// flags not asked for are cleared, except `locked` ones (see
+    /// [`lockable_attrs`]) that the options do not clear explicitly: those are
+    /// kept in a user namespace, and clearing them explicitly fails (EPERM).
+    pub(crate) fn bind_attr_replacing(&self, locked: u64) -> MountAttr {
+        let mut attr = self.bind_attr();
+        let words = MsFlags::MS_RDONLY
+            | MsFlags::MS_NOSUID
+            | MsFlags::MS_NODEV
+            | MsFlags::MS_NOEXEC
+            | MsFlags::MS_NOATIME
+            | MsFlags::MS_NODIRATIME
+            | MsFlags::MS_RELATIME
+            | MsFlags::MS_STRICTATIME
+            | MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW);
+        if !(self.flags | self.cleared).intersects(words) {
+            return attr;
+        }
+        let keep = locked & !attr.attr_clr;
+        attr.attr_clr |= RESET_ATTRS & !attr.attr_set & !keep;
         attr
     }
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn bind_flags_replace_unless_none_given_or_locked() {
+        let ro_noexec = libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOEXEC;
+        // `bind` alone keeps everything.
+        let o = parse(&words(&["bind"]));
+        assert!(o.bind_attr_replacing(ro_noexec).is_noop());
+        // `bind,dev`: everything else not asked for is cleared...
+        let o = parse(&words(&["bind", "dev"]));
+        let a = o.bind_attr_replacing(0);
+        assert_eq!(a.attr_clr, RESET_ATTRS);
+        assert_eq!(a.attr_set, 0);
+        // ...but in a user namespace the source's locked ro/noexec stay.
+        let a = o.bind_attr_replacing(ro_noexec);
+        assert_eq!(a.attr_clr & ro_noexec, 0);
+        assert_ne!(a.attr_clr & libc::MOUNT_ATTR_NOSYMFOLLOW, 0);
+        // An explicit `rw` still asks to clear a locked ro (the kernel refuses).
+        let o = parse(&words(&["bind", "rw"]));
+        assert_ne!(
+            o.bind_attr_replacing(ro_noexec).attr_clr & libc::MOUNT_ATTR_RDONLY,
+            0
+        );
+        // `ro` sets ro and clears the rest.
+        let o = parse(&words(&["bind", "ro"]));
+        let a = o.bind_attr_replacing(0);
+        assert_eq!(
+            a.attr_set & libc::MOUNT_ATTR_RDONLY,
+            libc::MOUNT_ATTR_RDONLY
+        );
+        assert_eq!(a.attr_clr & libc::MOUNT_ATTR_RDONLY, 0);
+    }
+
     use super::*;
 
     fn words(list: &[&str]) -> Vec<String> {
@@ -363,14 +453,21 @@ mod tests {
         );
         assert_eq!(
             a.attr_clr,
-            libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR__ATIME
+            libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR__ATIME | libc::MOUNT_ATTR_NODIRATIME
         );
 
         assert!(parse(&words(&["rbind"])).bind_attr().is_noop());
         let a = parse(&words(&["bind", "relatime", "strictatime"])).bind_attr();
         assert_eq!(a.attr_set, libc::MOUNT_ATTR_STRICTATIME);
-        let a = parse(&words(&["bind", "atime"])).bind_attr();
-        assert_eq!((a.attr_set, a.attr_clr), (0, libc::MOUNT_ATTR__ATIME));
+        // Clearing words alone keep the source's atime (runc's semantics).
+        assert!(parse(&words(&["bind", "atime"])).bind_attr().is_noop());
+        assert!(parse(&words(&["bind", "norelatime"])).bind_attr().is_noop());
+        // nodiratime alone means relatime + nodiratime.
+        let a = parse(&words(&["bind", "nodiratime"])).bind_attr();
+        assert_eq!(
+            a.attr_set,
+            libc::MOUNT_ATTR_RELATIME | libc::MOUNT_ATTR_NODIRATIME
+        );
     }
 
     #[test]
