@@ -6,6 +6,7 @@
 use kiln_integration_tests::mountinfo::HostTmpfs;
 use kiln_integration_tests::{Container, Output};
 use nix::mount::{mount, MsFlags};
+use std::os::unix::fs::PermissionsExt;
 
 /// A host tmpfs remounted with `flags`, bind-mounted at /mnt with `options`: the container's
 /// view of /mnt's per-mount flags (`ro,nosuid,...`), or the failed run.
@@ -100,4 +101,38 @@ fn atime_changes_only_when_a_word_sets_it() {
         "{got}"
     );
     assert!(!w.contains(&"noatime"), "{got}");
+}
+
+#[test]
+fn user_namespace_bind_source_under_a_directory_the_container_root_cannot_search() {
+    // The host directory is 0700 (root only); its child is world-readable. The container's root
+    // is host uid 100000: it could not resolve the source path itself (kiln once failed with
+    // `open_tree …: EACCES`); runc and crun open such sources with the runtime's credentials.
+    let private = tempfile::tempdir().expect("temp dir");
+    std::fs::set_permissions(private.path(), std::fs::Permissions::from_mode(0o700))
+        .expect("chmod");
+    let shared = private.path().join("data");
+    std::fs::create_dir(&shared).expect("mkdir");
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::fs::write(shared.join("f"), "through the mapping\n").expect("write");
+    let mut c = Container::new("usernsbind");
+    std::fs::create_dir_all(c.rootfs().join("mnt")).expect("mkdir rootfs/mnt");
+    c.config()
+        .namespace("user", None)
+        .uid_mapping(0, 100_000, 65_536)
+        .gid_mapping(0, 100_000, 65_536)
+        .mount(
+            "/mnt",
+            "bind",
+            shared.to_str().expect("utf-8"),
+            &["rbind", "ro"],
+        )
+        .sh("cat /mnt/f; touch /mnt/g 2>/dev/null && echo writable || echo read-only");
+    let out = c.run_with(&[]).expect_success();
+    assert_eq!(
+        out.stdout,
+        "through the mapping\nread-only\n",
+        "{}",
+        out.describe()
+    );
 }

@@ -205,6 +205,11 @@ impl ContainerBuilder {
             .map_err(|e| Error::sys(format!("open {}", fifo.display()), e))?;
         // SAFETY: open returned a new fd that we own.
         let exec_fifo = unsafe { OwnedFd::from_raw_fd(exec_fifo) };
+        let bind_sources = if ns.in_user_namespace() {
+            crate::rootfs::bind_sources(spec, &bundle.dir)
+        } else {
+            Vec::new()
+        };
         let mut join = CgroupJoin::plan(&cgroup, ns.new_user);
         join.prepare_clone(&cgroup)?;
         let mut plan = InitPlan {
@@ -222,6 +227,7 @@ impl ContainerBuilder {
             no_pivot: self.no_pivot,
             no_new_keyring: self.no_new_keyring,
             preserve_fds: self.preserve_fds + listen_fds(),
+            bind_sources: bind_sources.len(),
         };
         let (chan, child_chan) = Channel::pair()?;
         let into_cgroup = join.clone_into.as_ref().map(|f| f.as_raw_fd());
@@ -279,6 +285,10 @@ impl ContainerBuilder {
             cgroup: Default::default(),
         };
         let state = tmp.state_with(Status::Creating).to_spec_json();
+        if !bind_sources.is_empty() {
+            chan.expect(Msg::MountSources)?;
+            super::bind_sources::send(pid, &bind_sources, &chan)?;
+        }
         chan.expect(Msg::MountsDone)?;
         #[allow(deprecated)]
         for kind in [HookKind::Prestart, HookKind::CreateRuntime] {

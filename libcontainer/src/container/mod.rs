@@ -1,5 +1,6 @@
 //! A container under a state root, and the operations on it (one file each).
 
+mod bind_sources;
 mod cgroup_ops;
 mod create;
 mod create_support;

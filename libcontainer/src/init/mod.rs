@@ -47,6 +47,8 @@ pub(crate) struct InitPlan<'a> {
     pub no_new_keyring: bool,
     /// fds 3..3+preserve_fds are passed to the container.
     pub preserve_fds: u32,
+    /// How many bind sources `create` clones for the init (user namespace).
+    pub bind_sources: usize,
 }
 
 /// Entry point of the cloned process: runs the steps, reports a failure to
@@ -95,14 +97,6 @@ fn steps(
 ) -> Result<std::convert::Infallible> {
     let (spec, process) = (plan.spec, plan.process);
     let hook_env = DefaultEnv::Container(process.env().as_deref().unwrap_or_default());
-    let ro = RootfsOptions {
-        spec,
-        rootfs: plan.rootfs,
-        bundle: plan.bundle,
-        in_user_ns: plan.ns.new_user,
-        new_cgroup_ns: plan.ns.new_cgroup,
-        no_pivot: plan.no_pivot,
-    };
     // namespaces: join/unshare (slow path), wait for cgroup + id maps, cgroupns
     plan.ns.enter(chan)?;
     chan.expect(Msg::Go)?;
@@ -114,6 +108,16 @@ fn steps(
     if !plan.no_new_keyring {
         security::new_session_keyring(plan.id)?;
     }
+    let sources = receive_bind_sources(plan.bind_sources, chan)?;
+    let ro = RootfsOptions {
+        spec,
+        rootfs: plan.rootfs,
+        bundle: plan.bundle,
+        in_user_ns: plan.ns.new_user,
+        new_cgroup_ns: plan.ns.new_cgroup,
+        no_pivot: plan.no_pivot,
+        sources: Some(&sources),
+    };
     // mounts, then the hooks that must see them before pivot_root
     let mut root = rootfs::mount_all(&ro)?;
     chan.send(&Msg::MountsDone)?;
@@ -196,6 +200,29 @@ fn steps(
     sched::final_affinity(process)?;
     exec::reset_signals();
     Err(program.exec())
+}
+
+/// Step "bind sources" (user namespace only): asks `create` to clone the
+/// bind-mount sources with the host's credentials (see `rootfs::ClonedSources`)
+/// now that the mount namespace exists, and receives `count` of them.
+fn receive_bind_sources(count: usize, chan: &Channel) -> Result<rootfs::ClonedSources> {
+    let mut sources = rootfs::ClonedSources::default();
+    if count == 0 {
+        return Ok(sources);
+    }
+    chan.send(&Msg::MountSources)?;
+    for _ in 0..count {
+        match chan.recv_with_fd()? {
+            (Msg::MountSource(i), Some(fd)) => sources.push(i as usize, fd),
+            (Msg::Failed(e), _) => return Err(Error::Init(e)),
+            (other, _) => {
+                return Err(Error::InitDied(format!(
+                    "expected a bind source, got {other:?}"
+                )))
+            }
+        }
+    }
+    Ok(sources)
 }
 
 /// Whether this user namespace allows setgroups(2) (the parent writes gid_map as

@@ -60,6 +60,16 @@ pub(crate) fn flag(t: LinuxNamespaceType) -> CloneFlags {
 }
 
 impl NamespacePlan {
+    /// Whether the init ends up in a user namespace other than the runtime's
+    /// (a new one, or one joined by path).
+    pub(crate) fn in_user_namespace(&self) -> bool {
+        self.new_user
+            || self
+                .joins
+                .iter()
+                .any(|(_, f)| *f == CloneFlags::CLONE_NEWUSER)
+    }
+
     /// Opens every `path` namespace (so a missing one fails before clone) and
     /// sorts the rest into clone/unshare flags.
     pub(crate) fn from_spec(spec: &Spec) -> Result<Self> {

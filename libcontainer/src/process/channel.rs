@@ -31,6 +31,10 @@ pub(crate) enum Msg {
     SeccompFd,
     /// Child → parent: setup failed with this message.
     Failed(String),
+    /// Child → parent: my mount namespace exists; clone the bind sources.
+    MountSources,
+    /// Helper → child: the detached clone of `mounts[i]` follows as SCM_RIGHTS.
+    MountSource(u32),
 }
 
 impl Msg {
@@ -44,6 +48,8 @@ impl Msg {
             Msg::Ready => (6, vec![]),
             Msg::SeccompFd => (7, vec![]),
             Msg::Failed(s) => (8, s.as_bytes().to_vec()),
+            Msg::MountSources => (9, vec![]),
+            Msg::MountSource(i) => (10, i.to_le_bytes().to_vec()),
         }
     }
 
@@ -59,6 +65,8 @@ impl Msg {
             6 => Msg::Ready,
             7 => Msg::SeccompFd,
             8 => Msg::Failed(text()),
+            9 => Msg::MountSources,
+            10 => Msg::MountSource(u32::from_le_bytes(payload.try_into().ok()?)),
             _ => return None,
         })
     }

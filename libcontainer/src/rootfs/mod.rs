@@ -34,6 +34,7 @@ mod mounts;
 mod options;
 mod pivot;
 mod procdest;
+mod sources;
 mod sys;
 mod tmpfs;
 
@@ -44,6 +45,7 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 pub use error::RootfsError;
+pub use sources::{bind_sources, clone_bind_source, BindSource, ClonedSources};
 
 /// Everything the rootfs steps need to know about the container.
 #[derive(Debug, Clone, Copy)]
@@ -63,6 +65,8 @@ pub struct RootfsOptions<'a> {
     pub new_cgroup_ns: bool,
     /// `--no-pivot`: `MS_MOVE` the rootfs onto `/` and `chroot` instead of `pivot_root`.
     pub no_pivot: bool,
+    /// Bind sources `create` cloned for the init (in a user namespace).
+    pub sources: Option<&'a ClonedSources>,
 }
 
 /// State carried from [`mount_all`] through the later steps.

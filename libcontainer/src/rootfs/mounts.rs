@@ -26,6 +26,8 @@ pub(super) type Deferred = Vec<(String, OwnedFd)>;
 
 /// One `mounts[]` entry being performed.
 pub(super) struct Entry<'a> {
+    /// Index in `mounts`.
+    pub(super) index: usize,
     /// `mounts[i] (destination)`, for error messages.
     pub(super) ctx: String,
     /// The entry itself.
@@ -39,8 +41,9 @@ pub(super) struct Entry<'a> {
 }
 
 impl<'a> Entry<'a> {
-    fn new(index: usize, mount: &'a Mount) -> Self {
+    pub(super) fn new(index: usize, mount: &'a Mount) -> Self {
         Entry {
+            index,
             ctx: format!("mounts[{index}] ({})", mount.destination().display()),
             mount,
             dest: mount.destination(),
@@ -49,8 +52,12 @@ impl<'a> Entry<'a> {
         }
     }
 
-    fn is_bind(&self) -> bool {
+    pub(super) fn is_bind(&self) -> bool {
         self.opts.bind.is_some() || self.typ == "bind"
+    }
+
+    pub(super) fn is_remount(&self) -> bool {
+        self.opts.flags.contains(MsFlags::MS_REMOUNT)
     }
 
     /// `ro` on tmpfs and `/dev` is applied in `finalize`, after mount points
@@ -217,7 +224,7 @@ fn mount_entry(
             "id-mapped mounts of anything but bind mounts",
         ));
     }
-    if e.opts.flags.contains(MsFlags::MS_REMOUNT) {
+    if e.is_remount() {
         return remount(root, e);
     }
     if e.is_bind() {
@@ -339,7 +346,11 @@ fn bind(
         return Err(RootfsError::invalid(&e.ctx, "a bind mount needs a source"));
     };
     let source = o.bundle.join(source);
-    let tree = clone_tree(&source, e.opts.bind == Some(true)).ctx(|| &e.ctx)?;
+    let tree = match o.sources.and_then(|s| s.get(e.index)) {
+        // Cloned by `create` with the host's credentials (see `sources`).
+        Some(cloned) => cloned.map_err(|errno| e.err("dup (cloned bind source)", errno))?,
+        None => clone_tree(&source, e.opts.bind == Some(true)).ctx(|| &e.ctx)?,
+    };
     if let Some(recursive) = idmap_request(e)? {
         let none: &[_] = &[];
         let uid = e.mount.uid_mappings().as_deref().unwrap_or(none);

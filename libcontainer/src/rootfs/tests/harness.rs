@@ -210,6 +210,7 @@ impl Child {
             in_user_ns: self.ns.user,
             new_cgroup_ns: self.ns.cgroup,
             no_pivot: self.ns.no_pivot,
+            sources: None,
         }
     }
 
