@@ -46,6 +46,9 @@ impl Bundle {
 /// Parses a config.json document, reporting errors by JSON path.
 pub fn parse_config(reader: impl std::io::Read) -> Result<Spec> {
     let mut value = parse_json(reader, "")?;
+    if let Some(linux) = value.get("linux") {
+        crate::init::mempolicy::check_raw(linux)?;
+    }
     if let Some(process) = value.get_mut("process") {
         crate::init::sched::spec_flag_names(process, "process.")?;
         crate::init::caps::drop_unknown_names(process, "process.");

@@ -31,12 +31,7 @@ pub fn spec(spec: &Spec) -> Result<()> {
             "Intel RDT is not supported by kiln",
         ));
     }
-    if linux.memory_policy().is_some() {
-        return Err(Error::config(
-            "linux.memoryPolicy",
-            "NUMA memory policies are not supported by kiln",
-        ));
-    }
+    crate::init::mempolicy::MemPolicy::from_spec(spec)?;
     if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
         return Err(Error::config(
             "linux.netDevices",

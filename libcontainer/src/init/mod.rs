@@ -8,6 +8,7 @@ pub(crate) mod exec;
 pub(crate) mod fds;
 pub(crate) mod hostname;
 pub(crate) mod loopback;
+pub(crate) mod mempolicy;
 pub(crate) mod namespaces;
 pub(crate) mod rlimits;
 pub(crate) mod sched;

@@ -25,9 +25,13 @@ struct SchedAttr {
     util_max: u32,
 }
 
-/// Applies the personality, I/O priority, scheduler and initial CPU affinity.
+/// Applies the personality, NUMA memory policy, I/O priority, scheduler and
+/// initial CPU affinity.
 pub(crate) fn apply(spec: &Spec, process: &Process) -> Result<()> {
     personality(spec)?;
+    if let Some(policy) = super::mempolicy::MemPolicy::from_spec(spec)? {
+        policy.apply()?;
+    }
     process_attrs(process)
 }
 
