@@ -138,6 +138,7 @@ impl Container {
         };
         let cgroup = self.cgroup()?;
         let (chan, child_chan) = Channel::pair()?;
+        log::debug!("clone3 of the exec helper (runc: \"nsexec container setup\")");
         let (helper, helper_fd) = match clone3(0, None)? {
             Forked::Child => {
                 drop(chan);
@@ -267,6 +268,8 @@ fn joined_process(chan: &Channel, s: &JoinedSetup) -> Error {
     let run = || -> Result<std::convert::Infallible> {
         nix::sys::prctl::set_dumpable(false).map_err(|e| Error::sys("prctl PR_SET_DUMPABLE", e))?;
         chan.expect(Msg::Go)?;
+        crate::process::init_log::route_to(chan);
+        log::debug!("exec helper joining the container (runc: \"child process in init()\")");
         for (fd, flag) in joins {
             nix::sched::setns(fd.as_fd(), *flag)
                 .map_err(|e| Error::sys(format!("setns {flag:?}"), e))?;
@@ -315,6 +318,7 @@ fn joined_process(chan: &Channel, s: &JoinedSetup) -> Error {
         }
         crate::init::sched::final_affinity(process)?;
         crate::init::exec::reset_signals();
+        log::debug!("exec'd process set up (runc: \"setns_init: about to exec\")");
         Err(program.exec())
     };
     match run() {
