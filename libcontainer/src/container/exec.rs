@@ -37,6 +37,8 @@ pub struct ExecOptions {
     /// With `process.terminal` and no console socket: keep the master for
     /// the caller ([`ExecProcess::take_console`]).
     pub terminal_proxy: bool,
+    /// Exec in a paused container too (the process starts once it is resumed).
+    pub ignore_paused: bool,
 }
 
 /// A process started by [`Container::exec`].
@@ -88,8 +90,11 @@ impl Container {
     /// once the program has been executed (or failed to be).
     pub fn exec(&self, process: &Process, opts: &ExecOptions) -> Result<ExecProcess> {
         let status = self.status();
-        if !matches!(status, Status::Running | Status::Created) {
-            return Err(self.refuse(status, "cannot exec in a container that is not running"));
+        match status {
+            Status::Running | Status::Created => {}
+            Status::Paused if opts.ignore_paused => {}
+            Status::Paused => return Err(self.refuse(status, "cannot exec in a paused container")),
+            _ => return Err(self.refuse(status, "cannot exec in a container that is not running")),
         }
         let init = self.record.pid;
         let (console_ours, console_theirs) = crate::tty::console_sockets(

@@ -190,11 +190,12 @@ fn steps(
     // created: wait for `kiln start`
     *start_fifo = Some(exec::wait_for_start(plan.exec_fifo.as_fd())?);
     state["status"] = "created".into();
+    // As runc: they inherit the process' environment, HOME included.
     hooks::run_all(
         HookKind::StartContainer,
         spec.hooks().as_ref(),
         &state,
-        hook_env,
+        DefaultEnv::Container(program.env()),
     )?;
     if let Some(f) = filter {
         seccomp::load(f, chan)?;
