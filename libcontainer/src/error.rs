@@ -79,10 +79,12 @@ pub enum Error {
         reason: String,
     },
     /// A lifecycle hook failed.
-    #[error("{kind} hook {path}: {reason}")]
+    #[error("error running {kind} hook #{index}: {path}: {reason}")]
     Hook {
         /// prestart, createRuntime, …
         kind: &'static str,
+        /// Position of the hook in its list (from 0, as runc counts).
+        index: usize,
         /// The hook's path.
         path: PathBuf,
         /// Exit status, signal, timeout or spawn error.
@@ -94,6 +96,9 @@ pub enum Error {
     /// kiln could not run from a read-only view of its own binary (CVE-2019-5736).
     #[error("protecting the kiln binary (CVE-2019-5736): {0}")]
     ExeGuard(String),
+    /// A command kiln does not implement (checkpoint, restore).
+    #[error("{0} is not supported by kiln (it has no CRIU support)")]
+    Unsupported(&'static str),
     /// The container init process exited or broke the sync protocol.
     #[error("container init died unexpectedly: {0}")]
     InitDied(String),

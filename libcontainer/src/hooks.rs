@@ -80,8 +80,8 @@ pub(crate) fn run_all(
         return Ok(());
     }
     let input = serde_json::to_vec(state).unwrap_or_default();
-    for hook in list {
-        run_one(kind, hook, &input, env)?;
+    for (index, hook) in list.iter().enumerate() {
+        run_one(kind, index, hook, &input, env)?;
     }
     Ok(())
 }
@@ -95,16 +95,23 @@ pub(crate) fn run_all_warn(
 ) {
     let Some(hooks) = hooks else { return };
     let input = serde_json::to_vec(state).unwrap_or_default();
-    for hook in kind.select(hooks) {
-        if let Err(e) = run_one(kind, hook, &input, DefaultEnv::Runtime) {
+    for (index, hook) in kind.select(hooks).iter().enumerate() {
+        if let Err(e) = run_one(kind, index, hook, &input, DefaultEnv::Runtime) {
             log::warn!("{e}");
         }
     }
 }
 
-fn run_one(kind: HookKind, hook: &Hook, input: &[u8], env: DefaultEnv<'_>) -> Result<()> {
+fn run_one(
+    kind: HookKind,
+    index: usize,
+    hook: &Hook,
+    input: &[u8],
+    env: DefaultEnv<'_>,
+) -> Result<()> {
     let fail = |reason: String| Error::Hook {
         kind: kind.name(),
+        index,
         path: hook.path().clone(),
         reason,
     };
@@ -202,6 +209,7 @@ mod tests {
         ));
         run_one(
             HookKind::Prestart,
+            0,
             &h,
             br#"{"id":"x"}"#,
             DefaultEnv::Runtime,
@@ -223,16 +231,18 @@ mod tests {
         let container = ["KILN_T=c".to_string()];
         run_one(
             HookKind::StartContainer,
+            0,
             &h,
             b"{}",
             DefaultEnv::Container(&container),
         )
         .unwrap();
-        run_one(HookKind::Prestart, &h, b"{}", DefaultEnv::Runtime).unwrap();
+        run_one(HookKind::Prestart, 0, &h, b"{}", DefaultEnv::Runtime).unwrap();
         let with_env =
             serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", script], "env": []});
         run_one(
             HookKind::StartContainer,
+            0,
             &hook(&with_env.to_string()),
             b"{}",
             DefaultEnv::Container(&container),
@@ -252,7 +262,7 @@ mod tests {
     #[test]
     fn failure_reports_output() {
         let h = hook(r#"{"path":"/bin/sh","args":["sh","-c","echo oops >&2; exit 3"]}"#);
-        let e = run_one(HookKind::CreateRuntime, &h, b"{}", DefaultEnv::Runtime)
+        let e = run_one(HookKind::CreateRuntime, 0, &h, b"{}", DefaultEnv::Runtime)
             .unwrap_err()
             .to_string();
         assert!(
@@ -264,7 +274,7 @@ mod tests {
     #[test]
     fn timeout_kills() {
         let h = hook(r#"{"path":"/bin/sleep","args":["sleep","30"],"timeout":1}"#);
-        let e = run_one(HookKind::Poststop, &h, b"{}", DefaultEnv::Runtime)
+        let e = run_one(HookKind::Poststop, 0, &h, b"{}", DefaultEnv::Runtime)
             .unwrap_err()
             .to_string();
         assert!(e.contains("timed out"), "{e}");

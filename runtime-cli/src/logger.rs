@@ -61,7 +61,12 @@ impl Log for Logger {
         if !self.enabled(r.metadata()) {
             return;
         }
-        let line = format_entry(self.format, r.level(), &r.args().to_string());
+        let msg = r.args().to_string();
+        // In a cloned init/exec child: the runtime writes it (our fds are closed).
+        if kiln_libcontainer::init_log::forward(r.level(), &msg) {
+            return;
+        }
+        let line = format_entry(self.format, r.level(), &msg);
         if let Ok(mut out) = self.out.lock() {
             let _ = out.write_all(line.as_bytes());
         }

@@ -17,7 +17,7 @@ use clap::{Parser, Subcommand};
     name = "kiln",
     disable_version_flag = true,
     args_override_self = true,
-    about = "kiln: an OCI container runtime (runc-compatible)"
+    about = "a drop-in for runc - Open Container Initiative runtime"
 )]
 pub struct Cli {
     /// Root directory for storage of container state.
@@ -46,6 +46,9 @@ pub struct Cli {
     version: bool,
     #[command(subcommand)]
     command: Option<Command>,
+    /// Whether --root was given (a given root must exist for `list`).
+    #[arg(skip)]
+    root_given: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -80,12 +83,58 @@ enum Command {
     Exec(commands::exec::ExecArgs),
     /// Print the features this kiln supports (runtime-spec features.md).
     Features,
+    /// Checkpoint a running container (not supported: kiln has no CRIU support).
+    Checkpoint(commands::UnsupportedArgs),
+    /// Restore a container from a checkpoint (not supported: kiln has no CRIU support).
+    Restore(commands::UnsupportedArgs),
+}
+
+/// urfave/cli's help layout, which runc's users and tests read: `NAME:` first.
+const HELP_TEMPLATE: &str = "NAME:\n   {bin} - {about}\n\nUSAGE:\n   {usage}\n\n{all-args}";
+
+/// Parses the command line (exits on --help and usage errors, as clap does).
+fn parse() -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    let bin = std::env::args_os()
+        .next()
+        .and_then(|a| {
+            std::path::Path::new(&a)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "kiln".into());
+    // clap's {bin} of a subcommand is "kiln-create"; urfave/cli's is "kiln create".
+    let cmd = Cli::command()
+        .help_template(HELP_TEMPLATE)
+        .mut_subcommands(|s| {
+            let name = format!("{bin} {}", s.get_name());
+            s.help_template(HELP_TEMPLATE.replace("{bin}", &name))
+        });
+    let parsed = cmd
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m).map(|cli| (cli, m)));
+    match parsed {
+        Ok((mut cli, m)) => {
+            cli.root_given = m.value_source("root") == Some(clap::parser::ValueSource::CommandLine);
+            cli
+        }
+        Err(e) if e.kind() == clap::error::ErrorKind::InvalidSubcommand => {
+            let name = match e.get(clap::error::ContextKind::InvalidSubcommand) {
+                Some(clap::error::ContextValue::String(s)) => s.clone(),
+                _ => String::new(),
+            };
+            // runc's (urfave/cli's) wording and exit code.
+            eprintln!("No help topic for '{name}'");
+            std::process::exit(3)
+        }
+        Err(e) => e.exit(),
+    }
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse();
     if cli.version {
-        println!("kiln version {}", commands::version::long());
+        println!("{}", commands::version::long());
         return ExitCode::SUCCESS;
     }
     let to_file = match logger::init(cli.log.as_deref(), cli.log_format, cli.debug) {
@@ -98,13 +147,19 @@ fn main() -> ExitCode {
     match commands::dispatch(&cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
+            // runc's `exec` fails with 255, so callers can tell it from the process' own status.
+            let code = if matches!(cli.command, Some(Command::Exec(_))) {
+                255
+            } else {
+                1
+            };
             let msg = format!("{e:#}");
             log::error!("{msg}");
             log::logger().flush();
             if to_file {
                 eprintln!("{msg}");
             }
-            ExitCode::from(1)
+            ExitCode::from(code)
         }
     }
 }

@@ -231,6 +231,7 @@ impl ContainerBuilder {
         };
         let (chan, child_chan) = Channel::pair()?;
         let into_cgroup = join.clone_into.as_ref().map(|f| f.as_raw_fd());
+        log::debug!("clone3 of the container init (runc: \"nsexec container setup\")");
         let (child_pid, child_fd) = match clone3(plan.ns.clone_flags, into_cgroup)? {
             Forked::Child => {
                 drop(chan);

@@ -38,6 +38,8 @@ pub struct ExecOptions {
     /// With `process.terminal` and no console socket: keep the master for
     /// the caller ([`ExecProcess::take_console`]).
     pub terminal_proxy: bool,
+    /// Exec in a paused container too (the process starts once it is resumed).
+    pub ignore_paused: bool,
 }
 
 /// A process started by [`Container::exec`].
@@ -90,8 +92,11 @@ impl Container {
     pub fn exec(&self, process: &Process, opts: &ExecOptions) -> Result<ExecProcess> {
         let process = &exec_defaults::inherit(process, self.spec().process().as_ref());
         let status = self.status();
-        if !matches!(status, Status::Running | Status::Created) {
-            return Err(self.refuse(status, "cannot exec in a container that is not running"));
+        match status {
+            Status::Running | Status::Created => {}
+            Status::Paused if opts.ignore_paused => {}
+            Status::Paused => return Err(self.refuse(status, "cannot exec in a paused container")),
+            _ => return Err(self.refuse(status, "cannot exec in a container that is not running")),
         }
         let init = self.record.pid;
         let (console_ours, console_theirs) = crate::tty::console_sockets(
@@ -140,6 +145,7 @@ impl Container {
         };
         let cgroup = self.cgroup()?;
         let (chan, child_chan) = Channel::pair()?;
+        log::debug!("clone3 of the exec helper (runc: \"nsexec container setup\")");
         let (helper, helper_fd) = match clone3(0, None)? {
             Forked::Child => {
                 drop(chan);
@@ -273,6 +279,8 @@ fn joined_process(chan: &Channel, s: &JoinedSetup) -> Error {
     let run = || -> Result<std::convert::Infallible> {
         nix::sys::prctl::set_dumpable(false).map_err(|e| Error::sys("prctl PR_SET_DUMPABLE", e))?;
         chan.expect(Msg::Go)?;
+        crate::process::init_log::route_to(chan);
+        log::debug!("exec helper joining the container (runc: \"child process in init()\")");
         for (fd, flag) in joins {
             nix::sched::setns(fd.as_fd(), *flag)
                 .map_err(|e| Error::sys(format!("setns {flag:?}"), e))?;
@@ -321,6 +329,7 @@ fn joined_process(chan: &Channel, s: &JoinedSetup) -> Error {
         }
         crate::init::sched::final_affinity(process)?;
         crate::init::exec::reset_signals();
+        log::debug!("exec'd process set up (runc: \"setns_init: about to exec\")");
         Err(program.exec())
     };
     match run() {

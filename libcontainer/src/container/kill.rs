@@ -14,11 +14,18 @@ impl Container {
     /// in the container's cgroup.
     pub fn kill(&self, signal: i32, all: bool) -> Result<()> {
         let status = self.status();
-        if all {
+        // As runc: without a pid namespace of its own, the container's other processes
+        // would outlive its init, so SIGKILL goes to every process of its cgroup.
+        if all || (signal == libc::SIGKILL && !self.has_own_pid_ns()) {
+            // As runc: --all of a container that is gone is no error.
             if status == Status::Stopped
                 && self.cgroup()?.pids().map(|p| p.is_empty()).unwrap_or(true)
             {
-                return Err(self.refuse(status, "container not running"));
+                return if all {
+                    Ok(())
+                } else {
+                    Err(self.refuse(status, "container not running"))
+                };
             }
             self.cgroup()?.kill_all(signal)?;
             return Ok(());
@@ -36,6 +43,18 @@ impl Container {
             self.thaw_for_sigkill()?;
         }
         Ok(())
+    }
+
+    /// Whether config.json gives the container a pid namespace (new or joined).
+    fn has_own_pid_ns(&self) -> bool {
+        self.spec()
+            .linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().as_ref())
+            .is_some_and(|ns| {
+                ns.iter()
+                    .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Pid)
+            })
     }
 
     /// A frozen process (paused, or frozen behind kiln's back) acts on a SIGKILL only once

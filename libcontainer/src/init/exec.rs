@@ -21,6 +21,8 @@ pub(crate) struct ExecPlan {
     path: CString,
     argv: Vec<CString>,
     envp: Vec<CString>,
+    /// `process.env` with HOME filled in: also the startContainer hooks' default env.
+    env: Vec<String>,
     /// Whether [`ExecPlan::close_fds_on_exec`] ran.
     fds_marked: bool,
 }
@@ -64,8 +66,14 @@ impl ExecPlan {
             path: cstring("process.args[0]", found.as_os_str().as_bytes())?,
             argv,
             envp,
+            env,
             fds_marked: false,
         })
+    }
+
+    /// The process' environment (with HOME).
+    pub(crate) fn env(&self) -> &[String] {
+        &self.env
     }
 
     /// Marks every fd from `keep_below` on close-on-exec (CVE-2024-21626: nothing of the

@@ -57,7 +57,13 @@ pub(crate) struct InitPlan<'a> {
 /// and exits 255. Never returns.
 pub(crate) fn main(plan: &InitPlan, chan: Channel) -> ! {
     let mut start_fifo = None;
-    let err = match fds_step(plan, &chan).and_then(|()| steps(plan, &chan, &mut start_fifo)) {
+    let run = |start_fifo: &mut Option<OwnedFd>| {
+        fds_step(plan, &chan)?;
+        crate::process::init_log::route_to(&chan);
+        log::debug!("container init running its steps (runc: \"child process in init()\")");
+        steps(plan, &chan, start_fifo)
+    };
+    let err = match run(&mut start_fifo) {
         Ok(never) => match never {},
         Err(e) => e,
     };
@@ -185,15 +191,19 @@ fn steps(
             seccomp::load(f, chan)?;
         }
     }
+    log::debug!(
+        "container init set up, sending Ready (runc: \"init: closing the pipe to signal completion\")"
+    );
     chan.send(&Msg::Ready)?;
     // created: wait for `kiln start`
     *start_fifo = Some(exec::wait_for_start(plan.exec_fifo.as_fd())?);
     state["status"] = "created".into();
+    // As runc: they inherit the process' environment, HOME included.
     hooks::run_all(
         HookKind::StartContainer,
         spec.hooks().as_ref(),
         &state,
-        hook_env,
+        DefaultEnv::Container(program.env()),
     )?;
     if let Some(f) = filter {
         seccomp::load(f, chan)?;

@@ -2,7 +2,7 @@
 //! a SOCK_SEQPACKET socketpair carrying one small message per packet.
 
 use std::io::{IoSlice, IoSliceMut};
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::sys::socket::{
     recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
@@ -35,6 +35,8 @@ pub(crate) enum Msg {
     MountSources,
     /// Helper → child: the detached clone of `mounts[i]` follows as SCM_RIGHTS.
     MountSource(u32),
+    /// Child → parent: a log entry (level 1 = error … 5 = trace) for the parent's logger.
+    Log(u8, String),
 }
 
 impl Msg {
@@ -50,6 +52,7 @@ impl Msg {
             Msg::Failed(s) => (8, s.as_bytes().to_vec()),
             Msg::MountSources => (9, vec![]),
             Msg::MountSource(i) => (10, i.to_le_bytes().to_vec()),
+            Msg::Log(level, s) => (11, [&[*level][..], s.as_bytes()].concat()),
         }
     }
 
@@ -67,6 +70,10 @@ impl Msg {
             8 => Msg::Failed(text()),
             9 => Msg::MountSources,
             10 => Msg::MountSource(u32::from_le_bytes(payload.try_into().ok()?)),
+            11 => {
+                let (level, msg) = payload.split_first()?;
+                Msg::Log(*level, String::from_utf8_lossy(msg).into_owned())
+            }
             _ => return None,
         })
     }
@@ -131,23 +138,7 @@ impl Channel {
     }
 
     fn send_packet(&self, data: &[u8], fd: Option<BorrowedFd<'_>>) -> Result<()> {
-        let iov = [IoSlice::new(data)];
-        let fds: Vec<RawFd> = fd.iter().map(|f| f.as_raw_fd()).collect();
-        let cmsg = [ControlMessage::ScmRights(&fds)];
-        let cmsgs: &[ControlMessage] = if fds.is_empty() { &[] } else { &cmsg };
-        loop {
-            match sendmsg::<()>(
-                self.fd.as_raw_fd(),
-                &iov,
-                cmsgs,
-                MsgFlags::MSG_NOSIGNAL,
-                None,
-            ) {
-                Err(nix::Error::EINTR) => continue,
-                Err(e) => return Err(Error::sys("send on sync channel", e)),
-                Ok(_) => return Ok(()),
-            }
-        }
+        send_packet_on(self.fd.as_fd(), data, fd, MsgFlags::MSG_NOSIGNAL)
     }
 
     /// Sends a message.
@@ -156,8 +147,18 @@ impl Channel {
     }
 
     /// Receives a message and the fd sent with it, if any. EOF (the other
-    /// side exited) is an [`Error::InitDied`].
+    /// side exited) is an [`Error::InitDied`]. `Log` entries on the way go to
+    /// this process' logger.
     pub(crate) fn recv_with_fd(&self) -> Result<(Msg, Option<OwnedFd>)> {
+        loop {
+            match self.recv_one()? {
+                (Msg::Log(level, msg), _) => crate::process::init_log::emit(level, &msg),
+                other => return Ok(other),
+            }
+        }
+    }
+
+    fn recv_one(&self) -> Result<(Msg, Option<OwnedFd>)> {
         let mut buf = vec![0u8; HEADER + CHUNK];
         let (n, fd) = self.recv_packet(&mut buf)?;
         if n < HEADER {
@@ -244,6 +245,40 @@ impl Channel {
             )))
         }
     }
+}
+
+/// Sends one packet (with an fd, if any) on a channel end.
+pub(crate) fn send_packet_on(
+    sock: BorrowedFd<'_>,
+    data: &[u8],
+    fd: Option<BorrowedFd<'_>>,
+    flags: MsgFlags,
+) -> Result<()> {
+    let iov = [IoSlice::new(data)];
+    let fds: Vec<RawFd> = fd.iter().map(|f| f.as_raw_fd()).collect();
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    let cmsgs: &[ControlMessage] = if fds.is_empty() { &[] } else { &cmsg };
+    loop {
+        match sendmsg::<()>(sock.as_raw_fd(), &iov, cmsgs, flags, None) {
+            Err(nix::Error::EINTR) => continue,
+            Err(e) => return Err(Error::sys("send on sync channel", e)),
+            Ok(_) => return Ok(()),
+        }
+    }
+}
+
+/// The header-and-payload packet of a message that fits one packet.
+pub(crate) fn single_packet(msg: &Msg) -> Option<Vec<u8>> {
+    let (tag, payload) = msg.tag_and_payload();
+    if payload.len() > CHUNK {
+        return None;
+    }
+    let len = u32::try_from(payload.len()).ok()?;
+    let mut p = Vec::with_capacity(HEADER + payload.len());
+    p.push(tag);
+    p.extend_from_slice(&len.to_le_bytes());
+    p.extend_from_slice(&payload);
+    Some(p)
 }
 
 #[cfg(test)]

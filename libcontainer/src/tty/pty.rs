@@ -77,6 +77,9 @@ pub(super) fn setup_console_at(
         None => None,
     };
     let pty = Pty::open()?;
+    // Before the master leaves: the process' first output must not race the
+    // receiver's own -onlcr (bare \n, as runc's init sets it).
+    term::clear_onlcr(pty.master.as_fd())?;
     if let Some(ws) = winsize {
         sys::set_winsize(pty.slave.as_fd(), &ws).map_err(|e| {
             TtyError::sys(format!("ioctl TIOCSWINSZ on {} (consoleSize)", pty.name), e)

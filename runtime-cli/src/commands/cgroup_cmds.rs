@@ -32,13 +32,18 @@ pub struct PsArgs {
     pub ps_args: Vec<String>,
 }
 
-/// One `events` line: `{"type":"stats"|"oom","id":…,"data":…}` as runc prints.
+/// One `events` line: `{"type":"stats"|"oom","id":…,"data":…}`, keys in runc's order.
+#[derive(serde::Serialize)]
+struct Event<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<serde_json::Value>,
+}
+
 fn event(kind: &str, id: &str, data: Option<serde_json::Value>) -> String {
-    let mut v = serde_json::json!({"type": kind, "id": id});
-    if let Some(d) = data {
-        v["data"] = d;
-    }
-    v.to_string()
+    serde_json::to_string(&Event { kind, id, data }).unwrap_or_default()
 }
 
 /// `events`: statistics once (`--stats`) or a stream of stats and OOM events

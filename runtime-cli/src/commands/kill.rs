@@ -21,7 +21,8 @@ pub struct KillArgs {
 /// Parses `KILL`, `SIGKILL`, `kill` or `9`.
 pub fn parse_signal(s: &str) -> Option<i32> {
     if let Ok(n) = s.parse::<i32>() {
-        return (1..=64).contains(&n).then_some(n);
+        // 0 checks that the process exists, as kill(2).
+        return (0..=64).contains(&n).then_some(n);
     }
     let up = s.to_ascii_uppercase();
     let name = if up.starts_with("SIG") {
@@ -52,6 +53,7 @@ mod tests {
         assert_eq!(parse_signal("hup"), Some(1));
         assert_eq!(parse_signal("9"), Some(9));
         assert_eq!(parse_signal("NOPE"), None);
-        assert_eq!(parse_signal("0"), None);
+        assert_eq!(parse_signal("0"), Some(0));
+        assert_eq!(parse_signal("65"), None);
     }
 }

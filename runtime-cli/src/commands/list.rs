@@ -14,7 +14,15 @@ pub struct ListArgs {
 }
 
 /// Prints the containers like `runc list`.
-pub fn run(root: &StateRoot, a: &ListArgs) -> Result<(), Error> {
+pub fn run(root: &StateRoot, root_given: bool, a: &ListArgs) -> Result<(), Error> {
+    // As runc: a missing default root means no containers, a missing --root is an error.
+    if root_given && !root.path().is_dir() {
+        return Err(Error::Io {
+            op: "stat",
+            path: root.path().to_path_buf(),
+            source: std::io::Error::from_raw_os_error(libc::ENOENT),
+        });
+    }
     let states: Vec<_> = list(root)?.iter().map(|c| c.state()).collect();
     if a.quiet {
         for s in &states {

@@ -23,6 +23,14 @@ pub struct IdArg {
     pub id: String,
 }
 
+/// `checkpoint` and `restore`: runc's flags are accepted, the command fails clearly.
+#[derive(Debug, clap::Args)]
+pub struct UnsupportedArgs {
+    /// runc's options and the container id.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}
+
 /// Runs the chosen command; returns the process exit code.
 pub fn dispatch(cli: &Cli) -> Result<u8, kiln_libcontainer::Error> {
     let root = StateRoot::existing(&cli.root);
@@ -45,7 +53,7 @@ pub fn dispatch(cli: &Cli) -> Result<u8, kiln_libcontainer::Error> {
         }
         Command::Kill(a) => kill::run(&root, a).map(|()| 0),
         Command::Delete(a) => delete::run(&root, a).map(|()| 0),
-        Command::List(a) => list::run(&root, a).map(|()| 0),
+        Command::List(a) => list::run(&root, cli.root_given, a).map(|()| 0),
         Command::Spec(a) => {
             let rootless = cli.rootless.as_deref().is_some_and(|v| v == "true");
             spec::run(a, rootless).map(|()| 0)
@@ -60,5 +68,7 @@ pub fn dispatch(cli: &Cli) -> Result<u8, kiln_libcontainer::Error> {
             features::run();
             Ok(0)
         }
+        Command::Checkpoint(_) => Err(kiln_libcontainer::Error::Unsupported("checkpoint")),
+        Command::Restore(_) => Err(kiln_libcontainer::Error::Unsupported("restore")),
     }
 }

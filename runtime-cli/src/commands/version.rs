@@ -1,10 +1,13 @@
-//! `kiln --version`, in the shape containerd's go-runc parses:
-//! first line `kiln version X`, then `commit:` and `spec:` lines.
+//! `kiln --version`: first line `kiln version X (runc version R compatible)`, then
+//! `commit:`, `spec:` and `libseccomp:` lines, the shape of runc's output.
+
+/// The runc release whose command line and behaviour kiln follows.
+pub const RUNC_COMPAT: &str = "1.1.5";
 
 /// The full text printed by `--version`.
 pub fn long() -> String {
     format!(
-        "{}\ncommit: {}\nspec: {}\nlibseccomp: {}",
+        "kiln version {} (runc version {RUNC_COMPAT} compatible)\ncommit: {}\nspec: {}\nlibseccomp: {}",
         env!("CARGO_PKG_VERSION"),
         option_env!("KILN_COMMIT").unwrap_or("unknown"),
         kiln_libcontainer::OCI_VERSION,
