@@ -396,3 +396,23 @@ fn a_device_path_holding_another_file_is_refused() {
         });
     c.run_with(&[]).expect_success();
 }
+
+#[test]
+fn a_program_that_cannot_be_executed_fails_with_one_runc_worded_line() {
+    // The file exists and is executable (so `create` accepts it), but its interpreter does
+    // not: execve fails only after `start`.
+    let mut c = Container::new("execve");
+    let script = c.rootfs().join("run.sh");
+    std::fs::write(&script, "#!/mmnnttbb foo bar\nsh\n").expect("write");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    c.config().args(&["/run.sh"]);
+    let out = c.run_with(&[]).expect_failure();
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", out.describe());
+    assert!(
+        lines[0].contains("exec /run.sh: no such file or directory"),
+        "{}",
+        out.describe()
+    );
+}

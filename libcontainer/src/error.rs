@@ -90,6 +90,14 @@ pub enum Error {
         /// Exit status, signal, timeout or spawn error.
         reason: String,
     },
+    /// execve of the user program failed (runc's wording: `exec /x: no such file or directory`).
+    #[error("exec {program}: {reason}")]
+    Exec {
+        /// `process.args[0]` as given.
+        program: String,
+        /// The errno's text, lower-case as Go prints it.
+        reason: String,
+    },
     /// The container's init process reported an error while setting up.
     #[error("container init: {0}")]
     Init(String),

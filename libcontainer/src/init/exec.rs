@@ -97,7 +97,18 @@ impl ExecPlan {
         let argv: Vec<&CStr> = self.argv.iter().map(CString::as_c_str).collect();
         let envp: Vec<&CStr> = self.envp.iter().map(CString::as_c_str).collect();
         match nix::unistd::execve(&self.path, &argv, &envp) {
-            Err(e) => Error::sys(format!("execve {:?}", self.path), e),
+            Err(e) => {
+                let program = self.argv.first().unwrap_or(&self.path);
+                let desc = e.desc();
+                let mut reason = desc.to_string();
+                if let Some(first) = desc.chars().next() {
+                    reason.replace_range(..first.len_utf8(), &first.to_lowercase().to_string());
+                }
+                Error::Exec {
+                    program: program.to_string_lossy().into_owned(),
+                    reason,
+                }
+            }
             Ok(never) => match never {},
         }
     }

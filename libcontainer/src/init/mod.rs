@@ -70,9 +70,12 @@ pub(crate) fn main(plan: &InitPlan, chan: Channel) -> ! {
     let msg = err.to_string();
     match start_fifo {
         // After `start`: it is waiting on the fifo for exec or this text.
+        // `start` reports it (one line, as runc prints it); the container's
+        // stderr gets it only if `start` is not there to read it.
         Some(fifo) => {
-            let _ = nix::unistd::write(&fifo, msg.as_bytes());
-            eprintln!("kiln: container init: {msg}");
+            if nix::unistd::write(&fifo, msg.as_bytes()).is_err() {
+                eprintln!("kiln: container init: {msg}");
+            }
         }
         None => {
             // The parent closing the channel means it is aborting the create and
