@@ -1,12 +1,21 @@
 # kiln: the two commands a newcomer needs are `make demo` and `make test`.
 CARGO ?= cargo
 
-.PHONY: build release demo test test-unit test-integration test-v2 test-runc-suite
+.PHONY: deps build release demo test test-unit test-integration test-v2 test-runc-suite
 
-build:
+# The Debian packages building and testing need; installed when missing (root).
+DEPS := libseccomp-dev pkg-config busybox-static jq runc
+deps:
+	@missing=$$(for p in $(DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "make: installing" $$missing; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+build: deps
 	$(CARGO) build -p kiln
 
-release:
+release: deps
 	$(CARGO) build --release -p kiln
 
 # Build kiln and run a busybox container with it.
@@ -17,9 +26,9 @@ demo: release
 # this host (cgroup v1/hybrid), runc's own integration suite against kiln
 # (compared with integration-tests/runc-suite/expected.txt), and the cgroup v2
 # tests inside a small VM.
-test: build test-unit test-integration test-runc-suite test-v2
+test: deps build test-unit test-integration test-runc-suite test-v2
 
-test-unit:
+test-unit: deps
 	$(CARGO) test --workspace --exclude kiln-integration-tests -- --test-threads=2
 
 test-integration: build
