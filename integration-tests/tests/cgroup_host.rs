@@ -138,3 +138,31 @@ fn kill_of_a_paused_container_with_sigkill_kills_it() {
         c.assert_nothing_left();
     }
 }
+
+#[test]
+fn exec_in_a_paused_container_is_refused_unless_ignore_paused() {
+    let c = sleeper("pausexec");
+    rt(&c, &["pause", c.id()]).expect_success();
+    // Refused at once (it used to wait for a frozen helper), with runc's exit code 255.
+    let out = rt(&c, &["exec", c.id(), "echo", "ok"]);
+    assert_eq!(out.code, 255, "{}", out.describe());
+    assert!(
+        out.stderr.contains("cannot exec in a paused container"),
+        "{}",
+        out.describe()
+    );
+    // --ignore-paused execs anyway: the process runs once the container is resumed.
+    let (bin, root, id) = (c.rt().bin().to_owned(), c.rt().root(), c.id().to_owned());
+    let resumer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(1));
+        std::process::Command::new(bin)
+            .arg("--root")
+            .arg(root)
+            .args(["resume", &id])
+            .status()
+    });
+    let out = rt(&c, &["exec", "--ignore-paused", c.id(), "echo", "ok"]).expect_success();
+    assert_eq!(out.stdout.trim(), "ok", "{}", out.describe());
+    assert!(resumer.join().unwrap().unwrap().success());
+    assert_eq!(c.status(), "running");
+}

@@ -104,7 +104,11 @@ fn main() -> ExitCode {
             if to_file {
                 eprintln!("{msg}");
             }
-            ExitCode::from(1)
+            // As runc: a failed exec exits 255, apart from any status the process could return.
+            match cli.command {
+                Some(Command::Exec(_)) => ExitCode::from(255),
+                _ => ExitCode::from(1),
+            }
         }
     }
 }

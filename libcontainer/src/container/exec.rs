@@ -38,6 +38,9 @@ pub struct ExecOptions {
     /// With `process.terminal` and no console socket: keep the master for
     /// the caller ([`ExecProcess::take_console`]).
     pub terminal_proxy: bool,
+    /// Exec into a paused container too (the process starts once it is resumed), like runc's
+    /// `--ignore-paused`; otherwise a paused container is refused.
+    pub ignore_paused: bool,
 }
 
 /// A process started by [`Container::exec`].
@@ -90,7 +93,13 @@ impl Container {
     pub fn exec(&self, process: &Process, opts: &ExecOptions) -> Result<ExecProcess> {
         let process = &exec_defaults::inherit(process, self.spec().process().as_ref());
         let status = self.status();
-        if !matches!(status, Status::Running | Status::Created) {
+        if status == Status::Paused && !opts.ignore_paused {
+            return Err(self.refuse(
+                status,
+                "cannot exec in a paused container (use --ignore-paused to override)",
+            ));
+        }
+        if !matches!(status, Status::Running | Status::Created | Status::Paused) {
             return Err(self.refuse(status, "cannot exec in a container that is not running"));
         }
         let init = self.record.pid;

@@ -51,6 +51,9 @@ pub struct ExecArgs {
     /// Pass N extra fds (3..3+N) to the process.
     #[arg(long = "preserve-fds", default_value_t = 0)]
     pub preserve_fds: u32,
+    /// Exec into a paused container too: the process runs once it is resumed.
+    #[arg(long = "ignore-paused")]
+    pub ignore_paused: bool,
     /// Container id.
     pub id: String,
     /// Command and arguments (unless --process is given).
@@ -153,6 +156,7 @@ pub fn run(root: &StateRoot, a: &ExecArgs) -> Result<u8, Error> {
         preserve_fds: a.preserve_fds,
         console_socket: a.console_socket.clone(),
         terminal_proxy: !a.detach,
+        ignore_paused: a.ignore_paused,
     };
     let mut proc_ = c.exec(&process, &opts)?;
     if a.detach {
