@@ -390,3 +390,20 @@ fn bad_resources_are_refused_naming_the_field() {
         assert_ne!(out.code, 0);
     }
 }
+
+#[test]
+fn unified_is_refused_on_a_v1_or_hybrid_host() {
+    if kiln_cgroups::detect_layout().unwrap() == kiln_cgroups::Layout::V2 {
+        eprintln!("skipping: a pure cgroup v2 host accepts unified");
+        return;
+    }
+    // As runc: even on a hybrid host, whose cgroup2 hierarchy exists.
+    let mut c = Container::new("unifiedv1");
+    c.config()
+        .set(
+            &["linux", "resources"],
+            json!({ "unified": { "memory.min": "131072" } }),
+        )
+        .args(&["true"]);
+    assert_refused(&mut c, &["invalid configuration"]);
+}

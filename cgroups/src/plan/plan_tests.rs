@@ -170,7 +170,7 @@ fn v1_missing_controller_names_the_field() {
     .unwrap_err();
     assert!(
         e.to_string()
-            .starts_with("linux.resources.unified: requires cgroup v2"),
+            .starts_with("linux.resources.unified: invalid configuration: memory.high cannot"),
         "{e}"
     );
 }
@@ -282,17 +282,19 @@ fn preflight_rejects_unknown_unified_key_before_writing() {
 }
 
 #[test]
-fn hybrid_unified_keys_go_to_the_unified_hierarchy() {
+fn hybrid_refuses_unified_keys_like_runc() {
     let (tmp, m) = fake(Layout::Hybrid, &["memory", "unified"], &[]);
-    let p = plan_for(
+    let e = plan_for(
         &m,
         Layout::Hybrid,
         tmp.path(),
         json!({"unified": {"cgroup.max.depth": "3"}}),
     )
-    .unwrap();
-    assert_eq!(
-        p.writes[0].path,
-        tmp.path().join("unified/kiln/t/cgroup.max.depth")
+    .unwrap_err();
+    assert!(
+        e.to_string().starts_with(
+            "linux.resources.unified: invalid configuration: cgroup.max.depth cannot be set"
+        ),
+        "{e}"
     );
 }

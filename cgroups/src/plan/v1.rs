@@ -23,7 +23,7 @@ fn need(m: &Manager, controller: &str, for_field: &str) -> Result<PathBuf, Cgrou
     }
 }
 
-/// Builds the v1 plan (hybrid hosts: v1 controllers, plus `unified` keys in cgroup2).
+/// Builds the v1 plan (hybrid hosts too: v1 controllers, hugetlb from cgroup2 if only there).
 pub(crate) fn plan(m: &Manager, r: &Resources) -> Result<Plan, CgroupError> {
     let mut p = Plan::default();
     cpuset(m, r, &mut p)?;
@@ -48,18 +48,17 @@ pub(crate) fn plan(m: &Manager, r: &Resources) -> Result<Plan, CgroupError> {
         }
     }
     if !r.unified.is_empty() {
-        let Some(dir) = m.unified_dir() else {
-            return Err(CgroupError::invalid(
-                field("unified"),
-                "requires cgroup v2, and this host has no unified (cgroup2) hierarchy",
-            ));
-        };
-        if !dir.is_dir() {
-            return Err(CgroupError::NotFound { path: dir });
-        }
-        for (k, v) in &r.unified {
-            p.push(&dir, k, v.clone(), field(&format!("unified.{k}")));
-        }
+        // As runc: `unified` is a cgroup v2 interface; a hybrid host's cgroup2 hierarchy holds
+        // (next to) no controllers, so its keys would mostly not exist or do nothing.
+        let keys: Vec<&str> = r.unified.keys().map(String::as_str).collect();
+        return Err(CgroupError::invalid(
+            field("unified"),
+            format!(
+                "invalid configuration: {} cannot be set on a cgroup v1 or hybrid host: \
+                 unified needs a pure cgroup v2 host",
+                keys.join(", ")
+            ),
+        ));
     }
     Ok(p)
 }
