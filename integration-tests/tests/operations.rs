@@ -313,3 +313,25 @@ fn exec_sets_home_from_the_container_s_passwd() {
     );
     assert_eq!(out, "[/srv/svc]\n");
 }
+
+#[test]
+fn update_memory_unlimited_lifts_the_swap_limit_too() {
+    let c = sleeper("updmemunl");
+    rt_ok(
+        &c,
+        &["update", "--memory", "64m", "--memory-swap", "96m", c.id()],
+    );
+    assert_eq!(
+        v1("memory", c.id(), "memory.memsw.limit_in_bytes"),
+        (96u64 << 20).to_string()
+    );
+    // Like runc: without --memory-swap, memory -1 makes memory+swap unlimited as well (the
+    // kernel refuses an unlimited memory under a memsw limit).
+    rt_ok(&c, &["update", "--memory", "-1", c.id()]);
+    let unlimited = v1("memory", "", "memory.limit_in_bytes");
+    assert_eq!(v1("memory", c.id(), "memory.limit_in_bytes"), unlimited);
+    assert_eq!(
+        v1("memory", c.id(), "memory.memsw.limit_in_bytes"),
+        unlimited
+    );
+}
