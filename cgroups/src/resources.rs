@@ -2,8 +2,9 @@
 //!
 //! Everything that can be checked without looking at the host is checked here, before a
 //! single cgroup file is written. Conventions (as runc): a `0` for limits where zero makes
-//! no sense (memory, cpu shares/quota/period, realtime runtime, pids) means "unset"; `-1`
-//! means "unlimited"; any other negative value is rejected.
+//! no sense (memory, cpu shares/quota/period, realtime runtime) means "unset"; `-1`
+//! means "unlimited"; any other negative value is rejected. `pids.limit: 0` means 1, as in
+//! current runc (runc#4014: systemd has no TasksMax=0, so both drivers remap it).
 
 use std::collections::BTreeMap;
 
@@ -358,7 +359,10 @@ pub(crate) fn validate(r: &LinuxResources) -> Result<Resources, CgroupError> {
         out.cpu = cpu(c)?;
     }
     if let Some(p) = r.pids() {
-        out.pids = limit_zero_unset(&format!("{R}.pids.limit"), Some(p.limit()))?;
+        out.pids = match p.limit() {
+            0 => Some(Limit::Value(1)),
+            v => limit_zero_unset(&format!("{R}.pids.limit"), Some(v))?,
+        };
     }
     if let Some(b) = r.block_io() {
         out.block_io = block_io(b)?;

@@ -144,11 +144,16 @@ fn malformed_values_name_the_field() {
 fn zero_means_unset_where_runc_does() {
     let r = validate(&res(json!({
         "memory": {"limit": 0, "swap": 0},
-        "cpu": {"shares": 0, "quota": 0, "period": 0},
-        "pids": {"limit": 0}
+        "cpu": {"shares": 0, "quota": 0, "period": 0}
     })))
     .unwrap();
     assert_eq!(r, Resources::default());
+}
+
+#[test]
+fn pids_limit_zero_means_one_like_current_runc() {
+    let r = validate(&res(json!({"pids": {"limit": 0}}))).unwrap();
+    assert_eq!(r.pids, Some(Limit::Value(1)));
 }
 
 #[test]

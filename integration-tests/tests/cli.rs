@@ -33,6 +33,10 @@ fn spec_writes_a_default_config_once() {
     for want in ["pid", "network", "ipc", "uts", "mount"] {
         assert!(ns.contains(&want), "{ns:?}");
     }
+    // Like runc: a cgroup namespace only on a pure cgroup v2 host (runc's suite adds one on
+    // v1/hybrid hosts and looks for host cgroup paths in /proc/self/cgroup without one).
+    let v2 = kiln_cgroups::detect_layout().unwrap() == kiln_cgroups::Layout::V2;
+    assert_eq!(ns.contains(&"cgroup"), v2, "{ns:?}");
     // A second spec must not overwrite it.
     let again = kiln(dir.path(), &["spec"]);
     assert!(!again.status.success());

@@ -313,3 +313,70 @@ fn exec_sets_home_from_the_container_s_passwd() {
     );
     assert_eq!(out, "[/srv/svc]\n");
 }
+
+#[test]
+fn update_memory_unlimited_lifts_the_swap_limit_too() {
+    let c = sleeper("updmemunl");
+    rt_ok(
+        &c,
+        &["update", "--memory", "64m", "--memory-swap", "96m", c.id()],
+    );
+    assert_eq!(
+        v1("memory", c.id(), "memory.memsw.limit_in_bytes"),
+        (96u64 << 20).to_string()
+    );
+    // Like runc: without --memory-swap, memory -1 makes memory+swap unlimited as well (the
+    // kernel refuses an unlimited memory under a memsw limit).
+    rt_ok(&c, &["update", "--memory", "-1", c.id()]);
+    let unlimited = v1("memory", "", "memory.limit_in_bytes");
+    assert_eq!(v1("memory", c.id(), "memory.limit_in_bytes"), unlimited);
+    assert_eq!(
+        v1("memory", c.id(), "memory.memsw.limit_in_bytes"),
+        unlimited
+    );
+}
+
+/// A cpu cgroup made (and removed) by the test, under the test's `kiln-it` parent.
+struct PodCgroup(std::path::PathBuf);
+
+impl Drop for PodCgroup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+#[test]
+fn update_lowers_the_cpu_period_under_a_pod_quota() {
+    let mut c = Container::new("podperiod");
+    let pod_rel = format!("{}-pod", cgroup::cgroups_path(c.id()));
+    let pod = PodCgroup(format!("/sys/fs/cgroup/cpu{pod_rel}").into());
+    std::fs::create_dir_all(&pod.0).unwrap();
+    std::fs::write(pod.0.join("cpu.cfs_quota_us"), "50000").unwrap();
+    let path = format!("{pod_rel}/{}", c.id());
+    c.config().cgroups_path(&path).args(&["sleep", "1000"]);
+    c.run_with(&["-d"]).expect_success();
+    let file = |f: &str| {
+        let p = pod.0.join(c.id()).join(f);
+        std::fs::read_to_string(&p).unwrap().trim().to_string()
+    };
+    // 60% is over the pod's 50%: refused.
+    let over = c.rt().exec(&["update", "--cpu-quota", "60000", c.id()]);
+    assert!(!over.unwrap().success());
+    // 30% with a period of 10 ms: the period alone (with the old unlimited quota) is refused
+    // by the kernel, so it must be written again after the quota.
+    rt_ok(
+        &c,
+        &[
+            "update",
+            "--cpu-period",
+            "10000",
+            "--cpu-quota",
+            "3000",
+            c.id(),
+        ],
+    );
+    assert_eq!(file("cpu.cfs_period_us"), "10000");
+    assert_eq!(file("cpu.cfs_quota_us"), "3000");
+    c.kill("KILL");
+    c.delete(true);
+}

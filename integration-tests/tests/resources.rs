@@ -133,6 +133,31 @@ fn pids_limit_caps_the_number_of_processes() {
     assert!(keyed(&events, "max").is_some_and(|n| n >= 1), "{events}");
 }
 
+#[test]
+fn pids_limit_zero_means_one() {
+    // runc differs: 1.1 treats 0 as unset; current runc (and its suite) remap it to 1
+    // (runc#4014), since systemd has no TasksMax=0.
+    if skip_for_runc("pids.limit 0 is unset in runc 1.1") {
+        return;
+    }
+    let mut c = Container::new("pidszero");
+    c.config()
+        .resources(&["pids", "limit"], json!(0))
+        .args(&["sleep", "1000"]);
+    c.run_with(&["-d"]).expect_success();
+    assert_eq!(v1("pids", c.id(), "pids.max"), "1");
+    c.rt()
+        .exec(&["update", "--pids-limit", "-1", c.id()])
+        .unwrap()
+        .expect_success();
+    assert_eq!(v1("pids", c.id(), "pids.max"), "max");
+    c.rt()
+        .exec(&["update", "--pids-limit", "0", c.id()])
+        .unwrap()
+        .expect_success();
+    assert_eq!(v1("pids", c.id(), "pids.max"), "1");
+}
+
 /// A whole block device of this host, as (major, minor), from /sys/block.
 fn block_device() -> Option<(u64, u64)> {
     let mut devs: Vec<(String, (u64, u64))> = std::fs::read_dir("/sys/block")
@@ -389,4 +414,21 @@ fn bad_resources_are_refused_naming_the_field() {
         let out = assert_refused(&mut c, words);
         assert_ne!(out.code, 0);
     }
+}
+
+#[test]
+fn unified_is_refused_on_a_v1_or_hybrid_host() {
+    if kiln_cgroups::detect_layout().unwrap() == kiln_cgroups::Layout::V2 {
+        eprintln!("skipping: a pure cgroup v2 host accepts unified");
+        return;
+    }
+    // As runc: even on a hybrid host, whose cgroup2 hierarchy exists.
+    let mut c = Container::new("unifiedv1");
+    c.config()
+        .set(
+            &["linux", "resources"],
+            json!({ "unified": { "memory.min": "131072" } }),
+        )
+        .args(&["true"]);
+    assert_refused(&mut c, &["invalid configuration"]);
 }

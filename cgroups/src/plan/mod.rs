@@ -20,6 +20,10 @@ pub(crate) struct Write {
     pub path: PathBuf,
     pub value: String,
     pub field: String,
+    /// If the kernel refuses this write with EINVAL, write the next one first and retry this
+    /// one after it (e.g. a lower cfs period that the current quota makes exceed the parent's
+    /// bandwidth, but that the new quota makes fit).
+    pub retry_after_next: bool,
 }
 
 /// The ordered writes (plus, on v2, the device filter) that apply a resource set.
@@ -42,7 +46,22 @@ impl Plan {
             path: dir.join(file),
             value: value.into(),
             field: field.into(),
+            retry_after_next: false,
         });
+    }
+
+    /// Like [`Plan::push`], but an EINVAL is retried once after the write queued next (if any).
+    pub fn push_retry_after_next(
+        &mut self,
+        dir: &Path,
+        file: &str,
+        value: impl Into<String>,
+        field: impl Into<String>,
+    ) {
+        self.push(dir, file, value, field);
+        if let Some(w) = self.writes.last_mut() {
+            w.retry_after_next = true;
+        }
     }
 
     /// Fails, naming the field, if any target file does not exist.
@@ -62,21 +81,40 @@ impl Plan {
         Ok(())
     }
 
-    /// Performs the writes in order, then installs the device filter.
+    /// Performs the writes in order (retrying a refused `retry_after_next` write once after the
+    /// next one), then installs the device filter.
     pub fn execute(&self) -> Result<(), CgroupError> {
-        for w in &self.writes {
-            fsutil::write_raw(&w.path, &w.value).map_err(|source| CgroupError::Apply {
-                field: w.field.clone(),
-                path: w.path.clone(),
-                value: w.value.clone(),
-                source,
-            })?;
+        let mut deferred: Option<&Write> = None;
+        for (i, w) in self.writes.iter().enumerate() {
+            match write(w) {
+                Err(CgroupError::Apply { source, .. })
+                    if w.retry_after_next
+                        && source.raw_os_error() == Some(libc::EINVAL)
+                        && i + 1 < self.writes.len() =>
+                {
+                    deferred = Some(w);
+                    continue;
+                }
+                r => r?,
+            }
+            if let Some(d) = deferred.take() {
+                write(d)?;
+            }
         }
         if let Some((dir, rules)) = &self.device_filter {
             apply_device_filter(dir, rules)?;
         }
         Ok(())
     }
+}
+
+fn write(w: &Write) -> Result<(), CgroupError> {
+    fsutil::write_raw(&w.path, &w.value).map_err(|source| CgroupError::Apply {
+        field: w.field.clone(),
+        path: w.path.clone(),
+        value: w.value.clone(),
+        source,
+    })
 }
 
 /// Field name helper: `linux.resources.<rest>`.

@@ -170,7 +170,7 @@ fn v1_missing_controller_names_the_field() {
     .unwrap_err();
     assert!(
         e.to_string()
-            .starts_with("linux.resources.unified: requires cgroup v2"),
+            .starts_with("linux.resources.unified: invalid configuration: memory.high cannot"),
         "{e}"
     );
 }
@@ -196,11 +196,12 @@ fn v1_cpu_order_and_devices() {
     assert_eq!(
         files(&p),
         vec![
+            // Leaving idle comes first: the kernel refuses shares while idle.
+            pair("cpu.idle", "0"),
             pair("cpu.shares", "512"),
             pair("cpu.cfs_period_us", "50000"),
             pair("cpu.cfs_quota_us", "20000"),
             pair("cpu.cfs_burst_us", "1000"),
-            pair("cpu.idle", "0"),
             pair("devices.deny", "a"),
             pair("devices.allow", "c 1:3 rw"),
         ]
@@ -282,17 +283,49 @@ fn preflight_rejects_unknown_unified_key_before_writing() {
 }
 
 #[test]
-fn hybrid_unified_keys_go_to_the_unified_hierarchy() {
+fn hybrid_refuses_unified_keys_like_runc() {
     let (tmp, m) = fake(Layout::Hybrid, &["memory", "unified"], &[]);
-    let p = plan_for(
+    let e = plan_for(
         &m,
         Layout::Hybrid,
         tmp.path(),
         json!({"unified": {"cgroup.max.depth": "3"}}),
     )
-    .unwrap();
-    assert_eq!(
-        p.writes[0].path,
-        tmp.path().join("unified/kiln/t/cgroup.max.depth")
+    .unwrap_err();
+    assert!(
+        e.to_string().starts_with(
+            "linux.resources.unified: invalid configuration: cgroup.max.depth cannot be set"
+        ),
+        "{e}"
     );
+}
+
+#[test]
+fn v1_idle_entered_after_shares_and_period_retried_after_quota() {
+    let (tmp, m) = fake(Layout::V1, &["cpu"], &[]);
+    let v = json!({"cpu": {"shares": 100, "idle": 1, "period": 10000, "quota": 3000}});
+    let p = plan_for(&m, Layout::V1, tmp.path(), v).unwrap();
+    assert_eq!(
+        files(&p),
+        vec![
+            pair("cpu.shares", "100"),
+            pair("cpu.cfs_period_us", "10000"),
+            pair("cpu.cfs_quota_us", "3000"),
+            pair("cpu.idle", "1"),
+        ]
+    );
+    assert!(p.writes[1].retry_after_next && !p.writes[2].retry_after_next);
+}
+
+#[test]
+fn execute_retries_a_refused_write_after_the_next_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A directory cannot be written (EISDIR, not EINVAL): no retry, the error is reported.
+    fs::create_dir(tmp.path().join("dir")).unwrap();
+    let mut p = Plan::default();
+    p.push_retry_after_next(tmp.path(), "dir", "1", "f1");
+    p.push(tmp.path(), "b", "2", "f2");
+    fs::write(tmp.path().join("b"), "").unwrap();
+    let e = p.execute().unwrap_err();
+    assert!(e.to_string().contains("f1"), "{e}");
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use super::{check_before_update, field, Plan};
 use crate::devices;
 use crate::manager::Manager;
-use crate::resources::{Limit, Resources, Throttle};
+use crate::resources::{Cpu, Limit, Resources, Throttle};
 use crate::{fsutil, CgroupError};
 
 /// Resolves the container's directory for a v1 controller, or explains why it is unusable.
@@ -23,7 +23,7 @@ fn need(m: &Manager, controller: &str, for_field: &str) -> Result<PathBuf, Cgrou
     }
 }
 
-/// Builds the v1 plan (hybrid hosts: v1 controllers, plus `unified` keys in cgroup2).
+/// Builds the v1 plan (hybrid hosts too: v1 controllers, hugetlb from cgroup2 if only there).
 pub(crate) fn plan(m: &Manager, r: &Resources) -> Result<Plan, CgroupError> {
     let mut p = Plan::default();
     cpuset(m, r, &mut p)?;
@@ -48,18 +48,17 @@ pub(crate) fn plan(m: &Manager, r: &Resources) -> Result<Plan, CgroupError> {
         }
     }
     if !r.unified.is_empty() {
-        let Some(dir) = m.unified_dir() else {
-            return Err(CgroupError::invalid(
-                field("unified"),
-                "requires cgroup v2, and this host has no unified (cgroup2) hierarchy",
-            ));
-        };
-        if !dir.is_dir() {
-            return Err(CgroupError::NotFound { path: dir });
-        }
-        for (k, v) in &r.unified {
-            p.push(&dir, k, v.clone(), field(&format!("unified.{k}")));
-        }
+        // As runc: `unified` is a cgroup v2 interface; a hybrid host's cgroup2 hierarchy holds
+        // (next to) no controllers, so its keys would mostly not exist or do nothing.
+        let keys: Vec<&str> = r.unified.keys().map(String::as_str).collect();
+        return Err(CgroupError::invalid(
+            field("unified"),
+            format!(
+                "invalid configuration: {} cannot be set on a cgroup v1 or hybrid host: \
+                 unified needs a pure cgroup v2 host",
+                keys.join(", ")
+            ),
+        ));
     }
     Ok(p)
 }
@@ -210,11 +209,24 @@ fn cpu(m: &Manager, r: &Resources, p: &mut Plan) -> Result<(), CgroupError> {
         return Ok(());
     }
     let dir = need(m, "cpu", &field("cpu"))?;
+    // The kernel refuses cpu.shares while the group is idle: leave idle before, enter after.
+    let idle_w = |p: &mut Plan, v: i64| p.push(&dir, "cpu.idle", v.to_string(), field("cpu.idle"));
+    if let Some(v @ 0) = c.idle {
+        idle_w(p, v);
+    }
     if let Some(s) = c.shares {
         p.push(&dir, "cpu.shares", s.to_string(), field("cpu.shares"));
     }
+    // A lower period may only fit the parent's bandwidth with the new quota: as runc, retry
+    // it after the quota (and the rt period after the rt runtime).
     if let Some(v) = c.period {
-        p.push(
+        let push = if c.quota.is_some() {
+            Plan::push_retry_after_next
+        } else {
+            Plan::push
+        };
+        push(
+            p,
             &dir,
             "cpu.cfs_period_us",
             v.to_string(),
@@ -227,31 +239,36 @@ fn cpu(m: &Manager, r: &Resources, p: &mut Plan) -> Result<(), CgroupError> {
     if let Some(v) = c.burst {
         p.push(&dir, "cpu.cfs_burst_us", v.to_string(), field("cpu.burst"));
     }
+    realtime(m, c, &dir, p)?;
+    match c.idle {
+        Some(0) | None => {}
+        Some(v) => idle_w(p, v),
+    }
+    Ok(())
+}
+
+/// The realtime budget: ancestors raised first if needed, then period and runtime. A period
+/// the current runtime does not fit in is retried after the runtime, as runc does.
+fn realtime(m: &Manager, c: &Cpu, dir: &Path, p: &mut Plan) -> Result<(), CgroupError> {
+    if let Some(v) = c.realtime_runtime.filter(|v| *v > 0) {
+        let period = match c.realtime_period {
+            Some(p) => p,
+            None => fsutil::read_u64_or_zero(&dir.join("cpu.rt_period_us"))?,
+        };
+        raise_rt_ancestors(m, dir, v as u64, period, p)?;
+    }
     if let Some(v) = c.realtime_period {
-        p.push(
-            &dir,
-            "cpu.rt_period_us",
-            v.to_string(),
-            field("cpu.realtimePeriod"),
-        );
+        let push = if c.realtime_runtime.is_some() {
+            Plan::push_retry_after_next
+        } else {
+            Plan::push
+        };
+        let f = field("cpu.realtimePeriod");
+        push(p, dir, "cpu.rt_period_us", v.to_string(), f);
     }
     if let Some(v) = c.realtime_runtime {
-        if v > 0 {
-            let period = match c.realtime_period {
-                Some(p) => p,
-                None => fsutil::read_u64_or_zero(&dir.join("cpu.rt_period_us"))?,
-            };
-            raise_rt_ancestors(m, &dir, v as u64, period, p)?;
-        }
-        p.push(
-            &dir,
-            "cpu.rt_runtime_us",
-            v.to_string(),
-            field("cpu.realtimeRuntime"),
-        );
-    }
-    if let Some(v) = c.idle {
-        p.push(&dir, "cpu.idle", v.to_string(), field("cpu.idle"));
+        let f = field("cpu.realtimeRuntime");
+        p.push(dir, "cpu.rt_runtime_us", v.to_string(), f);
     }
     Ok(())
 }

@@ -18,9 +18,21 @@ fn mount(dest: &str, typ: &str, src: &str, opts: &[&str]) -> Value {
 }
 
 /// The default configuration: a busybox-friendly `sh` with the usual
-/// mounts, masked paths and three capabilities.
-pub fn default_spec() -> Value {
+/// mounts, masked paths and three capabilities. Like runc, a cgroup namespace only on a pure
+/// cgroup v2 host: on v1 or hybrid hosts the container sees the host's cgroup paths (a
+/// cgroup namespace there hides the per-hierarchy paths tools and runc's suite look for).
+pub fn default_spec(cgroup_ns: bool) -> Value {
     let caps = json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
+    let mut namespaces = vec![
+        json!({"type": "pid"}),
+        json!({"type": "network"}),
+        json!({"type": "ipc"}),
+        json!({"type": "uts"}),
+        json!({"type": "mount"}),
+    ];
+    if cgroup_ns {
+        namespaces.push(json!({"type": "cgroup"}));
+    }
     json!({
         "ociVersion": kiln_libcontainer::OCI_VERSION,
         "process": {
@@ -46,7 +58,7 @@ pub fn default_spec() -> Value {
         ],
         "linux": {
             "resources": {"devices": [{"allow": false, "access": "rwm"}]},
-            "namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}],
+            "namespaces": namespaces,
             "maskedPaths": [
                 "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
                 "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"
@@ -57,7 +69,8 @@ pub fn default_spec() -> Value {
 }
 
 /// Turns the default into a rootless one: a user namespace mapping the
-/// caller, the host's /sys bind-mounted, no network namespace, no resources.
+/// caller, the host's /sys bind-mounted, no network namespace, no resources (a cgroup
+/// namespace stays if the default has one).
 pub fn make_rootless(spec: &mut Value, uid: u32, gid: u32) {
     let linux = &mut spec["linux"];
     if let Some(obj) = linux.as_object_mut() {
@@ -65,7 +78,10 @@ pub fn make_rootless(spec: &mut Value, uid: u32, gid: u32) {
     }
     linux["uidMappings"] = json!([{"containerID": 0, "hostID": uid, "size": 1}]);
     linux["gidMappings"] = json!([{"containerID": 0, "hostID": gid, "size": 1}]);
-    linux["namespaces"] = json!([{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "user"}, {"type": "cgroup"}]);
+    if let Some(ns) = linux["namespaces"].as_array_mut() {
+        ns.retain(|n| n["type"] != "network");
+        ns.push(json!({"type": "user"}));
+    }
     if let Some(mounts) = spec["mounts"].as_array_mut() {
         for m in mounts.iter_mut() {
             match m["destination"].as_str() {
@@ -99,7 +115,9 @@ pub fn run(a: &SpecArgs, rootless: bool) -> Result<(), Error> {
             reason: "config.json already exists".into(),
         });
     }
-    let mut spec = default_spec();
+    // An undetectable layout is no reason to fail `spec`: then no cgroup namespace, as on v1.
+    let v2 = matches!(kiln_cgroups::detect_layout(), Ok(kiln_cgroups::Layout::V2));
+    let mut spec = default_spec(v2);
     if rootless {
         make_rootless(
             &mut spec,
@@ -121,12 +139,14 @@ mod tests {
 
     #[test]
     fn default_spec_loads_and_validates() {
-        let text = default_spec().to_string();
-        let spec = kiln_libcontainer::bundle::parse_config(text.as_bytes()).unwrap();
-        kiln_libcontainer::validate::spec(&spec).unwrap();
-        let mut rl = default_spec();
-        make_rootless(&mut rl, 1000, 1000);
-        let spec = kiln_libcontainer::bundle::parse_config(rl.to_string().as_bytes()).unwrap();
-        kiln_libcontainer::validate::spec(&spec).unwrap();
+        for cgroup_ns in [false, true] {
+            let text = default_spec(cgroup_ns).to_string();
+            let spec = kiln_libcontainer::bundle::parse_config(text.as_bytes()).unwrap();
+            kiln_libcontainer::validate::spec(&spec).unwrap();
+            let mut rl = default_spec(cgroup_ns);
+            make_rootless(&mut rl, 1000, 1000);
+            let spec = kiln_libcontainer::bundle::parse_config(rl.to_string().as_bytes()).unwrap();
+            kiln_libcontainer::validate::spec(&spec).unwrap();
+        }
     }
 }

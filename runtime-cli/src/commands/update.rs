@@ -102,6 +102,16 @@ fn merge(base: &mut Value, patch: Value) {
     }
 }
 
+/// As runc: an update that makes memory unlimited (`-1`) without setting swap makes the
+/// memory+swap limit (if one is set) unlimited too: it cannot stay below an unlimited memory.
+fn unlimited_memory_lifts_swap(res: &mut Value, patch: &Value) {
+    let mem = &patch["memory"];
+    let swap_set = res["memory"]["swap"].as_i64().is_some_and(|v| v > 0);
+    if mem["limit"].as_i64() == Some(-1) && mem.get("swap").is_none() && swap_set {
+        res["memory"]["swap"] = json!(-1);
+    }
+}
+
 /// Builds the new resources from the current ones and the flags, then applies them.
 pub fn run(root: &StateRoot, a: &UpdateArgs) -> Result<(), Error> {
     let mut c = Container::load(root, &a.id)?;
@@ -125,6 +135,7 @@ pub fn run(root: &StateRoot, a: &UpdateArgs) -> Result<(), Error> {
         }
         let patch: Value = serde_json::from_str(&text)
             .map_err(|e| bad("--resources", format!("invalid JSON: {e}")))?;
+        unlimited_memory_lifts_swap(&mut res, &patch);
         merge(&mut res, patch);
     }
     let mut patch = json!({});
@@ -164,6 +175,7 @@ pub fn run(root: &StateRoot, a: &UpdateArgs) -> Result<(), Error> {
     if let Some(w) = a.blkio_weight {
         patch["blockIO"]["weight"] = w.into();
     }
+    unlimited_memory_lifts_swap(&mut res, &patch);
     merge(&mut res, patch);
     let resources: LinuxResources = serde_path_to_error::deserialize(res)
         .map_err(|e| bad(&format!("resources.{}", e.path()), e.inner().to_string()))?;
