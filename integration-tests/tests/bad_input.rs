@@ -241,15 +241,15 @@ fn lsm_label_on_a_host_without_that_lsm_is_a_clear_error() {
 
 #[test]
 fn unsupported_fields_are_refused_not_ignored() {
-    // runc differs: runc 1.1 ignores memoryPolicy and netDevices (spec 1.2 fields).
+    // runc differs: runc 1.1 ignores netDevices and intelRdt (spec 1.2 fields).
     if kiln_integration_tests::skip_for_runc("ignores newer fields") {
         return;
     }
     for (key, value, field) in [
         (
-            "memoryPolicy",
-            serde_json::json!({"mode": "MPOL_BIND", "nodes": "0"}),
-            "linux.memoryPolicy",
+            "intelRdt",
+            serde_json::json!({"closID": "kiln-it"}),
+            "linux.intelRdt",
         ),
         (
             "netDevices",

@@ -181,10 +181,13 @@ fn debug_entries_of_the_init_reach_the_log_file() {
 
 #[test]
 fn list_with_a_missing_root_fails() {
-    let out = plain(&["--root", "/run/kiln-it-no-such-root/state", "list"]);
     // runc differs: runc 1.1.5 creates the missing root.
     if kiln_integration_tests::skip_for_runc("creates a missing --root") {
         return;
     }
+    let parent = tempfile::tempdir().expect("temp dir");
+    let missing = parent.path().join("no-such-root/state");
+    let out = plain(&["--root", missing.to_str().expect("utf-8"), "list"]);
     assert!(!out.status.success());
+    assert!(!missing.exists(), "list created the missing root");
 }
