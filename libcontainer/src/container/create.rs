@@ -316,6 +316,8 @@ impl ContainerBuilder {
         let master = console_ours
             .map(crate::tty::receive_proxy_master)
             .transpose()?;
+        // Recorded: from now on the init outlives this process.
+        chan.send(&Msg::Handover)?;
         Ok((tmp.record, master))
     }
 

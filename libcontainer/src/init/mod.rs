@@ -58,6 +58,10 @@ pub(crate) struct InitPlan<'a> {
 pub(crate) fn main(plan: &InitPlan, chan: Channel) -> ! {
     let mut start_fifo = None;
     let run = |start_fifo: &mut Option<OwnedFd>| {
+        // Until `create` hands the container over, the init dies with it (a
+        // crashed `create` leaves no orphan; one that died before this line
+        // is noticed as EOF on the channel at the next receive).
+        parent_death_signal(libc::SIGKILL)?;
         fds_step(plan, &chan)?;
         crate::process::init_log::route_to(&chan);
         log::debug!("container init running its steps (runc: \"child process in init()\")");
@@ -87,6 +91,15 @@ pub(crate) fn main(plan: &InitPlan, chan: Channel) -> ! {
         }
     }
     exit_now(255)
+}
+
+/// PR_SET_PDEATHSIG: `sig` when the parent (`create`) exits; 0 disarms.
+fn parent_death_signal(sig: libc::c_int) -> Result<()> {
+    // SAFETY: PR_SET_PDEATHSIG takes a signal number and no pointers.
+    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) } < 0 {
+        return Err(Error::sys("prctl PR_SET_PDEATHSIG", nix::Error::last()));
+    }
+    Ok(())
 }
 
 /// Step "fds": keep only what the init needs (see [`fds`]).
@@ -198,6 +211,8 @@ fn steps(
         "container init set up, sending Ready (runc: \"init: closing the pipe to signal completion\")"
     );
     chan.send(&Msg::Ready)?;
+    chan.expect(Msg::Handover)?;
+    parent_death_signal(0)?;
     // created: wait for `kiln start`
     *start_fifo = Some(exec::wait_for_start(plan.exec_fifo.as_fd())?);
     state["status"] = "created".into();

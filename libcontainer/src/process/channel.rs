@@ -35,6 +35,8 @@ pub(crate) enum Msg {
     MountSources,
     /// Helper → child: the detached clone of `mounts[i]` follows as SCM_RIGHTS.
     MountSource(u32),
+    /// Parent → child: the container is recorded; outlive `create` from now on.
+    Handover,
     /// Child → parent: a log entry (level 1 = error … 5 = trace) for the parent's logger.
     Log(u8, String),
 }
@@ -52,6 +54,7 @@ impl Msg {
             Msg::Failed(s) => (8, s.as_bytes().to_vec()),
             Msg::MountSources => (9, vec![]),
             Msg::MountSource(i) => (10, i.to_le_bytes().to_vec()),
+            Msg::Handover => (12, vec![]),
             Msg::Log(level, s) => (11, [&[*level][..], s.as_bytes()].concat()),
         }
     }
@@ -70,6 +73,7 @@ impl Msg {
             8 => Msg::Failed(text()),
             9 => Msg::MountSources,
             10 => Msg::MountSource(u32::from_le_bytes(payload.try_into().ok()?)),
+            12 => Msg::Handover,
             11 => {
                 let (level, msg) = payload.split_first()?;
                 Msg::Log(*level, String::from_utf8_lossy(msg).into_owned())
