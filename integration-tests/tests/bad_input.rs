@@ -416,3 +416,20 @@ fn a_program_that_cannot_be_executed_fails_with_one_runc_worded_line() {
         out.describe()
     );
 }
+
+#[test]
+fn proc_through_a_symlink_in_the_image_is_refused() {
+    // CVE-2019-19921 / CVE-2023-27561: /proc (or /sys) replaced by a symlink in the image.
+    // Even a link that stays inside the rootfs is refused, as runc refuses it.
+    let mut c = Container::new("procsymlink");
+    let rootfs = c.rootfs();
+    std::fs::remove_dir_all(rootfs.join("proc")).ok();
+    std::fs::create_dir_all(rootfs.join("bad-proc")).expect("mkdir");
+    std::os::unix::fs::symlink("/bad-proc", rootfs.join("proc")).expect("symlink");
+    c.config().args(&["true"]);
+    assert_fails_naming(
+        c.create_with(&[]),
+        &["must be mounted on ordinary directory"],
+    );
+    c.assert_nothing_left();
+}

@@ -283,6 +283,7 @@ fn typed(
     } else {
         e.opts.data_string()
     };
+    super::procdest::check_ordinary_directory(root, e)?;
     let target = root.mkdir_all(e.dest, DIR_MODE).ctx(|| &e.ctx)?;
     check_proc_destination(o, e, target.as_fd(), false)?;
     let source = e

@@ -61,3 +61,32 @@ pub(super) fn check_proc_destination(
         ),
     ))
 }
+
+/// proc and sysfs only go on an ordinary directory (or a missing one, made
+/// here): never through a symlink in the image, even one that stays inside the
+/// rootfs (CVE-2019-19921, CVE-2023-27561; runc's check and wording).
+pub(super) fn check_ordinary_directory(
+    root: &super::inroot::InRoot,
+    e: &Entry<'_>,
+) -> Result<(), RootfsError> {
+    if e.typ != "proc" && e.typ != "sysfs" {
+        return Ok(());
+    }
+    let fd = match root.open_with(e.dest, libc::O_PATH | libc::O_NOFOLLOW) {
+        Ok(fd) => fd,
+        Err(err) if err.errno == nix::errno::Errno::ENOENT => return Ok(()),
+        Err(err) => return Err(err.within(&e.ctx)),
+    };
+    let st = nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(&fd))
+        .map_err(|errno| e.err("fstat", errno))?;
+    if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+        return Ok(());
+    }
+    Err(RootfsError::invalid(
+        &e.ctx,
+        format!(
+            "filesystem {:?} must be mounted on ordinary directory",
+            e.typ
+        ),
+    ))
+}
