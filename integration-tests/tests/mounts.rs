@@ -274,3 +274,19 @@ fn tmpfs_without_mode_takes_the_mountpoint_s_mode() {
         assert_eq!(lines[2], "755", "an explicit mode= must win: {out}");
     }
 }
+
+#[test]
+fn a_masked_path_listed_twice_is_masked_once() {
+    // runc differs: runc 1.1 mounts over it twice (current runc masks once).
+    if kiln_integration_tests::skip_for_runc("masks a duplicate path twice") {
+        return;
+    }
+    let mut c = Container::new("maskdup");
+    std::fs::create_dir_all(c.rootfs().join("testdir")).expect("mkdir");
+    std::fs::write(c.rootfs().join("testfile"), "secret\n").expect("write");
+    c.config()
+        .masked_paths(&["/testdir", "/testfile", "/testdir", "/testfile"])
+        .sh("grep -c ' /testdir ' /proc/self/mountinfo; grep -c ' /testfile ' /proc/self/mountinfo; cat /testfile; echo end");
+    let out = c.run_ok();
+    assert_eq!(out, "1\n1\nend\n", "each path masked by one mount");
+}

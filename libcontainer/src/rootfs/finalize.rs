@@ -6,7 +6,7 @@
 //! having a `/proc`).
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::mount::mount;
@@ -39,7 +39,14 @@ pub(super) fn finalize(o: &RootfsOptions<'_>, p: PreparedRootfs) -> Result<(), R
         .and_then(|l| l.masked_paths().as_deref())
         .unwrap_or(&[]);
     let mut null = None;
+    let mut done: Vec<PathBuf> = Vec::with_capacity(masked.len());
     for (i, path) in masked.iter().enumerate() {
+        // A path listed twice is masked once (one mount, as runc).
+        let cleaned = super::mounts::clean(Path::new(path));
+        if done.contains(&cleaned) {
+            continue;
+        }
+        done.push(cleaned);
         mask_path(&root, Path::new(path), &mut null)
             .ctx(|| format!("linux.maskedPaths[{i}] ({path})"))?;
     }
