@@ -1,6 +1,6 @@
 //! What a crashed `create` leaves: the init dies with it until `create` has handed the
 //! container over (a SIGKILLed `create` once left an orphaned init holding the container's
-//! lock, so that `delete -f` blocked forever).
+//! lock, so that `delete -f` blocked forever), and `delete -f` removes the rest.
 
 use std::os::unix::process::CommandExt;
 
@@ -47,11 +47,45 @@ fn the_init_dies_with_a_killed_create() {
         pids.iter().all(|&p| !sys::pid_alive(p))
     });
     assert!(died.is_ok(), "{pids:?} outlived the killed create");
-    // Nothing holds the container's lock: delete -f returns.
+    // Nothing holds the container's lock: delete -f returns, and removes what the killed create
+    // had made (the cgroup it named before making it, the state directory).
     let out = c.rt().delete(c.id(), true).expect("delete -f");
     assert!(out.success(), "{}", out.describe());
-    // Issue #9 (not yet): a create killed half-way leaves its cgroup; remove it here.
-    for dir in cgroup::leftovers(c.id()).iter().rev() {
-        std::fs::remove_dir(dir).ok();
+    c.assert_nothing_left();
+}
+
+#[test]
+fn create_killed_at_any_moment_leaves_nothing_after_delete_force() {
+    // runc differs: runc 1.1 leaves cgroups or an orphaned init behind about half the time.
+    if skip_for_runc("a killed create leaves things behind") {
+        return;
+    }
+    // SIGKILL `create` 0, 1, 2, ... ms after it started: each lands in another step.
+    for delay_ms in 0..12u64 {
+        let mut c = Container::new("crashany");
+        c.config().args(&["sleep", "1000"]);
+        c.write_config();
+        let mut create = std::process::Command::new(kiln_integration_tests::runtime_bin());
+        create
+            .arg("--root")
+            .arg(c.rt().root())
+            .args(["create", "--bundle"])
+            .arg(c.bundle().path())
+            .arg(c.id())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .process_group(0);
+        let mut create = create.spawn().expect("spawn create");
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        create.kill().ok(); // it may have finished already
+        create.wait().expect("reap create");
+        let listed = c.rt().list(&[]).expect("list");
+        assert!(listed.success(), "list after {delay_ms} ms: {}", listed.describe());
+        let out = c.rt().delete(c.id(), true).expect("delete -f");
+        assert!(out.success(), "after {delay_ms} ms: {}", out.describe());
+        let survivors: Vec<i32> = cgroup::procs(c.id());
+        assert!(survivors.is_empty(), "after {delay_ms} ms: {survivors:?}");
+        c.assert_nothing_left();
     }
 }

@@ -188,6 +188,16 @@ impl ContainerBuilder {
         let cgroup = kiln_cgroups::Manager::new(cg_path)?;
         // Before anything is made: a cgroup kiln did not create is never removed.
         cgroup.ensure_not_frozen()?;
+        // Names the cgroup before it exists: `delete -f` of a create killed
+        // from here on finds it (see `incomplete`).
+        super::incomplete::Creating {
+            cgroups_path: linux
+                .cgroups_path()
+                .as_ref()
+                .map(|p| p.to_string_lossy().into_owned()),
+            systemd_cgroup: self.systemd_cgroup,
+        }
+        .save(dir)?;
         undo.cgroup = Some(cgroup.clone());
         let fifo = dir.join(EXEC_FIFO);
         nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622))
@@ -309,6 +319,8 @@ impl ContainerBuilder {
             }
         }
         tmp.record.save(dir)?;
+        let marker = dir.join(super::incomplete::CREATING);
+        std::fs::remove_file(&marker).map_err(|e| Error::io("remove", &marker, e))?;
         if let Some(p) = &self.pid_file {
             write_pid_file(p, pid)?;
         }

@@ -7,6 +7,7 @@ mod create_support;
 mod delete;
 mod exec;
 mod exec_defaults;
+mod incomplete;
 mod kill;
 mod start;
 mod wait;

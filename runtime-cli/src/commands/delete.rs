@@ -17,17 +17,7 @@ pub struct DeleteArgs {
 pub fn run(root: &StateRoot, a: &DeleteArgs) -> Result<(), Error> {
     match Container::load(root, &a.id) {
         Ok(c) => c.delete(a.force),
-        Err(Error::NotFound(id)) if a.force => {
-            let dir = root.container_dir(&id)?;
-            if dir.is_dir() {
-                std::fs::remove_dir_all(&dir).map_err(|e| Error::Io {
-                    op: "remove",
-                    path: dir,
-                    source: e,
-                })?;
-            }
-            Ok(())
-        }
+        Err(Error::NotFound(id)) if a.force => Container::delete_incomplete(root, &id),
         Err(e) => Err(e),
     }
 }
