@@ -364,18 +364,18 @@ fn a_device_path_holding_another_file_is_refused() {
     if kiln_integration_tests::skip_for_runc("an existing file at a device path is ignored") {
         return;
     }
+    // The null device (1:3) at `path`.
+    let null_at = |path: &str| kiln_integration_tests::Device {
+        path: path.into(),
+        kind: 'c',
+        major: 1,
+        minor: 3,
+        file_mode: Some(0o666),
+        uid: None,
+        gid: None,
+    };
     let mut c = Container::new("devexists");
-    c.config()
-        .args(&["true"])
-        .device(&kiln_integration_tests::Device {
-            path: "/dev/shm".into(),
-            kind: 'c',
-            major: 1,
-            minor: 3,
-            file_mode: Some(0o666),
-            uid: None,
-            gid: None,
-        });
+    c.config().args(&["true"]).device(&null_at("/dev/shm"));
     assert_fails_naming(
         c.create_with(&[]),
         &["/dev/shm", "not the requested device"],
@@ -385,15 +385,7 @@ fn a_device_path_holding_another_file_is_refused() {
     let mut c = Container::new("devtwice");
     c.config()
         .sh("test -c /dev/null")
-        .device(&kiln_integration_tests::Device {
-            path: "/dev/null".into(),
-            kind: 'c',
-            major: 1,
-            minor: 3,
-            file_mode: Some(0o666),
-            uid: None,
-            gid: None,
-        });
+        .device(&null_at("/dev/null"));
     c.run_with(&[]).expect_success();
 }
 

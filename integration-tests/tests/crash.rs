@@ -6,6 +6,24 @@ use std::os::unix::process::CommandExt;
 
 use kiln_integration_tests::{cgroup, skip_for_runc, sys, Container, HookKind, SharedDir};
 
+/// `create` of `c` (config written) in the background, stdio on /dev/null (the init keeps its
+/// stdio: nothing may wait for it), in its own process group.
+fn spawn_create(c: &Container) -> std::process::Child {
+    let null = std::process::Stdio::null;
+    std::process::Command::new(kiln_integration_tests::runtime_bin())
+        .arg("--root")
+        .arg(c.rt().root())
+        .args(["create", "--bundle"])
+        .arg(c.bundle().path())
+        .arg(c.id())
+        .stdin(null())
+        .stdout(null())
+        .stderr(null())
+        .process_group(0)
+        .spawn()
+        .expect("spawn create")
+}
+
 #[test]
 fn the_init_dies_with_a_killed_create() {
     // runc differs: runc 1.1's init survives a killed `runc create`.
@@ -25,18 +43,7 @@ fn the_init_dies_with_a_killed_create() {
         None,
     );
     c.write_config();
-    let mut create = std::process::Command::new(kiln_integration_tests::runtime_bin());
-    create
-        .arg("--root")
-        .arg(c.rt().root())
-        .args(["create", "--bundle"])
-        .arg(c.bundle().path())
-        .arg(c.id())
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .process_group(0);
-    let mut create = create.spawn().expect("spawn create");
+    let mut create = spawn_create(&c);
     sys::wait_until("the hook", || shared.join("hook.ran").exists()).expect("hook ran");
     // The init and its hook, as the host sees them.
     let pids = cgroup::procs(c.id());
@@ -65,23 +72,16 @@ fn create_killed_at_any_moment_leaves_nothing_after_delete_force() {
         let mut c = Container::new("crashany");
         c.config().args(&["sleep", "1000"]);
         c.write_config();
-        let mut create = std::process::Command::new(kiln_integration_tests::runtime_bin());
-        create
-            .arg("--root")
-            .arg(c.rt().root())
-            .args(["create", "--bundle"])
-            .arg(c.bundle().path())
-            .arg(c.id())
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .process_group(0);
-        let mut create = create.spawn().expect("spawn create");
+        let mut create = spawn_create(&c);
         std::thread::sleep(std::time::Duration::from_millis(delay_ms));
         create.kill().ok(); // it may have finished already
         create.wait().expect("reap create");
         let listed = c.rt().list(&[]).expect("list");
-        assert!(listed.success(), "list after {delay_ms} ms: {}", listed.describe());
+        assert!(
+            listed.success(),
+            "list after {delay_ms} ms: {}",
+            listed.describe()
+        );
         let out = c.rt().delete(c.id(), true).expect("delete -f");
         assert!(out.success(), "after {delay_ms} ms: {}", out.describe());
         let survivors: Vec<i32> = cgroup::procs(c.id());
