@@ -328,8 +328,10 @@ impl ContainerBuilder {
         let master = console_ours
             .map(crate::tty::receive_proxy_master)
             .transpose()?;
-        // Recorded: from now on the init outlives this process.
+        // Recorded: from now on the init outlives this process (once it said so:
+        // the parent exiting before the init disarmed would still kill it).
         chan.send(&Msg::Handover)?;
+        chan.expect(Msg::HandedOver)?;
         Ok((tmp.record, master))
     }
 

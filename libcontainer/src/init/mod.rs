@@ -213,6 +213,7 @@ fn steps(
     chan.send(&Msg::Ready)?;
     chan.expect(Msg::Handover)?;
     parent_death_signal(0)?;
+    chan.send(&Msg::HandedOver)?;
     // created: wait for `kiln start`
     *start_fifo = Some(exec::wait_for_start(plan.exec_fifo.as_fd())?);
     state["status"] = "created".into();

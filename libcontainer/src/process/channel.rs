@@ -37,6 +37,8 @@ pub(crate) enum Msg {
     MountSource(u32),
     /// Parent → child: the container is recorded; outlive `create` from now on.
     Handover,
+    /// Child → parent: done; the parent may exit without taking the child along.
+    HandedOver,
     /// Child → parent: a log entry (level 1 = error … 5 = trace) for the parent's logger.
     Log(u8, String),
 }
@@ -55,6 +57,7 @@ impl Msg {
             Msg::MountSources => (9, vec![]),
             Msg::MountSource(i) => (10, i.to_le_bytes().to_vec()),
             Msg::Handover => (12, vec![]),
+            Msg::HandedOver => (13, vec![]),
             Msg::Log(level, s) => (11, [&[*level][..], s.as_bytes()].concat()),
         }
     }
@@ -74,6 +77,7 @@ impl Msg {
             9 => Msg::MountSources,
             10 => Msg::MountSource(u32::from_le_bytes(payload.try_into().ok()?)),
             12 => Msg::Handover,
+            13 => Msg::HandedOver,
             11 => {
                 let (level, msg) = payload.split_first()?;
                 Msg::Log(*level, String::from_utf8_lossy(msg).into_owned())
