@@ -103,22 +103,27 @@ pub fn validate_rules(rules: &[LinuxDeviceCgroup]) -> Result<Vec<DeviceRule>, Cg
                     ))
                 }
             };
+            let given = r.access().as_deref().unwrap_or("");
             let mut access = 0;
-            for c in r.access().as_deref().unwrap_or("").chars() {
+            for c in given.chars() {
                 access |= match c {
                     'r' => ACC_READ,
                     'w' => ACC_WRITE,
                     'm' => ACC_MKNOD,
-                    _ => {
-                        return Err(CgroupError::invalid(
-                            format!("{field}.access"),
-                            format!(
-                                "{:?} is invalid: use a combination of r, w and m",
-                                r.access().as_deref().unwrap_or("")
-                            ),
-                        ))
+                    // As runc: other letters are ignored (said, not silently).
+                    other => {
+                        log::warn!(
+                            "{field}.access: ignoring {other:?} (only r, w and m are defined)"
+                        );
+                        0
                     }
                 };
+            }
+            if access == 0 && !given.is_empty() {
+                return Err(CgroupError::invalid(
+                    format!("{field}.access"),
+                    format!("{given:?} names no access: use a combination of r, w and m"),
+                ));
             }
             if access == 0 {
                 access = ACC_ALL;
@@ -258,7 +263,11 @@ mod tests {
         let e = validate_rules(&[oci(true, Some(LinuxDeviceType::U), Some(1), Some(1), None)])
             .unwrap_err();
         assert!(e.to_string().contains("not supported"), "{e}");
-        let e = validate_rules(&[oci(true, None, Some(1), Some(1), Some("rwx"))]).unwrap_err();
+        // As runc: unknown letters are ignored ("rwa" is rw)...
+        let ok = validate_rules(&[oci(true, None, Some(1), Some(1), Some("rwa"))]).unwrap();
+        assert_eq!(ok[0].access, ACC_READ | ACC_WRITE);
+        // ...but a rule must name some access.
+        let e = validate_rules(&[oci(true, None, Some(1), Some(1), Some("xyz"))]).unwrap_err();
         assert!(
             e.to_string()
                 .starts_with("linux.resources.devices[0].access:"),
