@@ -176,3 +176,32 @@ fn exec_hands_its_notify_fd_to_the_agent() {
     assert!(!c.rootfs().join("tmp/denied").exists());
     assert!(c.rootfs().join("tmp/allowed").is_dir());
 }
+
+#[test]
+fn start_container_hooks_run_under_the_container_s_filter() {
+    // runc differs: runc 1.1 runs startContainer hooks before it loads the filter (current runc
+    // and its suite run them under it: a hook runs in the container and must not escape it).
+    if skip_for_runc("startContainer hooks run before the filter") {
+        return;
+    }
+    let mut c = Container::new("hookseccomp");
+    c.config()
+        .set(
+            &["linux", "seccomp"],
+            json!({"defaultAction": "SCMP_ACT_ALLOW",
+                   "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_KILL"}]}),
+        )
+        .args(&["true"])
+        .hook(
+            kiln_integration_tests::HookKind::StartContainer,
+            "/bin/sh",
+            &["sh", "-c", "mkdir /tmp/from-hook"],
+            &[],
+            None,
+        );
+    let out = c.run_with(&[]).expect_failure();
+    for words in ["error running startContainer hook", "bad system call"] {
+        assert!(out.stderr.contains(words), "{words}: {}", out.describe());
+    }
+    assert!(!c.rootfs().join("tmp/from-hook").exists());
+}

@@ -11,6 +11,15 @@ use oci_spec::runtime::Hook;
 use crate::error::{Error, Result};
 use crate::process::pidfd;
 
+/// The C library's description of signal `sig`, lower-case as Go prints it
+/// (`bad system call` for SIGSYS).
+fn signal_text(sig: i32) -> String {
+    // SAFETY: strsignal returns a pointer to a NUL-terminated string that stays
+    // valid until the next strsignal call on this thread; it is copied at once.
+    let text = unsafe { std::ffi::CStr::from_ptr(libc::strsignal(sig)) };
+    text.to_string_lossy().to_lowercase()
+}
+
 /// The hook points, named as in config.json.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HookKind {
@@ -173,7 +182,7 @@ fn run_one(
     let _ = Read::by_ref(&mut out).take(4096).read_to_string(&mut text);
     let how = match (status.code(), status.signal()) {
         (Some(c), _) => format!("exit status {c}"),
-        (_, Some(s)) => format!("killed by signal {s}"),
+        (_, Some(s)) => format!("killed by signal {s} ({})", signal_text(s)),
         _ => "failed".into(),
     };
     let text = text.trim();

@@ -217,16 +217,17 @@ fn steps(
     // created: wait for `kiln start`
     *start_fifo = Some(exec::wait_for_start(plan.exec_fifo.as_fd())?);
     state["status"] = "created".into();
-    // As runc: they inherit the process' environment, HOME included.
+    if let Some(f) = filter {
+        seccomp::load(f, chan)?;
+    }
+    // Under the container's seccomp filter, as current runc runs them; they
+    // inherit the process' environment, HOME included.
     hooks::run_all(
         HookKind::StartContainer,
         spec.hooks().as_ref(),
         &state,
         DefaultEnv::Container(program.env()),
     )?;
-    if let Some(f) = filter {
-        seccomp::load(f, chan)?;
-    }
     sched::final_affinity(process)?;
     exec::reset_signals();
     Err(program.exec())
