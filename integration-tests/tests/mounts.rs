@@ -290,3 +290,22 @@ fn a_masked_path_listed_twice_is_masked_once() {
     let out = c.run_ok();
     assert_eq!(out, "1\n1\nend\n", "each path masked by one mount");
 }
+
+#[test]
+fn a_destination_given_as_a_host_path_inside_the_rootfs_is_taken_relative_to_it() {
+    // runc's legacy behaviour (its suite relies on it): "<rootfs>/mnt" means /mnt.
+    let mut c = Container::new("rootfsdest");
+    let src = tempfile::tempdir().expect("temp dir");
+    std::fs::write(src.path().join("file"), "from the host\n").expect("write");
+    let dest = c.rootfs().join("mnt");
+    std::fs::create_dir_all(&dest).expect("mkdir rootfs/mnt");
+    c.config()
+        .mount(
+            dest.to_str().expect("utf-8"),
+            "bind",
+            src.path().to_str().expect("utf-8"),
+            &["rbind"],
+        )
+        .sh("cat /mnt/file");
+    assert_eq!(c.run_ok(), "from the host\n");
+}

@@ -216,7 +216,7 @@ impl ContainerBuilder {
         // SAFETY: open returned a new fd that we own.
         let exec_fifo = unsafe { OwnedFd::from_raw_fd(exec_fifo) };
         let bind_sources = if ns.in_user_namespace() {
-            crate::rootfs::bind_sources(spec, &bundle.dir)
+            crate::rootfs::bind_sources(spec, &bundle.dir, &bundle.rootfs)
         } else {
             Vec::new()
         };

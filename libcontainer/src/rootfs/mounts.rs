@@ -41,12 +41,15 @@ pub(super) struct Entry<'a> {
 }
 
 impl<'a> Entry<'a> {
-    pub(super) fn new(index: usize, mount: &'a Mount) -> Self {
+    /// `rootfs`: a destination given as a host path inside the rootfs is
+    /// taken relative to it (runc's legacy behaviour, which its suite uses).
+    pub(super) fn new(index: usize, mount: &'a Mount, rootfs: &Path) -> Self {
+        let dest = mount.destination();
         Entry {
             index,
-            ctx: format!("mounts[{index}] ({})", mount.destination().display()),
+            ctx: format!("mounts[{index}] ({})", dest.display()),
             mount,
-            dest: mount.destination(),
+            dest: dest.strip_prefix(rootfs).unwrap_or(dest),
             typ: mount.typ().as_deref().unwrap_or(""),
             opts: options::parse(mount.options().as_deref().unwrap_or(&[])),
         }
@@ -122,7 +125,7 @@ pub(super) fn mount_all(o: &RootfsOptions<'_>) -> Result<PreparedRootfs, RootfsE
     let entries: Vec<Entry<'_>> = mounts
         .iter()
         .enumerate()
-        .map(|(i, m)| Entry::new(i, m))
+        .map(|(i, m)| Entry::new(i, m, o.rootfs))
         .collect();
     let mut deferred = Deferred::new();
     for e in &entries {

@@ -34,12 +34,16 @@ pub struct BindSource {
 }
 
 /// The bind mounts of `spec` whose source the init will need cloned for it.
-pub fn bind_sources(spec: &Spec, bundle: &std::path::Path) -> Vec<BindSource> {
+pub fn bind_sources(
+    spec: &Spec,
+    bundle: &std::path::Path,
+    rootfs: &std::path::Path,
+) -> Vec<BindSource> {
     let mounts = spec.mounts().as_deref().unwrap_or(&[]);
     mounts
         .iter()
         .enumerate()
-        .map(|(i, m)| Entry::new(i, m))
+        .map(|(i, m)| Entry::new(i, m, rootfs))
         .filter(|e| e.is_bind() && !e.is_remount())
         .filter_map(|e| {
             let source = e.mount.source().as_deref()?;
