@@ -18,6 +18,7 @@ expected=${1:?usage: check.sh EXPECTED RESULTS}
 results=${2:?usage: check.sh EXPECTED RESULTS}
 [[ -s $results ]] || { echo "runc-suite: $results is empty: the suite did not run" >&2; exit 1; }
 gawk -F '\t' '
+  { sub(/\r$/, "") }  # the suite runs under script(1): CRLF line ends
   FNR == NR {
     if ($0 ~ /^#/ || $0 ~ /^[[:space:]]*$/) next
     key = $2 "\t" $3
