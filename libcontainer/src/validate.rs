@@ -32,13 +32,8 @@ pub fn spec(spec: &Spec) -> Result<()> {
         ));
     }
     crate::init::mempolicy::MemPolicy::from_spec(spec)?;
-    if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
-        return Err(Error::config(
-            "linux.netDevices",
-            "moving network devices is not supported by kiln",
-        ));
-    }
     let has = |t: LinuxNamespaceType| namespaces.contains(&t);
+    net_devices(linux, has(LinuxNamespaceType::Network))?;
     if !has(LinuxNamespaceType::Mount) {
         return Err(Error::config(
             "linux.namespaces",
@@ -180,6 +175,40 @@ fn absolute(field: &str, path: &str) -> Result<()> {
             format!("{path:?} is not an absolute path"),
         ))
     }
+}
+
+/// `linux.netDevices`: valid interface names, and a network namespace of the
+/// container's own to move them into.
+fn net_devices(linux: &oci_spec::runtime::Linux, own_netns: bool) -> Result<()> {
+    let Some(devices) = linux.net_devices().as_ref().filter(|d| !d.is_empty()) else {
+        return Ok(());
+    };
+    if !own_netns {
+        return Err(Error::config(
+            "linux.netDevices",
+            "moving network devices needs a network namespace in linux.namespaces",
+        ));
+    }
+    let valid = |n: &str| {
+        !n.is_empty()
+            && n.len() < 16
+            && n != "."
+            && n != ".."
+            && !n.chars().any(|c| c == '/' || c == ':' || c.is_whitespace())
+    };
+    for (host_name, device) in devices {
+        let field = format!("linux.netDevices[{host_name:?}]");
+        if !valid(host_name) {
+            return Err(Error::config(field, "not a valid interface name"));
+        }
+        if let Some(name) = device.name().as_deref().filter(|n| !valid(n)) {
+            return Err(Error::config(
+                format!("{field}.name"),
+                format!("{name:?} is not a valid interface name"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

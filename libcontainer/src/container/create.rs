@@ -301,6 +301,8 @@ impl ContainerBuilder {
             super::bind_sources::send(pid, &bind_sources, &chan)?;
         }
         chan.expect(Msg::MountsDone)?;
+        // The init is in its network namespace: move the devices before the hooks.
+        super::netdev::move_devices(spec, pid)?;
         #[allow(deprecated)]
         for kind in [HookKind::Prestart, HookKind::CreateRuntime] {
             hooks::run_all(kind, spec.hooks().as_ref(), &state, DefaultEnv::Runtime)?;

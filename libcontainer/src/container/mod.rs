@@ -9,6 +9,7 @@ mod exec;
 mod exec_defaults;
 mod incomplete;
 mod kill;
+mod netdev;
 mod start;
 mod wait;
 

@@ -3,5 +3,6 @@
 pub(crate) mod channel;
 pub(crate) mod clone;
 pub mod init_log;
+pub(crate) mod netlink;
 pub(crate) mod pidfd;
 pub(crate) mod procfs;
