@@ -48,6 +48,22 @@ pub fn has_word(text: &str, word: &str) -> bool {
         .any(|w| w.eq_ignore_ascii_case(word))
 }
 
+/// The fds an `ls -l /proc/self/fd` inside a container listed (sorted), without ls's own
+/// handle on the directory it lists.
+pub fn listed_fds(out: &str) -> Vec<String> {
+    let mut fds: Vec<String> = out
+        .lines()
+        .filter_map(|l| {
+            let (left, target) = l.split_once(" -> ")?;
+            let fd = left.split_whitespace().last()?;
+            let own = target.starts_with("/proc/") && target.ends_with("/fd");
+            (!own).then(|| fd.to_string())
+        })
+        .collect();
+    fds.sort();
+    fds
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

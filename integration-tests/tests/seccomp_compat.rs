@@ -3,6 +3,7 @@
 
 use std::os::unix::net::{UnixListener, UnixStream};
 
+use kiln_integration_tests::checks::listed_fds;
 use kiln_integration_tests::notify;
 use kiln_integration_tests::syscalls::{host_syscalls, ARCHES};
 use kiln_integration_tests::{skip_for_runc, Container, Output};
@@ -26,21 +27,6 @@ fn allow_list(keep: impl Fn(&str, u32) -> bool) -> Value {
 /// close_range gets EPERM, not the ENOSYS of syscalls newer than the profile.
 fn without_close_range() -> Value {
     allow_list(|name, _| name != "close_range")
-}
-
-/// The fds `ls -l /proc/self/fd` listed, without ls's own handle on the directory.
-fn listed_fds(out: &str) -> Vec<String> {
-    let mut fds: Vec<String> = out
-        .lines()
-        .filter_map(|l| {
-            let (left, target) = l.split_once(" -> ")?;
-            let fd = left.split_whitespace().last()?;
-            let own = target.starts_with("/proc/") && target.ends_with("/fd");
-            (!own).then(|| fd.to_string())
-        })
-        .collect();
-    fds.sort();
-    fds
 }
 
 const FDS_SCRIPT: &str = "echo hello; ls -l /proc/self/fd";

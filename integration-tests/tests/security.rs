@@ -54,17 +54,7 @@ fn runtime_binary_is_not_writable_through_proc_exe() {
 fn only_stdio_fds_are_open_in_the_container() {
     let mut c = Container::new("fds");
     let out = c.sh("ls -l /proc/self/fd");
-    let mut fds: Vec<String> = out
-        .lines()
-        .filter_map(|l| {
-            let (left, target) = l.split_once(" -> ")?;
-            let fd = left.split_whitespace().last()?;
-            // ls's own handle on the directory it lists.
-            let own = target.starts_with("/proc/") && target.ends_with("/fd");
-            (!own).then(|| fd.to_string())
-        })
-        .collect();
-    fds.sort();
+    let fds = kiln_integration_tests::checks::listed_fds(&out);
     assert_eq!(fds, ["0", "1", "2"], "{out}");
 }
 
