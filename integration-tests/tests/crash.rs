@@ -61,16 +61,13 @@ fn the_init_dies_with_a_killed_create() {
     c.assert_nothing_left();
 }
 
-#[test]
-fn create_killed_at_any_moment_leaves_nothing_after_delete_force() {
-    // runc differs: runc 1.1 leaves cgroups or an orphaned init behind about half the time.
-    if skip_for_runc("a killed create leaves things behind") {
-        return;
-    }
-    // SIGKILL `create` 0, 1, 2, ... ms after it started: each lands in another step.
+/// SIGKILLs `create` of `c` 0, 1, 2, ... ms after it started (each lands in another step), then
+/// checks that `list` works and `delete -f` leaves no process, cgroup or state.
+fn kill_create_at_every_moment(tag: &str, setup: impl Fn(&mut Container)) {
     for delay_ms in 0..12u64 {
-        let mut c = Container::new("crashany");
+        let mut c = Container::new(tag);
         c.config().args(&["sleep", "1000"]);
+        setup(&mut c);
         c.write_config();
         let mut create = spawn_create(&c);
         std::thread::sleep(std::time::Duration::from_millis(delay_ms));
@@ -88,4 +85,31 @@ fn create_killed_at_any_moment_leaves_nothing_after_delete_force() {
         assert!(survivors.is_empty(), "after {delay_ms} ms: {survivors:?}");
         c.assert_nothing_left();
     }
+}
+
+#[test]
+fn create_killed_at_any_moment_leaves_nothing_after_delete_force() {
+    // runc differs: runc 1.1 leaves cgroups or an orphaned init behind about half the time.
+    if skip_for_runc("a killed create leaves things behind") {
+        return;
+    }
+    kill_create_at_every_moment("crashany", |_| {});
+}
+
+#[test]
+fn create_killed_while_cloning_bind_sources_leaves_nothing() {
+    if skip_for_runc("a killed create leaves things behind") {
+        return;
+    }
+    // A user namespace with a bind mount: the bind-sources helper step runs in `create`.
+    let src = tempfile::tempdir().expect("temp dir");
+    let src = src.path().to_str().expect("utf-8").to_string();
+    kill_create_at_every_moment("crashbind", |c| {
+        std::fs::create_dir_all(c.rootfs().join("mnt")).expect("mkdir rootfs/mnt");
+        c.config()
+            .namespace("user", None)
+            .uid_mapping(0, 100_000, 65_536)
+            .gid_mapping(0, 100_000, 65_536)
+            .mount("/mnt", "bind", &src, &["rbind"]);
+    });
 }
