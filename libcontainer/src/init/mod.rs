@@ -1,6 +1,10 @@
 //! The container init: what the cloned process does, in order, until it
-//! becomes the user's program. Each step is a module of its own; `run` below
-//! is the whole sequence on one screen.
+//! becomes the user's program. Each step is a module of its own; `main` and
+//! `steps` below are the whole sequence — fds, then `enter` (namespaces,
+//! cgroup, loopback, keyring, bind sources), `build_root` (mounts, hooks,
+//! pivot_root, devices, console, hostname, sysctl, masked paths),
+//! `become_process` (rlimits … seccomp), then Ready/handover, wait for
+//! `start`, the last seccomp load, startContainer hooks and exec.
 
 pub(crate) mod caps;
 pub(crate) mod cgroup_join;
@@ -118,9 +122,47 @@ fn steps(
     chan: &Channel,
     start_fifo: &mut Option<OwnedFd>,
 ) -> Result<std::convert::Infallible> {
-    let (spec, process) = (plan.spec, plan.process);
-    let hook_env = DefaultEnv::Container(process.env().as_deref().unwrap_or_default());
-    // namespaces: join/unshare (slow path), wait for cgroup + id maps, cgroupns
+    let sources = enter(plan, chan)?;
+    let ro = RootfsOptions {
+        spec: plan.spec,
+        rootfs: plan.rootfs,
+        bundle: plan.bundle,
+        in_user_ns: plan.ns.new_user,
+        new_cgroup_ns: plan.ns.new_cgroup,
+        no_pivot: plan.no_pivot,
+        sources: Some(&sources),
+    };
+    let mut state = build_root(plan, chan, &ro)?;
+    let (program, filter) = become_process(plan, chan)?;
+    log::debug!(
+        "container init set up, sending Ready (runc: \"init: closing the pipe to signal completion\")"
+    );
+    chan.send(&Msg::Ready)?;
+    chan.expect(Msg::Handover)?;
+    parent_death_signal(0)?;
+    chan.send(&Msg::HandedOver)?;
+    // created: wait for `kiln start`
+    *start_fifo = Some(exec::wait_for_start(plan.exec_fifo.as_fd())?);
+    state["status"] = "created".into();
+    if let Some(f) = filter {
+        seccomp::load(f, chan)?;
+    }
+    // Under the container's seccomp filter, as current runc runs them; they
+    // inherit the process' environment, HOME included.
+    hooks::run_all(
+        HookKind::StartContainer,
+        plan.spec.hooks().as_ref(),
+        &state,
+        DefaultEnv::Container(program.env()),
+    )?;
+    sched::final_affinity(plan.process)?;
+    exec::reset_signals();
+    Err(program.exec())
+}
+
+/// namespaces (join/unshare on the slow path, wait for cgroup + id maps,
+/// cgroupns) → cgroup join → loopback → session keyring → bind sources.
+fn enter(plan: &InitPlan, chan: &Channel) -> Result<rootfs::ClonedSources> {
     plan.ns.enter(chan)?;
     chan.expect(Msg::Go)?;
     cgroup_join::self_join(&plan.cgroup_tasks)?;
@@ -131,18 +173,15 @@ fn steps(
     if !plan.no_new_keyring {
         security::new_session_keyring(plan.id)?;
     }
-    let sources = receive_bind_sources(plan.bind_sources, chan)?;
-    let ro = RootfsOptions {
-        spec,
-        rootfs: plan.rootfs,
-        bundle: plan.bundle,
-        in_user_ns: plan.ns.new_user,
-        new_cgroup_ns: plan.ns.new_cgroup,
-        no_pivot: plan.no_pivot,
-        sources: Some(&sources),
-    };
-    // mounts, then the hooks that must see them before pivot_root
-    let mut root = rootfs::mount_all(&ro)?;
+    receive_bind_sources(plan.bind_sources, chan)
+}
+
+/// mounts → (prestart/createRuntime in `create`) → createContainer hooks →
+/// pivot_root → devices → console → hostname → sysctl → masked/read-only
+/// paths. Returns the container state for the startContainer hooks.
+fn build_root(plan: &InitPlan, chan: &Channel, ro: &RootfsOptions) -> Result<serde_json::Value> {
+    let (spec, process) = (plan.spec, plan.process);
+    let mut root = rootfs::mount_all(ro)?;
     chan.send(&Msg::MountsDone)?;
     let state = match chan.recv()? {
         Msg::HooksDone(state) => state,
@@ -157,21 +196,34 @@ fn steps(
     // Hooks run in the container namespace get the pid as seen by the container
     // (runtime.md, State: `pid`).
     state["pid"] = std::process::id().into();
+    let hook_env = DefaultEnv::Container(process.env().as_deref().unwrap_or_default());
     hooks::run_all(
         HookKind::CreateContainer,
         spec.hooks().as_ref(),
         &state,
         hook_env,
     )?;
-    rootfs::pivot_root(&ro, &mut root)?;
-    rootfs::create_devices(&ro, &mut root)?;
+    rootfs::pivot_root(ro, &mut root)?;
+    rootfs::create_devices(ro, &mut root)?;
     if let Some(sock) = &plan.console_socket {
         crate::tty::setup_console(sock.as_fd(), process.console_size().as_ref(), true)?;
         crate::tty::chown_stdio(process.user().uid())?;
     }
     hostname::apply(spec)?;
     sysctl::apply(spec)?;
-    rootfs::finalize(&ro, root)?;
+    rootfs::finalize(ro, root)?;
+    Ok(state)
+}
+
+/// rlimits → scheduling → program lookup → labels → fds close-on-exec →
+/// (seccomp without no_new_privs) → bounding set → user → cwd → caps →
+/// no_new_privs → (seccomp with a notify listener). Returns the program and
+/// the filter still to load after `start`.
+fn become_process<'p>(
+    plan: &'p InitPlan,
+    chan: &Channel,
+) -> Result<(exec::ExecPlan, Option<&'p kiln_seccomp::CompiledFilter>)> {
+    let (spec, process) = (plan.spec, plan.process);
     rlimits::apply(process)?;
     sched::apply(spec, process)?;
     let mut program = exec::ExecPlan::resolve(process)?;
@@ -207,30 +259,7 @@ fn steps(
             seccomp::load(f, chan)?;
         }
     }
-    log::debug!(
-        "container init set up, sending Ready (runc: \"init: closing the pipe to signal completion\")"
-    );
-    chan.send(&Msg::Ready)?;
-    chan.expect(Msg::Handover)?;
-    parent_death_signal(0)?;
-    chan.send(&Msg::HandedOver)?;
-    // created: wait for `kiln start`
-    *start_fifo = Some(exec::wait_for_start(plan.exec_fifo.as_fd())?);
-    state["status"] = "created".into();
-    if let Some(f) = filter {
-        seccomp::load(f, chan)?;
-    }
-    // Under the container's seccomp filter, as current runc runs them; they
-    // inherit the process' environment, HOME included.
-    hooks::run_all(
-        HookKind::StartContainer,
-        spec.hooks().as_ref(),
-        &state,
-        DefaultEnv::Container(program.env()),
-    )?;
-    sched::final_affinity(process)?;
-    exec::reset_signals();
-    Err(program.exec())
+    Ok((program, filter))
 }
 
 /// Step "bind sources" (user namespace only): asks `create` to clone the
