@@ -164,7 +164,8 @@ fn flags_up(text: &str) -> bool {
 /// listener is up); prints `connected=yes|no got=<what the listener received>`.
 const LOOPBACK_ROUND_TRIP: &str = "nc -l -p 5555 > /tmp/got 2>/dev/null & l=$!; ok=no; \
     for i in $(seq 50); do if echo hello-lo | nc -w 2 127.0.0.1 5555 2>/dev/null; \
-    then ok=yes; break; fi; sleep 0.1; done; kill $l 2>/dev/null; \
+    then ok=yes; break; fi; sleep 0.1; done; \
+    for i in $(seq 50); do [ -s /tmp/got ] && break; sleep 0.1; done; kill $l 2>/dev/null; \
     echo connected=$ok got=$(cat /tmp/got)";
 
 #[test]
