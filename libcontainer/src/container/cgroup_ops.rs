@@ -1,11 +1,36 @@
 //! Operations that act on the container's cgroup: pause, resume, update,
-//! statistics and the list of its processes.
+//! statistics, the list of its processes, and removing it.
+
+use std::time::{Duration, Instant};
 
 use oci_spec::runtime::LinuxResources;
 
 use super::Container;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::state::Status;
+
+/// Kills whatever still runs in `cgroup` (freeze, SIGKILL, thaw; again until
+/// it is empty, at most 10 s) and removes it. One piece for `delete`, the undo
+/// of a failed `create`, and `delete -f` of a create that was killed. A cgroup
+/// that was never made (or is gone) is fine.
+pub(super) fn kill_and_remove(cgroup: &kiln_cgroups::Manager) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match cgroup.pids() {
+            Ok(p) if p.is_empty() => break,
+            Ok(_) => cgroup.kill_all(libc::SIGKILL)?,
+            Err(kiln_cgroups::CgroupError::NotFound { .. }) => break,
+            Err(e) => return Err(e.into()),
+        }
+        if Instant::now() > deadline {
+            return Err(Error::InitDied(
+                "processes of the container's cgroup survive SIGKILL".into(),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(cgroup.destroy()?)
+}
 
 impl Container {
     /// Freezes every process of a running container (`kiln pause`).

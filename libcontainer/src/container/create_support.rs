@@ -143,10 +143,7 @@ impl Drop for Undo {
             pidfd::reap_if_child(fd.as_fd());
         }
         if let Some(cg) = self.cgroup.take() {
-            if cg.pids().is_ok_and(|p| !p.is_empty()) {
-                let _ = cg.kill_all(libc::SIGKILL);
-            }
-            if let Err(e) = cg.destroy() {
+            if let Err(e) = super::cgroup_ops::kill_and_remove(&cg) {
                 log::warn!("cleanup after failed create: {e}");
             }
         }

@@ -47,13 +47,8 @@ impl Container {
             }
         }
         match cgroup {
-            Ok(cg) => {
-                // Without a pid namespace other processes may outlive the init.
-                if cg.pids().is_ok_and(|p| !p.is_empty()) {
-                    cg.kill_all(libc::SIGKILL)?;
-                }
-                cg.destroy()?;
-            }
+            // Without a pid namespace other processes may outlive the init.
+            Ok(cg) => super::cgroup_ops::kill_and_remove(&cg)?,
             Err(e) => log::warn!("{}: cgroup not removed: {e}", self.record.id),
         }
         std::fs::remove_dir_all(&self.dir).map_err(|e| Error::io("remove", &self.dir, e))?;

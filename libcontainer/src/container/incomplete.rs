@@ -6,7 +6,6 @@
 //! the cgroup and the directory.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -52,54 +51,28 @@ impl Container {
             drop(lock);
             return Container::load(root, id)?.delete(true);
         }
-        if let Some(creating) = read_marker(&dir)? {
+        if let Some(creating) = read_marker(&dir, id)? {
             let path = kiln_cgroups::CgroupPath::parse(
                 creating.cgroups_path.as_deref(),
                 id,
                 creating.systemd_cgroup,
             )?;
-            let cgroup = kiln_cgroups::Manager::new(path)?;
-            kill_and_wait(&cgroup)?;
-            cgroup.destroy()?;
+            super::cgroup_ops::kill_and_remove(&kiln_cgroups::Manager::new(path)?)?;
         }
         std::fs::remove_dir_all(&dir).map_err(|e| Error::io("remove", &dir, e))
     }
 }
 
-fn read_marker(dir: &Path) -> Result<Option<Creating>> {
+fn read_marker(dir: &Path, id: &str) -> Result<Option<Creating>> {
     let path = dir.join(CREATING);
     match std::fs::read(&path) {
         Ok(bytes) => serde_json::from_slice(&bytes)
             .map(Some)
             .map_err(|e| Error::State {
-                id: dir
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
+                id: id.to_string(),
                 reason: format!("{CREATING}: {e}"),
             }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::io("read", &path, e)),
-    }
-}
-
-/// SIGKILLs every process in the cgroup (freeze, kill, thaw) and waits up to
-/// 10 s for them to be gone.
-fn kill_and_wait(cgroup: &kiln_cgroups::Manager) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match cgroup.pids() {
-            Ok(p) if p.is_empty() => return Ok(()),
-            Ok(_) => cgroup.kill_all(libc::SIGKILL)?,
-            // Not made yet, or already gone.
-            Err(kiln_cgroups::CgroupError::NotFound { .. }) => return Ok(()),
-            Err(e) => return Err(e.into()),
-        }
-        if Instant::now() > deadline {
-            return Err(Error::InitDied(
-                "processes of the incomplete container survive SIGKILL".into(),
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
