@@ -137,10 +137,7 @@ impl Channel {
             .filter(|&l| l as usize <= MAX_PAYLOAD)
             .ok_or_else(|| Error::InitDied(format!("sync message of {} bytes", payload.len())))?;
         let mut chunks = payload.chunks(CHUNK);
-        let mut first = Vec::with_capacity(HEADER + CHUNK.min(payload.len()));
-        first.push(tag);
-        first.extend_from_slice(&len.to_le_bytes());
-        first.extend_from_slice(chunks.next().unwrap_or_default());
+        let first = header_packet(tag, len, chunks.next().unwrap_or_default());
         self.send_packet(&first, fd)?;
         chunks.try_for_each(|c| self.send_packet(c, None))
     }
@@ -275,6 +272,15 @@ pub(crate) fn send_packet_on(
     }
 }
 
+/// The first packet of a message: `[tag, len: u32 LE]` and the first chunk.
+fn header_packet(tag: u8, len: u32, first_chunk: &[u8]) -> Vec<u8> {
+    let mut p = Vec::with_capacity(HEADER + first_chunk.len());
+    p.push(tag);
+    p.extend_from_slice(&len.to_le_bytes());
+    p.extend_from_slice(first_chunk);
+    p
+}
+
 /// The header-and-payload packet of a message that fits one packet.
 pub(crate) fn single_packet(msg: &Msg) -> Option<Vec<u8>> {
     let (tag, payload) = msg.tag_and_payload();
@@ -282,11 +288,7 @@ pub(crate) fn single_packet(msg: &Msg) -> Option<Vec<u8>> {
         return None;
     }
     let len = u32::try_from(payload.len()).ok()?;
-    let mut p = Vec::with_capacity(HEADER + payload.len());
-    p.push(tag);
-    p.extend_from_slice(&len.to_le_bytes());
-    p.extend_from_slice(&payload);
-    Some(p)
+    Some(header_packet(tag, len, &payload))
 }
 
 #[cfg(test)]
