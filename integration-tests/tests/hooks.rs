@@ -83,6 +83,19 @@ fn wait_for_hook(shared: &SharedDir, name: &str) {
     .unwrap_or_else(|e| panic!("{e}: {:?}", records(shared)));
 }
 
+/// create, start, let the program end, delete: the init's host pid and the records every hook
+/// left.
+fn full_lifecycle(c: &mut Container, shared: &SharedDir) -> (i32, Vec<Record>) {
+    c.create();
+    let pid = c.pid();
+    c.start();
+    wait_for_hook(shared, "startContainer");
+    shared.release().expect("release");
+    Container::wait_pid(pid);
+    c.delete(false).expect_success();
+    (pid, records(shared))
+}
+
 #[test]
 fn hooks_run_with_args_env_and_state() {
     let (mut c, shared) = container_with_all_hooks("hooks");
@@ -160,14 +173,7 @@ fn poststart_runs_at_start_after_start_container() {
 #[test]
 fn hook_state_has_the_pid_of_the_hook_s_namespace_and_phase_status() {
     let (mut c, shared) = container_with_all_hooks("hookstate");
-    c.create();
-    let pid = c.pid();
-    c.start();
-    wait_for_hook(&shared, "startContainer");
-    shared.release().expect("release");
-    Container::wait_pid(pid);
-    c.delete(false).expect_success();
-    let all = records(&shared);
+    let (pid, all) = full_lifecycle(&mut c, &shared);
     for record in &all {
         // runtime.md: the pid as seen by the runtime for hooks run in the runtime namespace,
         // as seen by the container (its init is pid 1 in its pid namespace) for the others.
@@ -279,14 +285,7 @@ fn hook_state_over_8k_reaches_every_hook_whole() {
         .map(|i| char::from(b'a' + (i % 26) as u8))
         .collect();
     c.config().annotation("example.com/big", &big);
-    c.create();
-    let pid = c.pid();
-    c.start();
-    wait_for_hook(&shared, "startContainer");
-    shared.release().expect("release");
-    Container::wait_pid(pid);
-    c.delete(false).expect_success();
-    let all = records(&shared);
+    let (_, all) = full_lifecycle(&mut c, &shared);
     assert_eq!(all.len(), ALL.len(), "{:?}", names(&all));
     for record in &all {
         assert_eq!(record.state["id"], c.id(), "{}", record.name);
