@@ -141,6 +141,20 @@ impl Runtime {
     /// [`Runtime::exec`], but the runtime is killed and [`Error::Timeout`] returned when it
     /// has not exited within `limit` (for tests of operations that used to hang).
     pub fn exec_within(&self, args: &[&str], limit: std::time::Duration) -> Result<Output> {
+        self.exec_env_within(args, &[], limit)
+    }
+
+    /// [`Runtime::exec`] with `env` added to the runtime's environment.
+    pub fn exec_env(&self, args: &[&str], env: &[(&str, &str)]) -> Result<Output> {
+        self.exec_env_within(args, env, WAIT_LIMIT)
+    }
+
+    fn exec_env_within(
+        &self,
+        args: &[&str],
+        env: &[(&str, &str)],
+        limit: std::time::Duration,
+    ) -> Result<Output> {
         let n = self.calls.get() + 1;
         self.calls.set(n);
         let stdout_path = self.dir.join(format!("io/{n}.out"));
@@ -154,6 +168,7 @@ impl Runtime {
             .arg(self.log_path())
             .args(["--log-format", "json"])
             .args(args)
+            .envs(env.iter().copied())
             .current_dir(self.dir.path())
             .stdin(Stdio::null())
             .stdout(stdout)

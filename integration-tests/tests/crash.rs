@@ -30,7 +30,27 @@ fn the_init_dies_with_a_killed_create() {
     if skip_for_runc("the init outlives a killed create") {
         return;
     }
-    let mut c = Container::new("crashcreate");
+    init_dies_with_killed_create("crashcreate", |_| {});
+}
+
+#[test]
+fn the_init_dies_with_a_killed_slow_path_create() {
+    if skip_for_runc("the init outlives a killed create") {
+        return;
+    }
+    // A time namespace: the init is forked by an intermediate process that exits.
+    init_dies_with_killed_create("crashslow", |c| {
+        c.config()
+            .namespace("time", None)
+            .time_offset("monotonic", 1000, 0);
+    });
+}
+
+/// `create` SIGKILLed while the init runs a blocking createContainer hook: the init and the
+/// hook die with it, and `delete -f` leaves nothing.
+fn init_dies_with_killed_create(tag: &str, setup: impl Fn(&mut Container)) {
+    let mut c = Container::new(tag);
+    setup(&mut c);
     let shared = SharedDir::mount_same_path(c.config()).expect("shared dir");
     // A createContainer hook (run by the init, in the container's namespaces) that blocks: the
     // init waits for it, not on its channel to `create`, when `create` is SIGKILLed.

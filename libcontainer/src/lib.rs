@@ -17,6 +17,8 @@ pub mod bundle;
 mod container;
 pub mod error;
 pub mod exe_guard;
+#[doc(hidden)]
+pub mod failpoint;
 pub mod hooks;
 mod init;
 mod process;

@@ -15,7 +15,8 @@
 
 use std::fs;
 use std::io::{ErrorKind, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::LinuxSeccomp;
@@ -99,7 +100,8 @@ pub(crate) fn compile_cached(
         },
     };
     let filter = crate::compile(seccomp)?;
-    write_entry(cache_dir, &path, &key, &filter)?;
+    let replace = outcome == CacheOutcome::Rebuilt;
+    write_entry(cache_dir, &path, &key, &filter, replace)?;
     Ok((filter, outcome))
 }
 
@@ -204,13 +206,16 @@ fn read_entry(file: fs::File, key: &[u8; 32]) -> Option<CompiledFilter> {
     decode_entry(key, &bytes)
 }
 
-/// Writes the entry to a temporary file in `dir` and renames it over `path`, so readers see
-/// either no entry or a complete one, and concurrent writers of the same key both succeed.
+/// Writes the entry so that readers see either no entry or a complete one, and a process
+/// killed meanwhile leaves nothing: an unnamed file (O_TMPFILE) linked into place once
+/// written. A damaged entry being replaced is removed first; a concurrent writer of the same
+/// key that linked first wins (both wrote the same filter).
 fn write_entry(
     dir: &Path,
     path: &Path,
     key: &[u8; 32],
     filter: &CompiledFilter,
+    replace: bool,
 ) -> Result<(), SeccompError> {
     let cache_err = |p: &Path, op| {
         let p = p.to_owned();
@@ -220,14 +225,48 @@ fn write_entry(
             source,
         }
     };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .suffix(".bpf")
-        .tempfile_in(dir)
-        .map_err(cache_err(dir, "create temporary file"))?;
-    tmp.write_all(&encode_entry(key, filter))
-        .map_err(cache_err(tmp.path(), "write"))?;
-    tmp.persist(path)
-        .map_err(|e| cache_err(path, "rename into place")(e.error))?;
-    Ok(())
+    let bytes = encode_entry(key, filter);
+    let mut file = match fs::OpenOptions::new()
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_TMPFILE | libc::O_CLOEXEC)
+        .open(dir)
+    {
+        Ok(f) => f,
+        // A filesystem without O_TMPFILE: a named temporary file, renamed.
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP | libc::EISDIR)) => {
+            let mut tmp = tempfile::Builder::new()
+                .prefix(".tmp-")
+                .suffix(".bpf")
+                .tempfile_in(dir)
+                .map_err(cache_err(dir, "create temporary file"))?;
+            tmp.write_all(&bytes)
+                .map_err(cache_err(tmp.path(), "write"))?;
+            tmp.persist(path)
+                .map_err(|e| cache_err(path, "rename into place")(e.error))?;
+            return Ok(());
+        }
+        Err(e) => return Err(cache_err(dir, "create unnamed file")(e)),
+    };
+    file.write_all(&bytes).map_err(cache_err(dir, "write"))?;
+    if replace {
+        match fs::remove_file(path) {
+            Err(e) if e.kind() != ErrorKind::NotFound => {
+                return Err(cache_err(path, "remove damaged entry")(e))
+            }
+            _ => {}
+        }
+    }
+    // Through /proc/self/fd: linkat(AT_EMPTY_PATH) would need CAP_DAC_READ_SEARCH.
+    let fd_path = format!("/proc/self/fd/{}", file.as_raw_fd());
+    match nix::unistd::linkat(
+        None,
+        std::path::Path::new(&fd_path),
+        None,
+        path,
+        nix::fcntl::AtFlags::AT_SYMLINK_FOLLOW,
+    ) {
+        Ok(()) | Err(nix::Error::EEXIST) => Ok(()),
+        Err(e) => Err(cache_err(path, "link into place")(e.into())),
+    }
 }

@@ -16,6 +16,7 @@ use super::create_support::{
 use super::Container;
 use crate::bundle::Bundle;
 use crate::error::{Error, Result};
+use crate::failpoint::hit;
 use crate::hooks::{self, DefaultEnv, HookKind};
 use crate::init::{self, caps::CapPlan, cgroup_join::CgroupJoin, namespaces, InitPlan};
 use crate::process::channel::{Channel, Msg};
@@ -134,6 +135,7 @@ impl ContainerBuilder {
             init: None,
         };
         let _lock = crate::store::DirLock::acquire(&dir)?;
+        hit("create", "locked");
         let (record, console) = self.setup(&root, &dir, &bundle, &mut undo)?;
         undo.disarm();
         Ok(Container {
@@ -190,7 +192,7 @@ impl ContainerBuilder {
         cgroup.ensure_not_frozen()?;
         // Names the cgroup before it exists: `delete -f` of a create killed
         // from here on finds it (see `incomplete`).
-        super::incomplete::Creating {
+        super::incomplete::Recovery {
             cgroups_path: linux
                 .cgroups_path()
                 .as_ref()
@@ -198,6 +200,7 @@ impl ContainerBuilder {
             systemd_cgroup: self.systemd_cgroup,
         }
         .save(dir)?;
+        hit("create", "recovery-record");
         undo.cgroup = Some(cgroup.clone());
         let fifo = dir.join(EXEC_FIFO);
         nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622))
@@ -250,6 +253,7 @@ impl ContainerBuilder {
             Forked::Parent { pid, pidfd } => (pid, pidfd),
         };
         drop(child_chan);
+        hit("create", "cloned");
         // Only the init may hold its end: EOF must mean the init is gone.
         drop(plan.console_socket.take());
         undo.init = Some(
@@ -259,8 +263,11 @@ impl ContainerBuilder {
         );
         // The init unshares its other namespaces meanwhile (see NamespacePlan).
         cgroup.create()?;
+        hit("create", "cgroup");
         cgroup.apply(&effective_resources(linux))?;
+        hit("create", "resources");
         let pid = self.handshake(&plan, &chan, child_pid, child_fd, undo)?;
+        hit("create", "id-maps");
         let pid_start = procfs::start_time_and_state(pid)
             .map(|(s, _)| s)
             .ok_or_else(|| Error::InitDied(format!("container process {pid} vanished")))?;
@@ -273,6 +280,7 @@ impl ContainerBuilder {
                 .map_err(|e| Error::config("process.oomScoreAdj", format!("write {path}: {e}")))?;
         }
         chan.send(&Msg::Go)?;
+        hit("create", "go");
         let record = Record {
             id: self.id.clone(),
             bundle: bundle.dir.clone(),
@@ -299,14 +307,17 @@ impl ContainerBuilder {
         if !bind_sources.is_empty() {
             chan.expect(Msg::MountSources)?;
             super::bind_sources::send(pid, &bind_sources, &chan)?;
+            hit("create", "bind-sources");
         }
         chan.expect(Msg::MountsDone)?;
+        hit("create", "mounts-done");
         // The init is in its network namespace: move the devices before the hooks.
         super::netdev::move_devices(spec, pid)?;
         #[allow(deprecated)]
         for kind in [HookKind::Prestart, HookKind::CreateRuntime] {
             hooks::run_all(kind, spec.hooks().as_ref(), &state, DefaultEnv::Runtime)?;
         }
+        hit("create", "hooks-done");
         chan.send(&Msg::HooksDone(state.to_string()))?;
         loop {
             match chan.recv_with_fd()? {
@@ -320,11 +331,12 @@ impl ContainerBuilder {
                 }
             }
         }
+        hit("create", "ready");
         tmp.record.save(dir)?;
-        let marker = dir.join(super::incomplete::CREATING);
-        std::fs::remove_file(&marker).map_err(|e| Error::io("remove", &marker, e))?;
+        hit("create", "state-saved");
         if let Some(p) = &self.pid_file {
             write_pid_file(p, pid)?;
+            hit("create", "pid-file");
         }
         // The init sent the master before Ready: take it before `start`.
         let master = console_ours
@@ -333,7 +345,9 @@ impl ContainerBuilder {
         // Recorded: from now on the init outlives this process (once it said so:
         // the parent exiting before the init disarmed would still kill it).
         chan.send(&Msg::Handover)?;
+        hit("create", "handover");
         chan.expect(Msg::HandedOver)?;
+        hit("create", "handed-over");
         Ok((tmp.record, master))
     }
 

@@ -19,9 +19,11 @@ use super::exec_defaults;
 use super::wait::{wait_forwarding, ExitStatus};
 use super::Container;
 use crate::error::{Error, Result};
-use crate::init::{caps::CapPlan, exec::ExecPlan, exit_now, rlimits, seccomp, security, user};
+use crate::failpoint::hit;
+use crate::init::setup::{setgroups_allowed, ProcessSetup};
+use crate::init::{caps::CapPlan, die_with_parent, exit_now, parent_death_signal, seccomp};
 use crate::process::channel::{Channel, Msg};
-use crate::process::clone::{clone3, fork, Forked};
+use crate::process::clone::{clone3, fork_sibling, Forked};
 use crate::process::pidfd;
 use crate::state::Status;
 use crate::store::{write_atomic, StateRoot};
@@ -166,19 +168,20 @@ impl Container {
         };
         drop(child_chan);
         drop(console_theirs);
+        hit("exec", "cloned");
         let (pid, early_notify_fd) = helper_report(&chan, &cgroup, helper, helper_fd)?;
-        // Taken while the process cannot have been reaped (the caller is its subreaper).
+        hit("exec", "reported");
+        // Taken while the process cannot have been reaped (it is our child).
         let process_fd = pidfd::open(pid);
-        if let Err(e) = self.until_executed(&chan, pid, early_notify_fd) {
-            // A process whose notify fd never reached the agent must not run on.
+        if let Err(e) = self.hand_over(&chan, pid, early_notify_fd, opts) {
+            // A process whose notify fd never reached the agent, or whose pid
+            // file could not be written, must not run on.
             if let Ok(fd) = &process_fd {
                 let _ = pidfd::send_signal(fd.as_fd(), libc::SIGKILL);
             }
             return Err(e);
         }
-        if let Some(p) = &opts.pid_file {
-            write_atomic(p, pid.to_string().as_bytes(), 0o644)?;
-        }
+        hit("exec", "executed");
         // Sent before the program was executed (as with runc, it may print
         // before ONLCR is cleared here).
         let console = console_ours
@@ -224,22 +227,35 @@ fn helper_report(
 }
 
 impl Container {
-    /// Waits until the exec'd process `pid` has executed its program (EOF: the channel is
-    /// close-on-exec), handing its seccomp notify fd, if any, to the agent.
-    fn until_executed(
+    /// Until the exec'd process `pid` is set up (`Ready`), hands its seccomp notify fd, if
+    /// any, to the agent; then writes the pid file and hands the process over: from then on
+    /// it outlives this one (until then it dies with it). Returns once the program was
+    /// executed (EOF: the channel is close-on-exec).
+    fn hand_over(
         &self,
         chan: &Channel,
         pid: i32,
         mut notify_fd: Option<OwnedFd>,
+        opts: &ExecOptions,
     ) -> Result<()> {
+        let mut ready = false;
         loop {
             if let Some(fd) = notify_fd.take() {
                 let state = self.state().to_spec_json();
                 forward_notify_fd(self.spec(), fd.as_fd(), pid, &state)?;
             }
             match chan.recv_with_fd() {
-                Err(Error::InitDied(_)) => return Ok(()),
+                Err(Error::InitDied(_)) if ready => return Ok(()),
                 Ok((Msg::SeccompFd, Some(fd))) => notify_fd = Some(fd),
+                Ok((Msg::Ready, _)) if !ready => {
+                    ready = true;
+                    if let Some(p) = &opts.pid_file {
+                        write_atomic(p, pid.to_string().as_bytes(), 0o644)?;
+                        hit("exec", "pid-file");
+                    }
+                    chan.send(&Msg::Handover)?;
+                    hit("exec", "handover");
+                }
                 Ok((Msg::Failed(e), _)) => return Err(Error::Init(e)),
                 Ok((other, _)) => {
                     return Err(Error::InitDied(format!(
@@ -272,20 +288,22 @@ struct JoinedSetup<'a> {
     preserve_fds: u32,
 }
 
-/// In the cloned helper: join, fork, and (in the fork) become `process`.
+/// In the cloned helper: join, fork a sibling, and (in it) become `process`.
 /// Returns only on failure.
 fn joined_process(chan: &Channel, s: &JoinedSetup) -> Error {
-    let (joins, process, caps, seccomp) = (s.joins, s.process, s.caps, s.seccomp);
     let run = || -> Result<std::convert::Infallible> {
         nix::sys::prctl::set_dumpable(false).map_err(|e| Error::sys("prctl PR_SET_DUMPABLE", e))?;
         chan.expect(Msg::Go)?;
         crate::process::init_log::route_to(chan);
         log::debug!("exec helper joining the container (runc: \"child process in init()\")");
-        for (fd, flag) in joins {
+        hit("exec-helper", "setns");
+        for (fd, flag) in s.joins {
             nix::sched::setns(fd.as_fd(), *flag)
                 .map_err(|e| Error::sys(format!("setns {flag:?}"), e))?;
         }
-        if let Forked::Parent { pid, .. } = fork()? {
+        hit("exec-helper", "fork");
+        // A sibling: a child of `exec`, which it dies with until it executes.
+        if let Forked::Parent { pid, .. } = fork_sibling()? {
             let code = if chan.send(&Msg::InitPid(pid)).is_ok() {
                 0
             } else {
@@ -293,37 +311,33 @@ fn joined_process(chan: &Channel, s: &JoinedSetup) -> Error {
             };
             exit_now(code);
         }
+        die_with_parent(chan)?;
+        let process = s.process;
         if let Some(sock) = s.console {
+            hit("exec-process", "console");
             crate::tty::setup_console(sock.as_fd(), process.console_size().as_ref(), false)?;
             crate::tty::chown_stdio(process.user().uid())?;
         }
-        rlimits::apply(process)?;
-        crate::init::sched::apply(s.spec, process)?;
-        let mut program = ExecPlan::resolve(process)?;
-        security::set_exec_labels(process)?;
-        // Before any filter is loaded: a profile need not allow close_range.
-        program.close_fds_on_exec(3 + s.preserve_fds)?;
-        let nnp = process.no_new_privileges().unwrap_or(false);
-        let mut filter = seccomp;
-        if !nnp {
-            if let Some(f) = filter.take() {
-                seccomp::load(f, chan)?;
-            }
+        let joined_user = s
+            .joins
+            .iter()
+            .any(|(_, f)| f.contains(CloneFlags::CLONE_NEWUSER));
+        let (program, filter) = ProcessSetup {
+            stage: "exec-process",
+            spec: s.spec,
+            process,
+            caps: s.caps,
+            seccomp: s.seccomp,
+            preserve_fds: s.preserve_fds,
+            setgroups: !joined_user || setgroups_allowed(),
         }
-        if let Some(c) = caps {
-            c.apply_bounding()?;
-        }
-        user::switch(process, true)?;
-        std::env::set_current_dir(process.cwd()).map_err(|e| {
-            Error::config(
-                "process.cwd",
-                format!("chdir {}: {e}", process.cwd().display()),
-            )
-        })?;
-        if let Some(c) = caps {
-            c.apply()?;
-        }
-        security::no_new_privs(process)?;
+        .run(chan)?;
+        hit("exec-process", "ready");
+        chan.send(&Msg::Ready)?;
+        chan.expect(Msg::Handover)?;
+        hit("exec-process", "handover");
+        // Handed over (the pid file is written): the program outlives `exec`.
+        parent_death_signal(0)?;
         if let Some(f) = filter {
             seccomp::load(f, chan)?;
         }

@@ -1,9 +1,10 @@
-//! Containers whose `create` never finished (it was killed, or the machine
-//! crashed): the state directory exists, `state.json` does not. `create`
-//! writes [`CREATING`] first, naming the cgroup before it is made, so that
-//! `delete --force` can remove whatever was left: processes in that cgroup
-//! (an init cloned by a slow-path create, which does not die with `create`),
-//! the cgroup and the directory.
+//! Containers `delete --force` must remove although their state cannot be
+//! loaded: `create` never finished (it was killed, or the machine crashed:
+//! the state directory exists, `state.json` does not), or `state.json` was
+//! damaged. `create` writes [`RECOVERY`] first, naming the cgroup before it
+//! is made, and keeps it for the container's life, so that `delete --force`
+//! can always remove what is there: the processes in that cgroup, the cgroup
+//! and the directory.
 
 use std::path::Path;
 
@@ -13,32 +14,33 @@ use super::Container;
 use crate::error::{Error, Result};
 use crate::store::{write_atomic, DirLock, StateRoot};
 
-/// The marker file in the state directory while `create` runs.
-pub(crate) const CREATING: &str = "creating.json";
+/// The recovery record in the state directory.
+pub(crate) const RECOVERY: &str = "recovery.json";
 
 /// What `create` is about to make, recorded before it makes it.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct Creating {
+pub(crate) struct Recovery {
     /// `linux.cgroupsPath` as given.
     pub cgroups_path: Option<String>,
     /// `--systemd-cgroup`.
     pub systemd_cgroup: bool,
 }
 
-impl Creating {
-    /// Writes the marker into the container directory `dir`.
+impl Recovery {
+    /// Writes the record into the container directory `dir`.
     pub(crate) fn save(&self, dir: &Path) -> Result<()> {
         let text = serde_json::to_vec(self)
-            .map_err(|e| Error::InitDied(format!("encode {CREATING}: {e}")))?;
-        write_atomic(&dir.join(CREATING), &text, 0o600)
+            .map_err(|e| Error::InitDied(format!("encode {RECOVERY}: {e}")))?;
+        write_atomic(&dir.join(RECOVERY), &text, 0o600)
     }
 }
 
 impl Container {
-    /// `delete --force` of a container whose `create` never finished: kills
-    /// what runs in its cgroup, removes the cgroup (if `create` got as far as
-    /// naming it) and the state directory. Fine if nothing is there.
+    /// `delete --force` of a container whose state cannot be loaded (see the
+    /// module docs): kills what runs in its cgroup, removes the cgroup (if
+    /// `create` got as far as naming it) and the state directory. Fine if
+    /// nothing is there.
     pub fn delete_incomplete(root: &StateRoot, id: &str) -> Result<()> {
         let dir = root.container_dir(id)?;
         if !dir.is_dir() {
@@ -49,13 +51,19 @@ impl Container {
         let lock = DirLock::acquire(&dir)?;
         if dir.join(crate::store::STATE_FILE).exists() {
             drop(lock);
-            return Container::load(root, id)?.delete(true);
+            match Container::load(root, id) {
+                Ok(c) => return c.delete(true),
+                Err(e @ Error::State { .. }) => {
+                    log::warn!("{e}; removing what {RECOVERY} names");
+                }
+                Err(e) => return Err(e),
+            }
         }
-        if let Some(creating) = read_marker(&dir, id)? {
+        if let Some(recovery) = read_record(&dir, id)? {
             let path = kiln_cgroups::CgroupPath::parse(
-                creating.cgroups_path.as_deref(),
+                recovery.cgroups_path.as_deref(),
                 id,
-                creating.systemd_cgroup,
+                recovery.systemd_cgroup,
             )?;
             super::cgroup_ops::kill_and_remove(&kiln_cgroups::Manager::new(path)?)?;
         }
@@ -63,14 +71,14 @@ impl Container {
     }
 }
 
-fn read_marker(dir: &Path, id: &str) -> Result<Option<Creating>> {
-    let path = dir.join(CREATING);
+fn read_record(dir: &Path, id: &str) -> Result<Option<Recovery>> {
+    let path = dir.join(RECOVERY);
     match std::fs::read(&path) {
         Ok(bytes) => serde_json::from_slice(&bytes)
             .map(Some)
             .map_err(|e| Error::State {
                 id: id.to_string(),
-                reason: format!("{CREATING}: {e}"),
+                reason: format!("{}: {e}", path.display()),
             }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::io("read", &path, e)),

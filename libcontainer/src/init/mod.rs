@@ -3,7 +3,7 @@
 //! `steps` below are the whole sequence — fds, then `enter` (namespaces,
 //! cgroup, loopback, keyring, bind sources), `build_root` (mounts, hooks,
 //! pivot_root, devices, console, hostname, sysctl, masked paths),
-//! `become_process` (rlimits … seccomp), then Ready/handover, wait for
+//! `setup::ProcessSetup` (rlimits … seccomp, shared with exec), then Ready/handover, wait for
 //! `start`, the last seccomp load, startContainer hooks and exec.
 
 pub(crate) mod caps;
@@ -18,6 +18,7 @@ pub(crate) mod rlimits;
 pub(crate) mod sched;
 pub(crate) mod seccomp;
 pub(crate) mod security;
+pub(crate) mod setup;
 pub(crate) mod sysctl;
 pub(crate) mod user;
 
@@ -27,6 +28,7 @@ use std::path::Path;
 use oci_spec::runtime::{Process, Spec};
 
 use crate::error::{Error, Result};
+use crate::failpoint::hit;
 use crate::hooks::{self, DefaultEnv, HookKind};
 use crate::process::channel::{Channel, Msg};
 use crate::rootfs::{self, RootfsOptions};
@@ -65,9 +67,10 @@ pub(crate) fn main(plan: &InitPlan, chan: Channel) -> ! {
         // Until `create` hands the container over, the init dies with it (a
         // crashed `create` leaves no orphan; one that died before this line
         // is noticed as EOF on the channel at the next receive).
-        parent_death_signal(libc::SIGKILL)?;
+        die_with_parent(&chan)?;
         fds_step(plan, &chan)?;
         crate::process::init_log::route_to(&chan);
+        hit("init", "fds");
         log::debug!("container init running its steps (runc: \"child process in init()\")");
         steps(plan, &chan, start_fifo)
     };
@@ -97,8 +100,20 @@ pub(crate) fn main(plan: &InitPlan, chan: Channel) -> ! {
     exit_now(255)
 }
 
+/// Makes this process die with its parent (`create` or `exec`): arms
+/// PR_SET_PDEATHSIG(SIGKILL) — again after a fork, or a change of effective
+/// uid/gid, which clear it — then checks that the parent, the other end of
+/// `chan`, had not already gone before it was armed.
+pub(crate) fn die_with_parent(chan: &Channel) -> Result<()> {
+    parent_death_signal(libc::SIGKILL)?;
+    if chan.peer_closed() {
+        return Err(Error::InitDied("the runtime process exited".into()));
+    }
+    Ok(())
+}
+
 /// PR_SET_PDEATHSIG: `sig` when the parent (`create`) exits; 0 disarms.
-fn parent_death_signal(sig: libc::c_int) -> Result<()> {
+pub(crate) fn parent_death_signal(sig: libc::c_int) -> Result<()> {
     // SAFETY: PR_SET_PDEATHSIG takes a signal number and no pointers.
     if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) } < 0 {
         return Err(Error::sys("prctl PR_SET_PDEATHSIG", nix::Error::last()));
@@ -133,12 +148,23 @@ fn steps(
         sources: Some(&sources),
     };
     let mut state = build_root(plan, chan, &ro)?;
-    let (program, filter) = become_process(plan, chan)?;
+    let (program, filter) = setup::ProcessSetup {
+        stage: "init",
+        spec: plan.spec,
+        process: plan.process,
+        caps: plan.caps.as_ref(),
+        seccomp: plan.seccomp.as_ref(),
+        preserve_fds: plan.preserve_fds,
+        setgroups: !plan.ns.new_user || setup::setgroups_allowed(),
+    }
+    .run(chan)?;
+    hit("init", "ready");
     log::debug!(
         "container init set up, sending Ready (runc: \"init: closing the pipe to signal completion\")"
     );
     chan.send(&Msg::Ready)?;
     chan.expect(Msg::Handover)?;
+    hit("init", "handover");
     parent_death_signal(0)?;
     chan.send(&Msg::HandedOver)?;
     // created: wait for `kiln start`
@@ -163,16 +189,22 @@ fn steps(
 /// namespaces (join/unshare on the slow path, wait for cgroup + id maps,
 /// cgroupns) → cgroup join → loopback → session keyring → bind sources.
 fn enter(plan: &InitPlan, chan: &Channel) -> Result<rootfs::ClonedSources> {
+    hit("init", "namespaces");
     plan.ns.enter(chan)?;
     chan.expect(Msg::Go)?;
+    hit("init", "cgroup");
     cgroup_join::self_join(&plan.cgroup_tasks)?;
     plan.ns.finish()?;
+    // Becoming root in a new user namespace changed the effective uid.
+    die_with_parent(chan)?;
     if plan.ns.new_net {
+        hit("init", "loopback");
         loopback::bring_up()?;
     }
     if !plan.no_new_keyring {
         security::new_session_keyring(plan.id)?;
     }
+    hit("init", "bind-sources");
     receive_bind_sources(plan.bind_sources, chan)
 }
 
@@ -181,7 +213,9 @@ fn enter(plan: &InitPlan, chan: &Channel) -> Result<rootfs::ClonedSources> {
 /// paths. Returns the container state for the startContainer hooks.
 fn build_root(plan: &InitPlan, chan: &Channel, ro: &RootfsOptions) -> Result<serde_json::Value> {
     let (spec, process) = (plan.spec, plan.process);
+    hit("init", "mounts");
     let mut root = rootfs::mount_all(ro)?;
+    hit("init", "mounts-done");
     chan.send(&Msg::MountsDone)?;
     let state = match chan.recv()? {
         Msg::HooksDone(state) => state,
@@ -197,69 +231,27 @@ fn build_root(plan: &InitPlan, chan: &Channel, ro: &RootfsOptions) -> Result<ser
     // (runtime.md, State: `pid`).
     state["pid"] = std::process::id().into();
     let hook_env = DefaultEnv::Container(process.env().as_deref().unwrap_or_default());
+    hit("init", "create-container-hooks");
     hooks::run_all(
         HookKind::CreateContainer,
         spec.hooks().as_ref(),
         &state,
         hook_env,
     )?;
+    hit("init", "pivot-root");
     rootfs::pivot_root(ro, &mut root)?;
+    hit("init", "devices");
     rootfs::create_devices(ro, &mut root)?;
     if let Some(sock) = &plan.console_socket {
         crate::tty::setup_console(sock.as_fd(), process.console_size().as_ref(), true)?;
         crate::tty::chown_stdio(process.user().uid())?;
     }
+    hit("init", "hostname");
     hostname::apply(spec)?;
     sysctl::apply(spec)?;
+    hit("init", "finalize-root");
     rootfs::finalize(ro, root)?;
     Ok(state)
-}
-
-/// rlimits → scheduling → program lookup → labels → fds close-on-exec →
-/// (seccomp without no_new_privs) → bounding set → user → cwd → caps →
-/// no_new_privs → (seccomp with a notify listener). Returns the program and
-/// the filter still to load after `start`.
-fn become_process<'p>(
-    plan: &'p InitPlan,
-    chan: &Channel,
-) -> Result<(exec::ExecPlan, Option<&'p kiln_seccomp::CompiledFilter>)> {
-    let (spec, process) = (plan.spec, plan.process);
-    rlimits::apply(process)?;
-    sched::apply(spec, process)?;
-    let mut program = exec::ExecPlan::resolve(process)?;
-    security::set_exec_labels(process)?;
-    // Before any filter is loaded: a profile need not allow close_range.
-    program.close_fds_on_exec(3 + plan.preserve_fds)?;
-    // Without no_new_privs, loading seccomp needs CAP_SYS_ADMIN: do it while
-    // still root (the profile then has to allow setresuid/capset, as with runc).
-    // A notify listener must reach the agent while `create` still runs.
-    let nnp = process.no_new_privileges().unwrap_or(false);
-    let mut filter = plan.seccomp.as_ref();
-    if !nnp {
-        if let Some(f) = filter.take() {
-            seccomp::load(f, chan)?;
-        }
-    }
-    if let Some(c) = &plan.caps {
-        c.apply_bounding()?;
-    }
-    user::switch(process, !plan.ns.new_user || setgroups_allowed())?;
-    std::env::set_current_dir(process.cwd()).map_err(|e| {
-        Error::config(
-            "process.cwd",
-            format!("chdir {}: {e}", process.cwd().display()),
-        )
-    })?;
-    if let Some(c) = &plan.caps {
-        c.apply()?;
-    }
-    security::no_new_privs(process)?;
-    if filter.is_some_and(|f| f.uses_notify()) {
-        if let Some(f) = filter.take() {
-            seccomp::load(f, chan)?;
-        }
-    }
-    Ok((program, filter))
 }
 
 /// Step "bind sources" (user namespace only): asks `create` to clone the
@@ -283,14 +275,6 @@ fn receive_bind_sources(count: usize, chan: &Channel) -> Result<rootfs::ClonedSo
         }
     }
     Ok(sources)
-}
-
-/// Whether this user namespace allows setgroups(2) (the parent writes gid_map as
-/// a privileged process, so it normally does).
-fn setgroups_allowed() -> bool {
-    std::fs::read_to_string("/proc/self/setgroups")
-        .map(|s| s.trim() == "allow")
-        .unwrap_or(true)
 }
 
 /// Exits at once, without running the parent's atexit handlers or destructors

@@ -14,7 +14,7 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use crate::error::{Error, Result};
 use crate::process::channel::{Channel, Msg};
-use crate::process::clone::{fork, Forked};
+use crate::process::clone::{fork_sibling, Forked};
 
 /// What the init must do about namespaces; built in the parent before clone.
 #[derive(Debug)]
@@ -168,16 +168,16 @@ impl NamespacePlan {
             })?;
         }
         if self.fork_init {
-            match fork()? {
+            match fork_sibling()? {
                 Forked::Parent { pid, .. } => {
                     let code = match chan.send(&Msg::InitPid(pid)) {
                         Ok(()) => 0,
                         Err(_) => 1,
                     };
                     // The intermediate process has nothing left to do.
-                    std::process::exit(code);
+                    crate::init::exit_now(code);
                 }
-                Forked::Child => {}
+                Forked::Child => super::die_with_parent(chan)?,
             }
         } else {
             chan.send(&Msg::InitPid(nix::unistd::getpid().as_raw()))?;

@@ -146,6 +146,17 @@ impl Channel {
         send_packet_on(self.fd.as_fd(), data, fd, MsgFlags::MSG_NOSIGNAL)
     }
 
+    /// Whether the other end is closed (its process exited), without reading.
+    pub(crate) fn peer_closed(&self) -> bool {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::empty())];
+        // POLLHUP is reported whatever the requested events; EINTR: ask again later.
+        matches!(poll(&mut fds, PollTimeout::ZERO), Ok(1))
+            && fds[0]
+                .revents()
+                .is_some_and(|r| r.intersects(PollFlags::POLLHUP | PollFlags::POLLERR))
+    }
+
     /// Sends a message.
     pub(crate) fn send(&self, msg: &Msg) -> Result<()> {
         self.send_with(msg, None)

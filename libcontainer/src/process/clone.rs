@@ -56,7 +56,13 @@ pub(crate) fn clone3(flags: u64, cgroup: Option<RawFd>) -> Result<Forked> {
     let mut args = CloneArgs {
         flags: flags | libc::CLONE_PIDFD as u64,
         pidfd: &mut pidfd as *mut RawFd as u64,
-        exit_signal: libc::SIGCHLD as u64,
+        // With CLONE_PARENT the child takes the caller's exit signal (clone3
+        // refuses one of its own).
+        exit_signal: if flags & libc::CLONE_PARENT as u64 != 0 {
+            0
+        } else {
+            libc::SIGCHLD as u64
+        },
         ..Default::default()
     };
     if let Some(fd) = cgroup {
@@ -94,7 +100,16 @@ fn raw_clone3(args: &mut CloneArgs) -> libc::c_long {
     }
 }
 
-/// Plain fork(2) (used by the intermediate process to enter a pid or time namespace).
+/// Plain fork(2) (the bind sources helper).
 pub(crate) fn fork() -> Result<Forked> {
     clone3(0, None)
+}
+
+/// A fork whose child is a sibling of the caller (CLONE_PARENT): the caller's
+/// parent is its parent. The intermediate process that enters a pid or time
+/// namespace (which only apply to children) uses it, so that the container
+/// process it makes is a child of `create`/`exec` — it can die with them
+/// (PR_SET_PDEATHSIG) and they reap it — although the intermediate exits.
+pub(crate) fn fork_sibling() -> Result<Forked> {
+    clone3(libc::CLONE_PARENT as u64, None)
 }

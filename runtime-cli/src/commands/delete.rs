@@ -13,11 +13,13 @@ pub struct DeleteArgs {
 }
 
 /// Deletes the container. With `--force` a container whose state was never
-/// fully written (an interrupted create) is removed too.
+/// fully written (an interrupted create) or is damaged is removed too.
 pub fn run(root: &StateRoot, a: &DeleteArgs) -> Result<(), Error> {
     match Container::load(root, &a.id) {
         Ok(c) => c.delete(a.force),
-        Err(Error::NotFound(id)) if a.force => Container::delete_incomplete(root, &id),
+        Err(Error::NotFound(_) | Error::State { .. }) if a.force => {
+            Container::delete_incomplete(root, &a.id)
+        }
         Err(e) => Err(e),
     }
 }
