@@ -87,4 +87,4 @@ echo "before: $before"
 echo "after:  $after"
 left=$(ls "$root" 2>/dev/null | grep -vc '^seccomp-cache$' || true)
 echo "state directories left: $left"
-if ((failed > 0)); then tail -20 "$work"/worker-*.log; exit 1; fi
+if ((failed > 0)); then for f in "$work"/worker-*.log; do tail -n 20 "$f"; done; exit 1; fi
