@@ -135,6 +135,10 @@ pub enum Error {
     /// Preparing the root filesystem failed.
     #[error(transparent)]
     Rootfs(#[from] crate::rootfs::RootfsError),
+    /// A file below /proc was not what it must be, or could not be opened safely
+    /// (CVE-2025-52881).
+    #[error(transparent)]
+    Procfs(#[from] crate::process::proc_root::ProcfsError),
 }
 
 impl Error {

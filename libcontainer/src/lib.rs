@@ -32,6 +32,7 @@ pub use bundle::Bundle;
 pub use container::{list, Container, ContainerBuilder, ExecOptions, ExecProcess, ExitStatus};
 pub use error::{Error, Result};
 pub use process::init_log;
+pub use process::proc_root::ProcfsError;
 pub use rootfs::RootfsError;
 pub use state::{State, Status, OCI_VERSION};
 pub use store::StateRoot;

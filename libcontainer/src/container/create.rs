@@ -21,7 +21,7 @@ use crate::hooks::{self, DefaultEnv, HookKind};
 use crate::init::{self, caps::CapPlan, cgroup_join::CgroupJoin, namespaces, InitPlan};
 use crate::process::channel::{Channel, Msg};
 use crate::process::clone::{clone3, Forked};
-use crate::process::{pidfd, procfs};
+use crate::process::{pidfd, proc_root, procfs};
 use crate::state::Status;
 use crate::store::{Record, StateRoot, EXEC_FIFO};
 
@@ -275,9 +275,9 @@ impl ContainerBuilder {
             cgroup.add_process(pid)?;
         }
         if let Some(adj) = process.oom_score_adj() {
-            let path = format!("/proc/{pid}/oom_score_adj");
-            fs::write(&path, adj.to_string())
-                .map_err(|e| Error::config("process.oomScoreAdj", format!("write {path}: {e}")))?;
+            let path = format!("{pid}/oom_score_adj");
+            proc_root::write(&path, adj.to_string().as_bytes())
+                .map_err(|e| proc_root::field_error("process.oomScoreAdj", e))?;
         }
         chan.send(&Msg::Go)?;
         hit("create", "go");

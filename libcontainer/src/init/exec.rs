@@ -1,16 +1,16 @@
 //! Init steps "wait for start" and "exec": the last things the init does.
 
 use std::ffi::{CStr, CString};
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::OFlag;
-use nix::sys::stat::Mode;
 use oci_spec::runtime::Process;
 
 use super::fds;
 use crate::error::{Error, Result};
+use crate::process::proc_root::{self, ProcfsError};
 
 /// PATH used to find the program when `process.env` has none (runc's default).
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -175,30 +175,25 @@ fn find_program(prog: &str, path_var: &str, cwd: &Path) -> Option<PathBuf> {
 
 /// Blocks until `kiln start` opens the exec fifo of this container (an
 /// O_PATH fd of it taken before pivot_root, reopened for writing through
-/// /proc/self/fd: the init holds nothing of the host but the fifo), then tells
-/// it we are going. The fifo stays open (close-on-exec): `start` waits for it
-/// to close, which happens when the user program is executed, and reads an
-/// error text written here instead if the init fails first.
+/// /proc/thread-self/fd: the init holds nothing of the host but the fifo), then
+/// tells it we are going. What the reopen returned is checked to be the fifo
+/// itself before anything is written to it (CVE-2025-52881: a mount over the
+/// container's /proc must not turn this write into one to another file). The
+/// fifo stays open (close-on-exec): `start` waits for it to close, which
+/// happens when the user program is executed, and reads an error text written
+/// here instead if the init fails first.
 pub(crate) fn wait_for_start(fifo: BorrowedFd<'_>) -> Result<OwnedFd> {
-    let path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
-    let fd = loop {
-        match nix::fcntl::open(
-            path.as_str(),
-            OFlag::O_WRONLY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        ) {
-            Err(nix::Error::EINTR) => continue,
-            other => break other,
-        }
-    }
-    .map_err(|e| {
-        Error::sys(
-            format!("reopen exec fifo through {path} (is /proc mounted?)"),
-            e,
-        )
+    let file = proc_root::reopen(fifo, OFlag::O_WRONLY).map_err(|e| match e {
+        ProcfsError::Sys { path, errno, .. } => Error::sys(
+            format!(
+                "reopen exec fifo through {} (is /proc mounted?)",
+                path.display()
+            ),
+            errno,
+        ),
+        refusal => Error::Procfs(refusal),
     })?;
-    // SAFETY: open returned a new fd that we own.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let fd = OwnedFd::from(file);
     nix::unistd::write(&fd, b"0").map_err(|e| Error::sys("write exec fifo", e))?;
     Ok(fd)
 }

@@ -244,9 +244,8 @@ pub(crate) fn write_id_maps(spec: &Spec, pid: i32) -> Result<()> {
                 "a new user namespace needs id mappings",
             ));
         }
-        let path = format!("/proc/{pid}/{file}");
-        std::fs::write(&path, data.as_bytes())
-            .map_err(|e| Error::config(field, format!("write {path}: {e}")))?;
+        crate::process::proc_root::write(&format!("{pid}/{file}"), data.as_bytes())
+            .map_err(|e| crate::process::proc_root::field_error(field, e))?;
     }
     Ok(())
 }

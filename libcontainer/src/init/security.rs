@@ -4,6 +4,7 @@
 use oci_spec::runtime::Process;
 
 use crate::error::{Error, Result};
+use crate::process::proc_root::{field_error, ProcRoot};
 
 /// Sets PR_SET_NO_NEW_PRIVS when `process.noNewPrivileges` is true.
 pub(crate) fn no_new_privs(process: &Process) -> Result<()> {
@@ -67,30 +68,33 @@ fn selinux_enabled() -> bool {
     std::path::Path::new("/sys/fs/selinux/enforce").exists()
 }
 
-/// Asks the LSM to switch label at the next execve (must run before caps drop
-/// is irrelevant: writing our own attr/exec needs no capability).
+/// Asks the LSM to switch label at the next execve (writing our own
+/// attr/exec needs no capability). The files are written through a
+/// [`ProcRoot`] (CVE-2025-52881: a label written elsewhere leaves the
+/// process unconfined).
 pub(crate) fn set_exec_labels(process: &Process) -> Result<()> {
-    if let Some(p) = process
+    let apparmor = process
         .apparmor_profile()
         .as_deref()
-        .filter(|p| !p.is_empty())
-    {
-        let data = format!("exec {p}");
-        let path = if std::path::Path::new("/proc/self/attr/apparmor/exec").exists() {
-            "/proc/self/attr/apparmor/exec"
-        } else {
-            "/proc/self/attr/exec"
-        };
-        std::fs::write(path, data)
-            .map_err(|e| Error::config("process.apparmorProfile", format!("write {path}: {e}")))?;
+        .filter(|p| !p.is_empty());
+    let selinux = process.selinux_label().as_deref().filter(|l| !l.is_empty());
+    if apparmor.is_none() && selinux.is_none() {
+        return Ok(());
     }
-    if let Some(l) = process.selinux_label().as_deref().filter(|l| !l.is_empty()) {
-        std::fs::write("/proc/self/attr/exec", l).map_err(|e| {
-            Error::config(
-                "process.selinuxLabel",
-                format!("write /proc/self/attr/exec: {e}"),
-            )
-        })?;
+    let proc = ProcRoot::open()?;
+    if let Some(p) = apparmor {
+        let own = "thread-self/attr/apparmor/exec";
+        let path = if proc.open_file(own, libc::O_PATH).is_ok() {
+            own
+        } else {
+            "thread-self/attr/exec"
+        };
+        proc.write(path, format!("exec {p}").as_bytes())
+            .map_err(|e| field_error("process.apparmorProfile", e))?;
+    }
+    if let Some(l) = selinux {
+        proc.write("thread-self/attr/exec", l.as_bytes())
+            .map_err(|e| field_error("process.selinuxLabel", e))?;
     }
     Ok(())
 }

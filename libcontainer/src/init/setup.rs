@@ -86,7 +86,8 @@ impl<'a> ProcessSetup<'a> {
 /// Whether this user namespace allows setgroups(2) (`create` writes gid_map
 /// as a privileged process, so it normally does).
 pub(crate) fn setgroups_allowed() -> bool {
-    std::fs::read_to_string("/proc/self/setgroups")
+    crate::process::proc_root::ProcRoot::open()
+        .and_then(|p| p.read_to_string("self/setgroups"))
         .map(|s| s.trim() == "allow")
         .unwrap_or(true)
 }

@@ -3,6 +3,7 @@
 use oci_spec::runtime::Spec;
 
 use crate::error::{Error, Result};
+use crate::process::proc_root::{field_error, ProcRoot};
 
 /// The JSON path of `linux.sysctl` entry `key`, e.g. `linux.sysctl["kernel.shmmax"]`.
 pub(crate) fn field(key: &str) -> String {
@@ -29,19 +30,23 @@ fn swap_separators(s: &str) -> String {
         .collect()
 }
 
-/// Writes each `linux.sysctl` key (validated earlier as namespaced).
+/// Writes each `linux.sysctl` key (validated earlier as namespaced) through a
+/// [`ProcRoot`]: a file that something is mounted over is never written to.
 pub(crate) fn apply(spec: &Spec) -> Result<()> {
     let Some(sysctl) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) else {
         return Ok(());
     };
+    if sysctl.is_empty() {
+        return Ok(());
+    }
+    let proc = ProcRoot::open()?;
     for (key, value) in sysctl {
         let rel = swap_separators(&dotted(key));
         if rel.split('/').any(|c| c.is_empty() || c == "..") {
             return Err(Error::config(field(key), "not a sysctl name"));
         }
-        let path = format!("/proc/sys/{rel}");
-        std::fs::write(&path, value.as_bytes())
-            .map_err(|e| Error::config(field(key), format!("write {path}: {e}")))?;
+        proc.write(&format!("sys/{rel}"), value.as_bytes())
+            .map_err(|e| field_error(field(key), e))?;
     }
     Ok(())
 }

@@ -5,4 +5,5 @@ pub(crate) mod clone;
 pub mod init_log;
 pub(crate) mod netlink;
 pub(crate) mod pidfd;
+pub(crate) mod proc_root;
 pub(crate) mod procfs;

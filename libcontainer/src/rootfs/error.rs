@@ -42,6 +42,20 @@ pub enum RootfsError {
         /// The unsupported feature.
         feature: String,
     },
+    /// A file kiln binds or mounts onto something is not what it must be (it
+    /// was replaced by a symlink, a regular file or another device); nothing
+    /// was mounted (CVE-2025-31133).
+    #[error("{context}: {path} is {found}, not {expected}: refusing to use it")]
+    Unexpected {
+        /// The config entry being processed.
+        context: String,
+        /// The path, as seen from the container.
+        path: PathBuf,
+        /// What it is.
+        found: String,
+        /// What it must be.
+        expected: &'static str,
+    },
     /// Reading a kernel information file (e.g. `/proc/self/mountinfo`) failed.
     #[error("{context}: reading {path}: {source}")]
     Io {

@@ -13,6 +13,7 @@ use nix::mount::mount;
 use nix::sys::stat::SFlag;
 
 use super::error::{Context, RootfsError, SysError, SysResult};
+use super::filekind::{describe, is_char_device};
 use super::inroot::{shown, InRoot};
 use super::mounts::root_propagation;
 use super::sys::{self, MountAttr};
@@ -47,8 +48,12 @@ pub(super) fn finalize(o: &RootfsOptions<'_>, p: PreparedRootfs) -> Result<(), R
             continue;
         }
         done.push(cleaned);
-        mask_path(&root, Path::new(path), &mut null)
-            .ctx(|| format!("linux.maskedPaths[{i}] ({path})"))?;
+        mask_path(
+            &root,
+            Path::new(path),
+            &mut null,
+            &format!("linux.maskedPaths[{i}] ({path})"),
+        )?;
     }
     for (ctx, fd) in &p.deferred_ro {
         sys::mount_setattr(fd.as_fd(), false, &RDONLY)
@@ -100,31 +105,61 @@ fn readonly_path(root: &InRoot, path: &Path) -> SysResult<()> {
 
 /// Hides `path`: `/dev/null` is bound over files, an empty read-only tmpfs is
 /// mounted over directories.
-fn mask_path(root: &InRoot, path: &Path, null: &mut Option<OwnedFd>) -> SysResult<()> {
-    let Some(fd) = open_optional(root, path)? else {
+fn mask_path(
+    root: &InRoot,
+    path: &Path,
+    null: &mut Option<OwnedFd>,
+    ctx: &str,
+) -> Result<(), RootfsError> {
+    let Some(fd) = open_optional(root, path).ctx(|| ctx)? else {
         return Ok(());
     };
     let stat = nix::sys::stat::fstat(fd.as_raw_fd())
-        .map_err(|e| SysError::new("fstat", shown(path), e))?;
+        .map_err(|e| SysError::new("fstat", shown(path), e))
+        .ctx(|| ctx)?;
     let is_dir = SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR;
     let tree = if is_dir {
         let attrs = libc::MOUNT_ATTR_RDONLY
             | libc::MOUNT_ATTR_NOSUID
             | libc::MOUNT_ATTR_NODEV
             | libc::MOUNT_ATTR_NOEXEC;
-        sys::fsmount_new("tmpfs", attrs)
-            .map_err(|e| SysError::new("fsmount tmpfs", shown(path), e))?
+        sys::fsmount_new("tmpfs", attrs).map_err(|e| SysError::new("fsmount tmpfs", shown(path), e))
     } else {
-        if null.is_none() {
-            *null = Some(root.open_path(Path::new("/dev/null"))?);
-        }
-        let Some(null) = null.as_ref() else {
-            return Err(SysError::new("open", "/dev/null", Errno::ENOENT));
+        let null = match null {
+            Some(null) => null,
+            None => null.insert(open_dev_null(root, ctx)?),
         };
         let flags = libc::OPEN_TREE_CLONE | libc::AT_EMPTY_PATH as u32;
         sys::open_tree(Some(null.as_fd()), Path::new(""), flags)
-            .map_err(|e| SysError::new("open_tree", "/dev/null", e))?
-    };
+            .map_err(|e| SysError::new("open_tree", DEV_NULL, e))
+    }
+    .ctx(|| ctx)?;
     sys::move_mount(tree.as_fd(), fd.as_fd())
         .map_err(|e| SysError::new("move_mount", shown(path), e))
+        .ctx(|| ctx)
+}
+
+const DEV_NULL: &str = "/dev/null";
+
+/// Opens the container's `/dev/null` for masking and checks that it is the
+/// null device itself (CVE-2025-31133): not a symlink (not even one that stays
+/// in the root), a regular file or another device. The check is made on the
+/// opened fd, which is what gets bound, so nothing can be swapped in after it.
+fn open_dev_null(root: &InRoot, ctx: &str) -> Result<OwnedFd, RootfsError> {
+    let path = Path::new(DEV_NULL);
+    let fd = root
+        .open_with(path, libc::O_PATH | libc::O_NOFOLLOW)
+        .ctx(|| ctx)?;
+    let st = nix::sys::stat::fstat(fd.as_raw_fd())
+        .map_err(|e| SysError::new("fstat", path, e))
+        .ctx(|| ctx)?;
+    if !is_char_device(&st, 1, 3) {
+        return Err(RootfsError::Unexpected {
+            context: ctx.to_string(),
+            path: path.to_path_buf(),
+            found: describe(&st),
+            expected: "the character device 1:3",
+        });
+    }
+    Ok(fd)
 }

@@ -26,6 +26,7 @@ mod cgroup;
 mod copyup;
 mod devices;
 mod error;
+pub(crate) mod filekind;
 mod finalize;
 mod idmap;
 mod inroot;
@@ -35,7 +36,7 @@ mod options;
 mod pivot;
 mod procdest;
 mod sources;
-mod sys;
+pub(crate) mod sys;
 mod tmpfs;
 
 #[cfg(test)]

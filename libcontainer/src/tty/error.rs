@@ -26,6 +26,18 @@ pub enum TtyError {
         /// The errno.
         source: nix::Error,
     },
+    /// A file the console setup relies on is not what it must be: the pty
+    /// slave is not one, or `/dev/console` is a symlink, a directory or
+    /// another device (CVE-2025-52565). Nothing was mounted over it.
+    #[error("{path} is {found}, not {expected}: refusing to use it")]
+    Unexpected {
+        /// The path (or pty name).
+        path: PathBuf,
+        /// What it is.
+        found: String,
+        /// What it must be.
+        expected: &'static str,
+    },
     /// The console socket closed (or sent no file descriptor) before a pty
     /// master arrived: the container init failed before allocating its pty.
     #[error("console socket: {0}")]

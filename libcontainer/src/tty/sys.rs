@@ -110,6 +110,19 @@ pub(super) fn open<P: ?Sized + nix::NixPath>(
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// `openat(dir, path, flags | O_CLOEXEC, mode)` as an owned fd.
+pub(super) fn openat<P: ?Sized + nix::NixPath>(
+    dir: BorrowedFd<'_>,
+    path: &P,
+    flags: nix::fcntl::OFlag,
+    mode: nix::sys::stat::Mode,
+) -> nix::Result<OwnedFd> {
+    let flags = flags | nix::fcntl::OFlag::O_CLOEXEC;
+    let fd = nix::fcntl::openat(Some(dir.as_raw_fd()), path, flags, mode)?;
+    // SAFETY: openat just returned this new fd; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 /// Returns `fd` unchanged when it is above 2, else a close-on-exec copy at
 /// 3 or above (the original is closed): an fd that stdio is about to be
 /// dup2'ed over must not sit on 0, 1 or 2.

@@ -7,6 +7,7 @@ mod errors;
 mod escape;
 mod full;
 mod harness;
+mod masked;
 
 /// A scenario body, run in the child process.
 type Scenario = fn(&harness::Child);
@@ -25,4 +26,5 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("dev_bind", devices::dev_bind_child),
     ("errors", errors::errors_child),
     ("cgroupns", errors::cgroupns_child),
+    ("masked_null_impostor", masked::masked_null_impostor_child),
 ];

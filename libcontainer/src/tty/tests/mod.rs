@@ -63,6 +63,14 @@ fn fork_raw() -> ForkResult {
     unsafe { fork() }.expect("fork")
 }
 
+/// Moves the calling (forked) process into a private mount namespace.
+pub(super) fn private_mount_ns() -> nix::Result<()> {
+    use nix::mount::{mount, MsFlags};
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)?;
+    let none = None::<&str>;
+    mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none)
+}
+
 /// A close-on-exec pipe: (read end, write end).
 pub(super) fn pipe() -> (OwnedFd, OwnedFd) {
     nix::unistd::pipe2(OFlag::O_CLOEXEC).expect("pipe2")

@@ -3,13 +3,11 @@
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
-use nix::mount::{mount, MsFlags};
-use nix::sched::{unshare, CloneFlags};
 use nix::sys::stat::{fstat, stat, SFlag};
 use nix::unistd::{getpid, getsid, tcgetpgrp, ttyname};
 use oci_spec::runtime::BoxBuilder;
 
-use super::{fork_child, pipe, read_available, stdio, write_all};
+use super::{fork_child, pipe, private_mount_ns, read_available, stdio, write_all};
 use crate::tty::pty::setup_console_at;
 use crate::tty::{
     chown_stdio, console_socketpair, receive_master, setup_console, sys, TtyError, MASTER_NAME,
@@ -73,12 +71,6 @@ fn run_child(
         report,
         pts: format!("/dev/pts/{n}"),
     }
-}
-
-fn private_mount_ns() -> nix::Result<()> {
-    unshare(CloneFlags::CLONE_NEWNS)?;
-    let none = None::<&str>;
-    mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none)
 }
 
 #[test]
