@@ -6,11 +6,13 @@
 #![deny(missing_docs)]
 
 pub mod bundle;
+pub mod canary;
 pub mod caps;
 pub mod cgroup;
 pub mod cgroup_fixtures;
 pub mod checks;
 pub mod config;
+pub mod console;
 pub mod container;
 pub mod error;
 pub mod mountinfo;
@@ -23,6 +25,7 @@ pub mod sys;
 pub mod syscalls;
 
 pub use bundle::Bundle;
+pub use canary::Canary;
 pub use config::{CapSet, Config, Device, HookKind};
 pub use container::{unique_id, Container};
 pub use error::{Error, Result};

@@ -89,6 +89,14 @@ pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) -> Result<()>
     Ok(())
 }
 
+/// Waits until process `pid` runs the program named `comm` (its `/proc/<pid>/comm`), e.g.
+/// until a started container's init has executed its program.
+pub fn wait_comm(pid: i32, comm: &str) -> Result<()> {
+    wait_until(&format!("process {pid} to run {comm}"), || {
+        std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == comm)
+    })
+}
+
 /// The target of `/proc/<pid>/ns/<kind>` (e.g. `net:[4026531840]`), `"self"` for this process.
 pub fn ns_link(pid: &str, kind: &str) -> Result<String> {
     let path = format!("/proc/{pid}/ns/{kind}");

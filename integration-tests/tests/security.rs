@@ -1,54 +1,6 @@
 //! Security properties of the container process.
 
-use kiln_integration_tests::{skip_for_runc, sys, Container};
-
-#[test]
-fn runtime_binary_is_not_writable_through_proc_exe() {
-    // CVE-2019-5736: while the init still runs the runtime's image, a process
-    // that can see it may open /proc/<pid>/exe; after the init execs, that
-    // handle must not be reopenable for writing.
-    let mut c = Container::new("exe");
-    c.config().args(&["sleep", "1000"]);
-    c.create();
-    let pid = c.pid();
-    let exe = format!("/proc/{pid}/exe");
-    // O_TRUNC is checked against the mount before ETXTBSY: a read-only view
-    // answers EROFS, a writable one ETXTBSY.
-    let truncating = std::fs::OpenOptions::new()
-        .write(true)
-        .truncate(true)
-        .open(&exe);
-    // Hold a handle across the exec of the user program, as an attacker would.
-    let held = std::fs::File::open(&exe).expect("open exe for reading");
-    c.start();
-    sys::wait_until("the program to be exec'd", || {
-        std::fs::read_to_string(format!("/proc/{pid}/comm"))
-            .is_ok_and(|comm| comm.trim() == "sleep")
-    })
-    .expect("container program started");
-    use std::os::fd::AsRawFd;
-    let reopened = std::fs::OpenOptions::new()
-        .append(true)
-        .open(format!("/proc/self/fd/{}", held.as_raw_fd()));
-    // runc differs: runc 1.1 runs its init from a sealed memfd copy (ETXTBSY
-    // while running, and a harmless memfd afterwards); kiln must run it from a
-    // read-only view of its binary.
-    if skip_for_runc("init is a memfd copy, not a read-only mount") {
-        return;
-    }
-    let err = truncating.expect_err("the runtime binary opened for writing with O_TRUNC");
-    assert_eq!(
-        err.raw_os_error(),
-        Some(libc::EROFS),
-        "O_TRUNC open of {exe}: {err}"
-    );
-    let err = reopened.expect_err("the runtime binary reopened for writing after exec");
-    assert_eq!(
-        err.raw_os_error(),
-        Some(libc::EROFS),
-        "reopen of {exe} after exec: {err}"
-    );
-}
+use kiln_integration_tests::{sys, Container};
 
 #[test]
 fn only_stdio_fds_are_open_in_the_container() {
@@ -65,11 +17,7 @@ fn only_stdio_fds_are_open_in_the_running_program() {
     c.create();
     let pid = c.pid();
     c.start();
-    sys::wait_until("the program to be exec'd", || {
-        std::fs::read_to_string(format!("/proc/{pid}/comm"))
-            .is_ok_and(|comm| comm.trim() == "sleep")
-    })
-    .expect("sleep runs");
+    sys::wait_comm(pid, "sleep").expect("sleep runs");
     let mut fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .expect("read fd dir")
         .flatten()
@@ -99,11 +47,7 @@ fn cwd_is_inside_the_container() {
     c.create();
     let pid = c.pid();
     c.start();
-    sys::wait_until("the program to be exec'd", || {
-        std::fs::read_to_string(format!("/proc/{pid}/comm"))
-            .is_ok_and(|comm| comm.trim() == "sleep")
-    })
-    .expect("sleep runs");
+    sys::wait_comm(pid, "sleep").expect("sleep runs");
     let cwd = sys::dev_ino(std::path::Path::new(&format!("/proc/{pid}/cwd"))).expect("stat cwd");
     let tmp = sys::dev_ino(&c.rootfs().join("tmp")).expect("stat rootfs/tmp");
     assert_eq!(cwd, tmp, "the program's cwd is not the rootfs' /tmp");

@@ -114,6 +114,30 @@ impl ExecPlan {
     }
 }
 
+/// Changes to `process.cwd` and checks that the working directory is inside
+/// the process' root (CVE-2024-21626): a cwd reached through an fd the
+/// runtime still held (`/proc/self/fd/N`) would be outside it, which
+/// getcwd(2) reports as unreachable (ENOENT).
+pub(crate) fn enter_cwd(process: &Process) -> Result<()> {
+    let cwd = process.cwd();
+    std::env::set_current_dir(cwd)
+        .map_err(|e| Error::config("process.cwd", format!("chdir {}: {e}", cwd.display())))?;
+    match nix::unistd::getcwd() {
+        Ok(_) => Ok(()),
+        Err(nix::errno::Errno::ENOENT) => Err(Error::config(
+            "process.cwd",
+            format!(
+                "{} is outside the container's root (possible container breakout): refusing to run",
+                cwd.display()
+            ),
+        )),
+        Err(e) => Err(Error::sys(
+            format!("getcwd after chdir {}", cwd.display()),
+            e,
+        )),
+    }
+}
+
 /// The environment the program gets, as runc prepares it: every entry must be
 /// `NAME=VALUE` with a non-empty name; a name given more than once keeps its
 /// last value (at the place of its last occurrence); without a non-empty

@@ -63,7 +63,8 @@ pub(crate) struct InitPlan<'a> {
 /// and exits 255. Never returns.
 pub(crate) fn main(plan: &InitPlan, chan: Channel) -> ! {
     let mut start_fifo = None;
-    let run = |start_fifo: &mut Option<OwnedFd>| {
+    let mut handed_over = false;
+    let run = |start_fifo: &mut Option<OwnedFd>, handed_over: &mut bool| {
         // Until `create` hands the container over, the init dies with it (a
         // crashed `create` leaves no orphan; one that died before this line
         // is noticed as EOF on the channel at the next receive).
@@ -72,9 +73,9 @@ pub(crate) fn main(plan: &InitPlan, chan: Channel) -> ! {
         crate::process::init_log::route_to(&chan);
         hit("init", "fds");
         log::debug!("container init running its steps (runc: \"child process in init()\")");
-        steps(plan, &chan, start_fifo)
+        steps(plan, &chan, start_fifo, handed_over)
     };
-    let err = match run(&mut start_fifo) {
+    let err = match run(&mut start_fifo, &mut handed_over) {
         Ok(never) => match never {},
         Err(e) => e,
     };
@@ -88,6 +89,8 @@ pub(crate) fn main(plan: &InitPlan, chan: Channel) -> ! {
                 eprintln!("kiln: container init: {msg}");
             }
         }
+        // Handed over, `start` not called yet: `create` has stopped listening.
+        None if handed_over => eprintln!("kiln: container init: {msg}"),
         None => {
             // The parent closing the channel means it is aborting the create and
             // reports its own error; say nothing then.
@@ -130,12 +133,14 @@ fn fds_step(plan: &InitPlan, chan: &Channel) -> Result<()> {
     fds::close_inherited(plan.preserve_fds, &keep)
 }
 
-/// The init sequence. Returns only on failure; `start_fifo` holds the exec
-/// fifo once `start` was called.
+/// The init sequence. Returns only on failure; `handed_over` is set once
+/// `create` no longer listens, `start_fifo` holds the exec fifo once `start`
+/// was called.
 fn steps(
     plan: &InitPlan,
     chan: &Channel,
     start_fifo: &mut Option<OwnedFd>,
+    handed_over: &mut bool,
 ) -> Result<std::convert::Infallible> {
     let sources = enter(plan, chan)?;
     let ro = RootfsOptions {
@@ -167,6 +172,7 @@ fn steps(
     hit("init", "handover");
     parent_death_signal(0)?;
     chan.send(&Msg::HandedOver)?;
+    *handed_over = true;
     // created: wait for `kiln start`
     *start_fifo = Some(exec::wait_for_start(plan.exec_fifo.as_fd())?);
     state["status"] = "created".into();

@@ -9,7 +9,7 @@ use oci_spec::runtime::{Process, Spec};
 use super::caps::CapPlan;
 use super::exec::ExecPlan;
 use super::{die_with_parent, rlimits, sched, seccomp, security, user};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::process::channel::Channel;
 
 /// What a container process becomes, prepared before the clone.
@@ -62,12 +62,7 @@ impl<'a> ProcessSetup<'a> {
         user::switch(process, self.setgroups)?;
         // A change of effective uid cleared PR_SET_PDEATHSIG.
         die_with_parent(chan)?;
-        std::env::set_current_dir(process.cwd()).map_err(|e| {
-            Error::config(
-                "process.cwd",
-                format!("chdir {}: {e}", process.cwd().display()),
-            )
-        })?;
+        super::exec::enter_cwd(process)?;
         hit("caps");
         if let Some(c) = self.caps {
             c.apply()?;
