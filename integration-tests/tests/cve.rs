@@ -110,10 +110,20 @@ fn cve_2019_5736_sealed_memfd_copy_when_the_read_only_view_is_refused() {
     // unshare execs kiln in the same process.
     let pid = i32::try_from(child.0.id()).expect("pid");
     let exe = format!("/proc/{pid}/exe");
+    let mut exited = None;
     sys::wait_until("create to re-execute from a memfd", || {
+        if let Ok(Some(status)) = child.0.try_wait() {
+            exited = Some(status);
+            return true;
+        }
         std::fs::read_link(&exe).is_ok_and(|t| t.to_string_lossy().starts_with("/memfd:kiln"))
     })
     .expect("the memfd path was taken");
+    assert!(
+        exited.is_none(),
+        "create exited ({exited:?}) instead of running from a memfd: {}",
+        std::fs::read_to_string(&stderr).unwrap_or_default()
+    );
     let held = std::fs::File::open(&exe).expect("open the running image for reading");
     let seals = nix::fcntl::fcntl(held.as_raw_fd(), nix::fcntl::FcntlArg::F_GET_SEALS)
         .expect("F_GET_SEALS");

@@ -14,10 +14,15 @@ use kiln_integration_tests::{Canary, Container, ScratchDir};
 #[test]
 fn cve_2021_30465_mount_destination_symlink_to_the_host_stays_in_the_rootfs() {
     let canary = Canary::new("evil").expect("canary");
+    let payload = ScratchDir::new("payload").expect("payload");
+    std::fs::write(payload.join("file"), "payload\n").expect("payload file");
+    let file = payload.join("file").to_string_lossy().into_owned();
     let mut c = Container::new("symlink");
     symlink(canary.path(), c.rootfs().join("evil")).expect("symlink");
+    // Mount points below the link: a runtime following it creates them on the host.
     c.config()
-        .mount("/evil", "tmpfs", "tmpfs", &["size=1m"])
+        .mount("/evil/sub", "tmpfs", "tmpfs", &["size=1m"])
+        .bind(&file, "/evil/file", false, &["ro"])
         .sh("touch /evil/pwned");
     // Refusing the config is acceptable; following the link out of the rootfs is not.
     if c.create_with(&[]).success() {
