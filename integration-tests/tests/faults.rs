@@ -254,7 +254,8 @@ fn exec_killed_at_each_step_leaves_the_container_as_it_was() {
 fn concurrent_execs_all_succeed() {
     // The exec'd process and the helper that forked it share the sync channel: the process'
     // first message could overtake the helper's report of its pid (seen in the soak, 6 of
-    // 326 lifecycles failed with "unexpected Ready from exec helper").
+    // 326 lifecycles failed with "unexpected Ready from exec helper", when the process still
+    // sent one).
     let c = started("execrace");
     let (root, bin, id) = (
         c.rt().root(),

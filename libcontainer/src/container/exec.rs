@@ -169,11 +169,11 @@ impl Container {
         drop(child_chan);
         drop(console_theirs);
         hit("exec", "cloned");
-        let (pid, early) = helper_report(&chan, &cgroup, helper, helper_fd)?;
+        let (pid, early_notify_fd) = helper_report(&chan, &cgroup, helper, helper_fd)?;
         hit("exec", "reported");
         // Taken while the process cannot have been reaped (it is our child).
         let process_fd = pidfd::open(pid);
-        if let Err(e) = self.hand_over(&chan, pid, early, opts) {
+        if let Err(e) = self.hand_over(&chan, pid, early_notify_fd, opts) {
             // A process whose notify fd never reached the agent, or whose pid
             // file could not be written, must not run on.
             if let Ok(fd) = &process_fd {
@@ -191,31 +191,23 @@ impl Container {
     }
 }
 
-/// What the exec'd process sent before the helper reported its pid (they share the
-/// channel and run concurrently).
-#[derive(Default)]
-struct Early {
-    notify_fd: Option<OwnedFd>,
-    ready: bool,
-}
-
 /// Lets the helper join the container's cgroup and go on; returns the exec'd process' pid it
-/// reports (and what the process sent first), after reaping the helper.
+/// reports (and the process' notify fd if that came first: they share the channel and run
+/// concurrently), after reaping the helper.
 fn helper_report(
     chan: &Channel,
     cgroup: &kiln_cgroups::Manager,
     helper: i32,
     helper_fd: OwnedFd,
-) -> Result<(i32, Early)> {
-    let mut early = Early::default();
+) -> Result<(i32, Option<OwnedFd>)> {
+    let mut early_notify_fd = None;
     let result = (|| {
         cgroup.add_process(helper)?;
         chan.send(&Msg::Go)?;
         loop {
             match chan.recv_with_fd()? {
                 (Msg::InitPid(p), _) => return Ok(p),
-                (Msg::SeccompFd, Some(fd)) => early.notify_fd = Some(fd),
-                (Msg::Ready, _) => early.ready = true,
+                (Msg::SeccompFd, Some(fd)) => early_notify_fd = Some(fd),
                 (Msg::Failed(e), _) => return Err(Error::Init(e)),
                 (other, _) => {
                     return Err(Error::InitDied(format!(
@@ -231,36 +223,35 @@ fn helper_report(
     }
     let _ = pidfd::wait_exit(helper_fd.as_fd(), None);
     pidfd::reap_if_child(helper_fd.as_fd());
-    Ok((result?, early))
+    Ok((result?, early_notify_fd))
 }
 
 impl Container {
-    /// Until the exec'd process `pid` is set up (`Ready`), hands its seccomp notify fd, if
-    /// any, to the agent; then writes the pid file and hands the process over: from then on
-    /// it outlives this one (until then it dies with it). Returns once the program was
-    /// executed (EOF: the channel is close-on-exec).
-    fn hand_over(&self, chan: &Channel, pid: i32, early: Early, opts: &ExecOptions) -> Result<()> {
-        let (mut notify_fd, mut ready) = (early.notify_fd, false);
-        let mut got_ready = early.ready;
+    /// Writes the pid file and hands the process over: from then on it outlives this one
+    /// (until then it dies with it; it waits for `Handover` only once set up, so this costs
+    /// no round trip). Then, until the program was executed (EOF: the channel is
+    /// close-on-exec), hands its seccomp notify fd, if any, to the agent.
+    fn hand_over(
+        &self,
+        chan: &Channel,
+        pid: i32,
+        mut notify_fd: Option<OwnedFd>,
+        opts: &ExecOptions,
+    ) -> Result<()> {
+        if let Some(p) = &opts.pid_file {
+            write_atomic(p, pid.to_string().as_bytes(), 0o644)?;
+            hit("exec", "pid-file");
+        }
+        chan.send(&Msg::Handover)?;
+        hit("exec", "handover");
         loop {
             if let Some(fd) = notify_fd.take() {
                 let state = self.state().to_spec_json();
                 forward_notify_fd(self.spec(), fd.as_fd(), pid, &state)?;
             }
-            if std::mem::take(&mut got_ready) {
-                ready = true;
-                if let Some(p) = &opts.pid_file {
-                    write_atomic(p, pid.to_string().as_bytes(), 0o644)?;
-                    hit("exec", "pid-file");
-                }
-                chan.send(&Msg::Handover)?;
-                hit("exec", "handover");
-                continue;
-            }
             match chan.recv_with_fd() {
-                Err(Error::InitDied(_)) if ready => return Ok(()),
+                Err(Error::InitDied(_)) => return Ok(()),
                 Ok((Msg::SeccompFd, Some(fd))) => notify_fd = Some(fd),
-                Ok((Msg::Ready, _)) if !ready => got_ready = true,
                 Ok((Msg::Failed(e), _)) => return Err(Error::Init(e)),
                 Ok((other, _)) => {
                     return Err(Error::InitDied(format!(
@@ -338,7 +329,6 @@ fn joined_process(chan: &Channel, s: &JoinedSetup) -> Error {
         }
         .run(chan)?;
         hit("exec-process", "ready");
-        chan.send(&Msg::Ready)?;
         chan.expect(Msg::Handover)?;
         hit("exec-process", "handover");
         // Handed over (the pid file is written): the program outlives `exec`.
