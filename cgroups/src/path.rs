@@ -110,10 +110,12 @@ impl CgroupPath {
         };
         // Validate by expanding now, so errors surface at parse time.
         expand_slice(slice)?;
-        if name.is_empty() || name.contains('/') {
+        // `.` and `..` would name the slice itself or its parent (a unit
+        // name without a prefix is used as the directory name as it is).
+        if name.is_empty() || name.contains('/') || name == "." || name == ".." {
             return Err(invalid(
                 name,
-                "the unit name must be non-empty and contain no '/'",
+                "the unit name must be non-empty, not . or .. and contain no '/'",
             ));
         }
         if prefix.contains('/') {
@@ -275,6 +277,11 @@ mod tests {
             "a--b.slice:k:x",
             "s.slice:k:",
             "s.slice:k:a/b",
+            // Found by fuzz/fuzz_targets/cgroups_path.rs: `system.slice/.`
+            // and `..` (the root cgroup) as the container's cgroup.
+            "::.",
+            "-.slice::..",
+            "system.slice::..",
         ] {
             assert!(
                 CgroupPath::parse_with(Some(bad), "x", true, true).is_err(),
