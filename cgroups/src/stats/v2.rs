@@ -23,12 +23,14 @@ pub(crate) fn collect(dir: &Path) -> Result<Stats, CgroupError> {
     // cpu.stat is always present (usage); throttling needs the cpu controller.
     let cpu = fsutil::read_flat_keyed(&dir.join("cpu.stat"))?;
     let get = |k: &str| cpu.get(k).copied().unwrap_or(0);
-    s.cpu.usage.total = get("usage_usec") * 1000;
-    s.cpu.usage.user = get("user_usec") * 1000;
-    s.cpu.usage.kernel = get("system_usec") * 1000;
+    // µs → ns; a counter the kernel never reaches (or `max`) stays at the top.
+    let ns = |k: &str| get(k).saturating_mul(1000);
+    s.cpu.usage.total = ns("usage_usec");
+    s.cpu.usage.user = ns("user_usec");
+    s.cpu.usage.kernel = ns("system_usec");
     s.cpu.throttling.periods = get("nr_periods");
     s.cpu.throttling.throttled_periods = get("nr_throttled");
-    s.cpu.throttling.throttled_time = get("throttled_usec") * 1000;
+    s.cpu.throttling.throttled_time = ns("throttled_usec");
     s.cpu.psi = psi(dir, "cpu.pressure")?;
 
     for (file, target) in [
@@ -89,7 +91,7 @@ fn memory(dir: &Path) -> Result<Memory, CgroupError> {
             } else {
                 swap_max.saturating_add(usage.limit)
             },
-            usage: swap_current + current,
+            usage: swap_current.saturating_add(current),
             max: fsutil::read_u64_or_zero(&dir.join("memory.swap.peak"))?,
             failcnt: swap_events.get("max").copied().unwrap_or(0),
         };
@@ -123,4 +125,29 @@ pub(crate) fn hugetlb(dir: &Path) -> Result<BTreeMap<String, Hugetlb>, CgroupErr
         );
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Multiplying and adding these overflowed (a panic with overflow checks).
+    #[test]
+    fn counters_near_the_top_saturate() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |file: &str, text: &str| std::fs::write(dir.path().join(file), text).unwrap();
+        let top = u64::MAX.to_string();
+        write(
+            "cpu.stat",
+            &format!("usage_usec {top}\nuser_usec 20000000000000000\nsystem_usec 7\nthrottled_usec {top}\n"),
+        );
+        write("memory.current", &format!("{top}\n"));
+        write("memory.swap.current", "4096\n");
+        let s = collect(dir.path()).unwrap();
+        assert_eq!(s.cpu.usage.total, u64::MAX);
+        assert_eq!(s.cpu.usage.user, u64::MAX);
+        assert_eq!(s.cpu.usage.kernel, 7000);
+        assert_eq!(s.cpu.throttling.throttled_time, u64::MAX);
+        assert_eq!(s.memory.swap.usage, u64::MAX);
+    }
 }
