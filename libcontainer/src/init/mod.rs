@@ -231,11 +231,7 @@ fn build_root(plan: &InitPlan, chan: &Channel, ro: &RootfsOptions) -> Result<ser
             )))
         }
     };
-    let mut state: serde_json::Value = serde_json::from_str(&state)
-        .map_err(|e| Error::InitDied(format!("container state from create: {e}")))?;
-    // Hooks run in the container namespace get the pid as seen by the container
-    // (runtime.md, State: `pid`).
-    state["pid"] = std::process::id().into();
+    let state = hooks::container_state(&state, std::process::id())?;
     let hook_env = DefaultEnv::Container(process.env().as_deref().unwrap_or_default());
     hit("init", "create-container-hooks");
     hooks::run_all(
