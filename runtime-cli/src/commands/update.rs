@@ -66,28 +66,36 @@ fn bad(field: &str, reason: impl Into<String>) -> Error {
     }
 }
 
-/// Parses `1024`, `64k`, `64m`, `1g`, `-1` (runc's RAMInBytes units, powers of 1024).
+/// Parses a size as runc does (go-units' RAMInBytes): `-1`, or a decimal
+/// number (`1024`, `1.5`), an optional space, an optional unit k, m, g, t or
+/// p (powers of 1024), an optional `i` and an optional `b`, in any case
+/// (`64m`, `64MiB`, `2 kb`). Blanks around it are ignored.
 pub fn parse_bytes(field: &str, s: &str) -> Result<i64, Error> {
+    let invalid = || bad(field, format!("invalid size {s:?}"));
     let t = s.trim().to_ascii_lowercase();
     if t == "-1" {
         return Ok(-1);
     }
     let t = t.strip_suffix('b').unwrap_or(&t);
-    let (num, mult) = match t.chars().last() {
-        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
-        Some('m') => (&t[..t.len() - 1], 1 << 20),
-        Some('g') => (&t[..t.len() - 1], 1 << 30),
-        Some('t') => (&t[..t.len() - 1], 1 << 40),
-        _ => (t, 1),
+    let t = t.strip_suffix('i').unwrap_or(t);
+    let (num, shift) = match t.as_bytes().last() {
+        Some(b'k') => (&t[..t.len() - 1], 10),
+        Some(b'm') => (&t[..t.len() - 1], 20),
+        Some(b'g') => (&t[..t.len() - 1], 30),
+        Some(b't') => (&t[..t.len() - 1], 40),
+        Some(b'p') => (&t[..t.len() - 1], 50),
+        _ => (t, 0),
     };
-    let n: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| bad(field, format!("invalid size {s:?}")))?;
-    if n < 0.0 {
-        return Err(bad(field, format!("negative size {s:?}")));
+    let num = num.strip_suffix(' ').unwrap_or(num);
+    // Digits with an optional fraction only: not `nan`, `inf`, `1e3`, `+1`, `-0`.
+    let digits = |d: &str| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit());
+    let (whole, fraction) = num.split_once('.').unwrap_or((num, "0"));
+    if !digits(whole) || !digits(fraction) {
+        return Err(invalid());
     }
-    Ok((n * mult as f64) as i64)
+    let n: f64 = num.parse().map_err(|_| invalid())?;
+    // A float → int `as` saturates: sizes past i64::MAX read as i64::MAX.
+    Ok((n * (1u64 << shift) as f64) as i64)
 }
 
 /// Merges `patch` into `base` (objects recursively; other values replace).
@@ -193,7 +201,17 @@ mod tests {
         assert_eq!(parse_bytes("m", "1G").unwrap(), 1 << 30);
         assert_eq!(parse_bytes("m", "2kb").unwrap(), 2048);
         assert_eq!(parse_bytes("m", "-1").unwrap(), -1);
+        assert_eq!(parse_bytes("m", "64MiB").unwrap(), 64 << 20);
+        assert_eq!(parse_bytes("m", "1.5k").unwrap(), 1536);
+        assert_eq!(parse_bytes("m", "2 KB").unwrap(), 2048);
+        assert_eq!(parse_bytes("m", "1p").unwrap(), 1 << 50);
         assert!(parse_bytes("m", "lots").is_err());
         assert!(parse_bytes("m", "-5").is_err());
+        // Found by fuzz/fuzz_targets/cli_args.rs: Rust's float syntax was taken.
+        for bad in [
+            "-0", "nan", "inf", "1e3", "+5", ".5", "5.", "1.2.3", "k", "1  k", "",
+        ] {
+            assert!(parse_bytes("m", bad).is_err(), "{bad:?} accepted");
+        }
     }
 }
