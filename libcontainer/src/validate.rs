@@ -6,6 +6,7 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use crate::error::{Error, Result};
 
+pub(crate) mod id_map;
 mod sysctl;
 
 /// Checks the parts of `spec` that serde cannot: required fields, duplicates,
@@ -63,6 +64,14 @@ pub fn spec(spec: &Spec) -> Result<()> {
             "id mappings need a user namespace",
         ));
     }
+    id_map::check(
+        "linux.uidMappings",
+        linux.uid_mappings().as_deref().unwrap_or_default(),
+    )?;
+    id_map::check(
+        "linux.gidMappings",
+        linux.gid_mappings().as_deref().unwrap_or_default(),
+    )?;
     if linux.time_offsets().as_ref().is_some_and(|m| !m.is_empty())
         && !has(LinuxNamespaceType::Time)
     {
@@ -104,6 +113,14 @@ pub fn spec(spec: &Spec) -> Result<()> {
         absolute(
             &format!("mounts[{i}].destination"),
             &m.destination().to_string_lossy(),
+        )?;
+        id_map::check(
+            &format!("mounts[{i}].uidMappings"),
+            m.uid_mappings().as_deref().unwrap_or_default(),
+        )?;
+        id_map::check(
+            &format!("mounts[{i}].gidMappings"),
+            m.gid_mappings().as_deref().unwrap_or_default(),
         )?;
     }
     Ok(())
@@ -252,6 +269,18 @@ mod tests {
         let s = BASE.replace(r#"{"type":"mount"}"#, r#"{"type":"mount"},{"type":"pid"}"#);
         let err = spec(&spec_from(&format!("{s}}}"))).unwrap_err().to_string();
         assert!(err.contains("linux.namespaces[2].type"), "{err}");
+    }
+
+    #[test]
+    fn overlapping_id_mappings_refused() {
+        let s = BASE.replace(r#"{"type":"mount"}"#, r#"{"type":"mount"},{"type":"user"}"#);
+        let s = s.replace(
+            "\"linux\":{",
+            r#""linux":{"uidMappings":[{"containerID":0,"hostID":1000,"size":10},
+                {"containerID":5,"hostID":5000,"size":1}],"#,
+        );
+        let err = spec(&spec_from(&format!("{s}}}"))).unwrap_err().to_string();
+        assert!(err.contains("linux.uidMappings[1]"), "{err}");
     }
 
     #[test]

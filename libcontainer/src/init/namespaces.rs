@@ -229,10 +229,7 @@ pub(crate) fn write_id_maps(spec: &Spec, pid: i32) -> Result<()> {
         return Ok(());
     };
     let fmt = |maps: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| {
-        maps.iter()
-            .flatten()
-            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
-            .collect::<String>()
+        crate::validate::id_map::text(maps.as_deref().unwrap_or_default())
     };
     for (file, field, data) in [
         ("uid_map", "linux.uidMappings", fmt(linux.uid_mappings())),

@@ -6,7 +6,6 @@
 //! owned by `hostID + n` through the mount, as with runc), then the child is
 //! killed and the namespace lives on in its fd.
 
-use std::fmt::Write as _;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
 
@@ -30,14 +29,6 @@ impl Drop for Holder {
     }
 }
 
-/// `"containerID hostID size\n"` lines for a uid_map/gid_map file.
-fn map_text(maps: &[LinuxIdMapping]) -> String {
-    maps.iter().fold(String::new(), |mut s, m| {
-        let _ = writeln!(s, "{} {} {}", m.container_id(), m.host_id(), m.size());
-        s
-    })
-}
-
 /// The pid of the process behind `pidfd` as the procfs at `/proc` numbers it
 /// (our own pid namespace may differ from that procfs's).
 fn pid_in_procfs(pidfd: &OwnedFd) -> SysResult<u32> {
@@ -59,7 +50,7 @@ pub(super) fn userns_fd(uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> SysRe
     let proc_dir = PathBuf::from(format!("/proc/{}", pid_in_procfs(&pidfd)?));
     for (file, maps) in [("uid_map", uid), ("gid_map", gid)] {
         let path = proc_dir.join(file);
-        std::fs::write(&path, map_text(maps))
+        std::fs::write(&path, crate::validate::id_map::text(maps))
             .map_err(|e| SysError::new("write", &path, errno_of(&e)))?;
     }
     let ns = proc_dir.join("ns/user");
@@ -76,27 +67,4 @@ pub(super) fn apply(tree: &OwnedFd, recursive: bool, userns: &OwnedFd) -> Result
         ..MountAttr::default()
     };
     sys::mount_setattr(tree.as_fd(), recursive, &attr)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use oci_spec::runtime::LinuxIdMappingBuilder;
-
-    #[test]
-    fn map_text_lists_every_range() {
-        let m = |c: u32, h: u32, s: u32| {
-            LinuxIdMappingBuilder::default()
-                .container_id(c)
-                .host_id(h)
-                .size(s)
-                .build()
-                .expect("mapping")
-        };
-        assert_eq!(
-            map_text(&[m(0, 1000, 10), m(10, 5000, 1)]),
-            "0 1000 10\n10 5000 1\n"
-        );
-        assert_eq!(map_text(&[]), "");
-    }
 }
