@@ -28,6 +28,8 @@ pub mod devices;
 mod error;
 mod freezer;
 mod fsutil;
+#[doc(hidden)]
+pub mod fuzzing;
 mod layout;
 mod manager;
 pub mod mountinfo;

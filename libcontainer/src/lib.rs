@@ -19,6 +19,8 @@ pub mod error;
 pub mod exe_guard;
 #[doc(hidden)]
 pub mod failpoint;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hooks;
 mod init;
 mod process;

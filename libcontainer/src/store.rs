@@ -10,6 +10,7 @@ use oci_spec::runtime::Spec;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::state::{State, Status, OCI_VERSION};
 
 /// File name of a container's persisted record inside its directory.
 pub(crate) const STATE_FILE: &str = "state.json";
@@ -145,7 +146,7 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
 }
 
 /// What kiln persists about a container between commands.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Record {
     pub id: String,
     pub bundle: PathBuf,
@@ -173,18 +174,46 @@ impl Record {
             std::io::ErrorKind::NotFound => Error::NotFound(id.to_string()),
             _ => Error::io("read", &path, e),
         })?;
-        serde_json::from_slice(&data).map_err(|e| Error::State {
+        Self::parse(&data, id, &path)
+    }
+
+    /// Parses the bytes of `path`, container `id`'s `state.json`.
+    pub(crate) fn parse(data: &[u8], id: &str, path: &Path) -> Result<Self> {
+        serde_json::from_slice(data).map_err(|e| Error::State {
             id: id.to_string(),
             reason: format!("{}: {e}", path.display()),
         })
     }
 
+    /// The runc-compatible state document of this container in `status`.
+    pub(crate) fn state(&self, status: Status) -> State {
+        State {
+            oci_version: OCI_VERSION.to_string(),
+            id: self.id.clone(),
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                self.pid
+            },
+            status,
+            bundle: self.bundle.clone(),
+            rootfs: self.rootfs.clone(),
+            created: self.created.clone(),
+            annotations: self.spec.annotations().clone().unwrap_or_default(),
+            owner: self.owner.clone(),
+        }
+    }
+
     pub(crate) fn save(&self, dir: &Path) -> Result<()> {
-        let data = serde_json::to_vec(self).map_err(|e| Error::State {
+        write_atomic(&dir.join(STATE_FILE), &self.to_bytes()?, 0o600)
+    }
+
+    /// The bytes [`Record::save`] writes.
+    pub(crate) fn to_bytes(&self) -> Result<Vec<u8>> {
+        serde_json::to_vec(self).map_err(|e| Error::State {
             id: self.id.clone(),
             reason: e.to_string(),
-        })?;
-        write_atomic(&dir.join(STATE_FILE), &data, 0o600)
+        })
     }
 }
 

@@ -17,24 +17,33 @@ fn dir(m: &Manager, controller: &str) -> Result<Option<PathBuf>, CgroupError> {
 
 /// Collects every v1 statistic runc reports.
 pub(crate) fn collect(m: &Manager) -> Result<Stats, CgroupError> {
+    collect_in(|controller| dir(m, controller), m.unified_dir())
+}
+
+/// [`collect`] from the directories `dir` gives per controller (`None`: not mounted) and, for
+/// hugetlb on hybrid hosts, the cgroup2 directory `unified`.
+pub(crate) fn collect_in(
+    dir: impl Fn(&str) -> Result<Option<PathBuf>, CgroupError>,
+    unified: Option<PathBuf>,
+) -> Result<Stats, CgroupError> {
     let mut s = Stats::default();
-    if let Some(d) = dir(m, "cpuacct")? {
+    if let Some(d) = dir("cpuacct")? {
         cpuacct(&d, &mut s.cpu)?;
     }
-    if let Some(d) = dir(m, "cpu")? {
+    if let Some(d) = dir("cpu")? {
         let stat = fsutil::read_flat_keyed(&d.join("cpu.stat"))?;
         let get = |k: &str| stat.get(k).copied().unwrap_or(0);
         s.cpu.throttling.periods = get("nr_periods");
         s.cpu.throttling.throttled_periods = get("nr_throttled");
         s.cpu.throttling.throttled_time = get("throttled_time");
     }
-    if let Some(d) = dir(m, "cpuset")? {
+    if let Some(d) = dir("cpuset")? {
         s.cpuset = cpuset(&d)?;
     }
-    if let Some(d) = dir(m, "memory")? {
+    if let Some(d) = dir("memory")? {
         s.memory = memory(&d)?;
     }
-    if let Some(d) = dir(m, "pids")? {
+    if let Some(d) = dir("pids")? {
         s.pids = Pids {
             current: fsutil::read_u64_or_zero(&d.join("pids.current"))?,
             limit: match fsutil::read_u64_or_zero(&d.join("pids.max"))? {
@@ -43,10 +52,10 @@ pub(crate) fn collect(m: &Manager) -> Result<Stats, CgroupError> {
             },
         };
     }
-    if let Some(d) = dir(m, "blkio")? {
+    if let Some(d) = dir("blkio")? {
         s.blkio = blkio(&d)?;
     }
-    match dir(m, "hugetlb")? {
+    match dir("hugetlb")? {
         Some(d) => {
             for size in parse::hugepage_sizes() {
                 let f = |suffix: &str| {
@@ -61,7 +70,7 @@ pub(crate) fn collect(m: &Manager) -> Result<Stats, CgroupError> {
             }
         }
         None => {
-            if let Some(d) = m.unified_dir().filter(|d| d.is_dir()) {
+            if let Some(d) = unified.filter(|d| d.is_dir()) {
                 s.hugetlb = super::v2::hugetlb(&d)?;
             }
         }

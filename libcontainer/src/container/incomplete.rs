@@ -28,6 +28,14 @@ pub(crate) struct Recovery {
 }
 
 impl Recovery {
+    /// Parses the bytes of `path`, container `id`'s recovery record.
+    pub(crate) fn parse(bytes: &[u8], id: &str, path: &Path) -> Result<Self> {
+        serde_json::from_slice(bytes).map_err(|e| Error::State {
+            id: id.to_string(),
+            reason: format!("{}: {e}", path.display()),
+        })
+    }
+
     /// Writes the record into the container directory `dir`.
     pub(crate) fn save(&self, dir: &Path) -> Result<()> {
         let text = serde_json::to_vec(self)
@@ -74,12 +82,7 @@ impl Container {
 fn read_record(dir: &Path, id: &str) -> Result<Option<Recovery>> {
     let path = dir.join(RECOVERY);
     match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| Error::State {
-                id: id.to_string(),
-                reason: format!("{}: {e}", path.display()),
-            }),
+        Ok(bytes) => Recovery::parse(&bytes, id, &path).map(Some),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::io("read", &path, e)),
     }

@@ -7,7 +7,7 @@ mod create_support;
 mod delete;
 mod exec;
 mod exec_defaults;
-mod incomplete;
+pub(crate) mod incomplete;
 mod kill;
 mod netdev;
 mod start;
@@ -23,7 +23,7 @@ use oci_spec::runtime::Spec;
 
 use crate::error::{Error, Result};
 use crate::process::procfs;
-use crate::state::{State, Status, OCI_VERSION};
+use crate::state::{State, Status};
 use crate::store::{DirLock, Record, StateRoot, EXEC_FIFO};
 
 /// A container known to a state root.
@@ -127,18 +127,7 @@ impl Container {
     }
 
     fn state_with(&self, status: Status) -> State {
-        let r = &self.record;
-        State {
-            oci_version: OCI_VERSION.to_string(),
-            id: r.id.clone(),
-            pid: if status == Status::Stopped { 0 } else { r.pid },
-            status,
-            bundle: r.bundle.clone(),
-            rootfs: r.rootfs.clone(),
-            created: r.created.clone(),
-            annotations: r.spec.annotations().clone().unwrap_or_default(),
-            owner: r.owner.clone(),
-        }
+        self.record.state(status)
     }
 
     fn refuse(&self, status: Status, action: &'static str) -> Error {

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 /// One message of the create protocol. Order of a create:
 /// parent `Go` → child `MountsDone` → parent `HooksDone` → child `Ready`.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Msg {
+pub enum Msg {
     /// Parent → child: ids mapped and cgroup joined; carry on.
     Go,
     /// Child → parent: I unshared a user namespace; write uid/gid maps of pid.
@@ -131,15 +131,11 @@ impl Channel {
     /// Sends a message, optionally with a file descriptor (attached to the
     /// header packet).
     pub(crate) fn send_with(&self, msg: &Msg, fd: Option<BorrowedFd<'_>>) -> Result<()> {
-        let (tag, payload) = msg.tag_and_payload();
-        let len = u32::try_from(payload.len())
-            .ok()
-            .filter(|&l| l as usize <= MAX_PAYLOAD)
-            .ok_or_else(|| Error::InitDied(format!("sync message of {} bytes", payload.len())))?;
-        let mut chunks = payload.chunks(CHUNK);
-        let first = header_packet(tag, len, chunks.next().unwrap_or_default());
-        self.send_packet(&first, fd)?;
-        chunks.try_for_each(|c| self.send_packet(c, None))
+        let mut packets = packets(msg)?.into_iter();
+        if let Some(header) = packets.next() {
+            self.send_packet(&header, fd)?;
+        }
+        packets.try_for_each(|p| self.send_packet(&p, None))
     }
 
     fn send_packet(&self, data: &[u8], fd: Option<BorrowedFd<'_>>) -> Result<()> {
@@ -177,25 +173,12 @@ impl Channel {
     fn recv_one(&self) -> Result<(Msg, Option<OwnedFd>)> {
         let mut buf = vec![0u8; HEADER + CHUNK];
         let (n, fd) = self.recv_packet(&mut buf)?;
-        if n < HEADER {
-            return Err(malformed(&buf[..n]));
-        }
-        let tag = buf[0];
-        let len = u32::from_le_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
-        if len > MAX_PAYLOAD || n - HEADER > len {
-            return Err(malformed(&buf[..n]));
-        }
-        let mut payload = Vec::with_capacity(len);
-        payload.extend_from_slice(&buf[HEADER..n]);
-        while payload.len() < len {
+        let mut frame = Frame::start(&buf[..n])?;
+        while !frame.is_complete() {
             let (n, _) = self.recv_packet(&mut buf[..CHUNK])?;
-            if payload.len() + n > len {
-                return Err(malformed(&buf[..n]));
-            }
-            payload.extend_from_slice(&buf[..n]);
+            frame.push(&buf[..n])?;
         }
-        let msg = Msg::decode(tag, &payload).ok_or_else(|| malformed(&buf[..HEADER]))?;
-        Ok((msg, fd))
+        Ok((frame.finish()?, fd))
     }
 
     /// One packet into `buf`: its length and the first fd passed with it.
@@ -292,6 +275,79 @@ fn header_packet(tag: u8, len: u32, first_chunk: &[u8]) -> Vec<u8> {
     p
 }
 
+/// The packets of `msg`: the header packet with the first chunk, then the
+/// rest of the payload in chunks. A payload over `MAX_PAYLOAD` is an error.
+pub fn packets(msg: &Msg) -> Result<Vec<Vec<u8>>> {
+    let (tag, payload) = msg.tag_and_payload();
+    let len = u32::try_from(payload.len())
+        .ok()
+        .filter(|&l| l as usize <= MAX_PAYLOAD)
+        .ok_or_else(|| Error::InitDied(format!("sync message of {} bytes", payload.len())))?;
+    let mut chunks = payload.chunks(CHUNK);
+    let header = header_packet(tag, len, chunks.next().unwrap_or_default());
+    Ok(std::iter::once(header)
+        .chain(chunks.map(<[u8]>::to_vec))
+        .collect())
+}
+
+/// A message being received: the header packet read, the payload filling up.
+#[derive(Debug)]
+pub struct Frame {
+    tag: u8,
+    len: usize,
+    payload: Vec<u8>,
+}
+
+impl Frame {
+    /// Starts a message from its header packet; a packet too short for the
+    /// header, a length over `MAX_PAYLOAD` or more payload than the length
+    /// says is malformed.
+    pub fn start(packet: &[u8]) -> Result<Frame> {
+        let Some((header, first)) = packet.split_first_chunk::<HEADER>() else {
+            return Err(malformed(packet));
+        };
+        let len = u32::from_le_bytes([header[1], header[2], header[3], header[4]]) as usize;
+        if len > MAX_PAYLOAD || first.len() > len {
+            return Err(malformed(packet));
+        }
+        // Memory for what has not arrived yet is not taken on the header's word.
+        let mut payload = Vec::with_capacity(len.min(HEADER + CHUNK));
+        payload.extend_from_slice(first);
+        Ok(Frame {
+            tag: header[0],
+            len,
+            payload,
+        })
+    }
+
+    /// Whether the whole payload has arrived.
+    pub fn is_complete(&self) -> bool {
+        self.payload.len() >= self.len
+    }
+
+    /// Adds the next packet of the payload; more than the length is malformed.
+    pub fn push(&mut self, packet: &[u8]) -> Result<()> {
+        if self.payload.len() + packet.len() > self.len {
+            return Err(malformed(packet));
+        }
+        self.payload.extend_from_slice(packet);
+        Ok(())
+    }
+
+    /// The message, once complete; an unknown tag or a payload that does not
+    /// fit the tag is malformed.
+    pub fn finish(self) -> Result<Msg> {
+        if !self.is_complete() {
+            return Err(malformed(&self.payload));
+        }
+        Msg::decode(self.tag, &self.payload).ok_or_else(|| {
+            let mut header = vec![self.tag];
+            header.extend_from_slice(&(self.len as u32).to_le_bytes());
+            malformed(&header)
+        })
+    }
+}
+
 /// The header-and-payload packet of a message that fits one packet.
 pub(crate) fn single_packet(msg: &Msg) -> Option<Vec<u8>> {
     let (tag, payload) = msg.tag_and_payload();
@@ -349,6 +405,34 @@ mod tests {
         a.send_packet(&[8, 3, 0, 0, 0, b'a', b'b', b'c', b'd'], None)
             .unwrap();
         assert!(matches!(b.recv(), Err(Error::InitDied(_))));
+    }
+
+    #[test]
+    fn frames_decode_without_a_socket() {
+        let decode = |packets: &[Vec<u8>]| -> Result<Msg> {
+            let (first, rest) = packets.split_first().unwrap();
+            let mut frame = Frame::start(first)?;
+            for p in rest {
+                frame.push(p)?;
+            }
+            frame.finish()
+        };
+        let big = Msg::HooksDone("x".repeat(CHUNK * 2 + 3));
+        let packets = packets(&big).unwrap();
+        assert_eq!(packets.len(), 3);
+        assert_eq!(decode(&packets).unwrap(), big);
+        // Too short, too long for the header's length, unknown tag.
+        for bad in [
+            &[5u8, 0, 0][..],
+            &[8, 1, 0, 0, 0, b'a', b'b'],
+            &[99, 0, 0, 0, 0],
+        ] {
+            assert!(decode(&[bad.to_vec()]).is_err(), "{bad:?}");
+        }
+        // A pid of 3 bytes; a continuation past the length.
+        assert!(decode(&[vec![3, 3, 0, 0, 0, 1, 2, 3]]).is_err());
+        let mut frame = Frame::start(&[8, 2, 0, 0, 0]).unwrap();
+        assert!(frame.push(b"abc").is_err());
     }
 
     #[test]

@@ -32,7 +32,7 @@ mod idmap;
 mod inroot;
 mod mountinfo;
 mod mounts;
-mod options;
+pub(crate) mod options;
 mod pivot;
 mod procdest;
 mod sources;

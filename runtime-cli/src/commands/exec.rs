@@ -68,6 +68,16 @@ fn bad(field: &str, reason: impl Into<String>) -> Error {
     }
 }
 
+/// Parses `--user uid[:gid]` (gid 0 if left out).
+pub fn parse_user(u: &str) -> Result<(u32, u32), Error> {
+    let (uid, gid) = u.split_once(':').unwrap_or((u, "0"));
+    let id = |s: &str| {
+        s.parse::<u32>()
+            .map_err(|_| bad("--user", format!("{u:?} is not uid[:gid]")))
+    };
+    Ok((id(uid)?, id(gid)?))
+}
+
 /// The process to run: --process as given, or the container's process with
 /// the command line's changes.
 fn build_process(c: &Container, a: &ExecArgs) -> Result<Process, Error> {
@@ -102,13 +112,7 @@ fn build_process(c: &Container, a: &ExecArgs) -> Result<Process, Error> {
         p["cwd"] = cwd.to_string_lossy().into_owned().into();
     }
     if let Some(u) = &a.user {
-        let (uid, gid) = u.split_once(':').unwrap_or((u, "0"));
-        let uid: u32 = uid
-            .parse()
-            .map_err(|_| bad("--user", format!("{u:?} is not uid[:gid]")))?;
-        let gid: u32 = gid
-            .parse()
-            .map_err(|_| bad("--user", format!("{u:?} is not uid[:gid]")))?;
+        let (uid, gid) = parse_user(u)?;
         p["user"] = serde_json::json!({"uid": uid, "gid": gid});
     }
     if !a.additional_gids.is_empty() {

@@ -1,0 +1,143 @@
+//! The `kiln` command line (the binary is `src/main.rs`): a runc-compatible
+//! command line over kiln-libcontainer.
+//!
+//! Only argument parsing and output formatting live here; every operation is
+//! a call into the library. A library target so that the fuzz targets
+//! (`fuzz/`) reach the argument parser the binary uses.
+
+pub mod commands;
+pub mod logger;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Global options, as runc has them.
+#[derive(Debug, Parser)]
+#[command(
+    name = "kiln",
+    disable_version_flag = true,
+    args_override_self = true,
+    about = "a drop-in for runc - Open Container Initiative runtime"
+)]
+pub struct Cli {
+    /// Root directory for storage of container state.
+    #[arg(long, global = true, default_value = "/run/kiln")]
+    pub root: PathBuf,
+    /// Log file (default: stderr).
+    #[arg(long, global = true)]
+    pub log: Option<PathBuf>,
+    /// Log format.
+    #[arg(long = "log-format", global = true, value_enum, default_value = "text")]
+    pub log_format: logger::LogFormat,
+    /// Enable debug logging.
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// Use systemd for cgroups (cgroupsPath is then slice:prefix:name).
+    #[arg(long = "systemd-cgroup", global = true)]
+    pub systemd_cgroup: bool,
+    /// Rootless mode ("true", "false" or "auto"); `spec --rootless` writes a rootless config.
+    #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true")]
+    pub rootless: Option<String>,
+    /// Accepted for runc compatibility (checkpoint/restore is not supported).
+    #[arg(long, global = true, hide = true)]
+    pub criu: Option<String>,
+    /// Print the version (`kiln version X`, then commit, spec and libseccomp lines).
+    #[arg(short = 'v', long)]
+    pub version: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Whether --root was given (a given root must exist for `list`).
+    #[arg(skip)]
+    pub root_given: bool,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a container from a bundle.
+    Create(commands::create::CreateArgs),
+    /// Start a created container.
+    Start(commands::IdArg),
+    /// Create and start a container.
+    Run(commands::run::RunArgs),
+    /// Print the state of a container as JSON.
+    State(commands::IdArg),
+    /// Send a signal to a container's process.
+    Kill(commands::kill::KillArgs),
+    /// Delete a container and its resources.
+    Delete(commands::delete::DeleteArgs),
+    /// List containers under the root.
+    List(commands::list::ListArgs),
+    /// Write a default config.json.
+    Spec(commands::spec::SpecArgs),
+    /// Freeze all processes of a container.
+    Pause(commands::IdArg),
+    /// Thaw a paused container.
+    Resume(commands::IdArg),
+    /// Print resource statistics and OOM events as JSON lines.
+    Events(commands::cgroup_cmds::EventsArgs),
+    /// List the processes of a container.
+    Ps(commands::cgroup_cmds::PsArgs),
+    /// Change the resource limits of a running container.
+    Update(commands::update::UpdateArgs),
+    /// Run a new process inside a running container.
+    Exec(commands::exec::ExecArgs),
+    /// Print the features this kiln supports (runtime-spec features.md).
+    Features,
+    /// Checkpoint a running container (not supported: kiln has no CRIU support).
+    Checkpoint(commands::UnsupportedArgs),
+    /// Restore a container from a checkpoint (not supported: kiln has no CRIU support).
+    Restore(commands::UnsupportedArgs),
+}
+
+/// urfave/cli's help layout, which runc's users and tests read: `NAME:` first.
+const HELP_TEMPLATE: &str = "NAME:\n   {bin} - {about}\n\nUSAGE:\n   {usage}\n\n{all-args}";
+
+/// Parses `args` (the program name first) as the binary does; `--help`,
+/// `--version`-style output and usage errors are the `Err`.
+pub fn try_parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    use clap::{CommandFactory, FromArgMatches};
+    let mut args = args.into_iter().map(Into::into).peekable();
+    let bin = args
+        .peek()
+        .and_then(|a| {
+            std::path::Path::new(a)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "kiln".into());
+    // clap's {bin} of a subcommand is "kiln-create"; urfave/cli's is "kiln create".
+    let cmd = Cli::command()
+        .help_template(HELP_TEMPLATE)
+        .mut_subcommands(|s| {
+            let name = format!("{bin} {}", s.get_name());
+            s.help_template(HELP_TEMPLATE.replace("{bin}", &name))
+        });
+    let m = cmd.try_get_matches_from(args)?;
+    let mut cli = Cli::from_arg_matches(&m)?;
+    cli.root_given = m.value_source("root") == Some(clap::parser::ValueSource::CommandLine);
+    Ok(cli)
+}
+
+/// Parses the process' command line (exits on --help and usage errors, as clap does).
+pub fn parse() -> Cli {
+    match try_parse_from(std::env::args_os()) {
+        Ok(cli) => cli,
+        Err(e) if e.kind() == clap::error::ErrorKind::InvalidSubcommand => {
+            let name = match e.get(clap::error::ContextKind::InvalidSubcommand) {
+                Some(clap::error::ContextValue::String(s)) => s.clone(),
+                _ => String::new(),
+            };
+            // runc's (urfave/cli's) wording and exit code.
+            eprintln!("No help topic for '{name}'");
+            std::process::exit(3)
+        }
+        Err(e) => e.exit(),
+    }
+}
