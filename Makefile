@@ -1,7 +1,7 @@
 # kiln: the two commands a newcomer needs are `make demo` and `make test`.
 CARGO ?= cargo
 
-.PHONY: deps build release demo test test-unit test-integration test-v2 test-runc-suite
+.PHONY: deps build release demo test test-unit test-fuzz fuzz-campaign test-integration test-v2 test-runc-suite
 
 # The Debian packages building and testing need; installed when missing (root).
 DEPS := libseccomp-dev pkg-config busybox-static jq runc
@@ -22,14 +22,26 @@ release: deps
 demo: release
 	./scripts/demo.sh target/x86_64-unknown-linux-gnu/release/kiln
 
-# Everything CI runs: unit tests, end-to-end tests against the kiln binary on
-# this host (cgroup v1/hybrid), runc's own integration suite against kiln
-# (compared with integration-tests/runc-suite/expected.txt), and the cgroup v2
-# tests inside a small VM.
-test: deps build test-unit test-integration test-runc-suite test-v2
+# Everything CI runs: unit tests, a short run of every fuzz target, end-to-end
+# tests against the kiln binary on this host (cgroup v1/hybrid), runc's own
+# integration suite against kiln (compared with
+# integration-tests/runc-suite/expected.txt), and the cgroup v2 tests inside a
+# small VM.
+test: deps build test-unit test-fuzz test-integration test-runc-suite test-v2
 
 test-unit: deps
 	$(CARGO) test --workspace --exclude kiln-integration-tests -- --test-threads=2
+
+# Every fuzz target (fuzz/fuzz_targets) for FUZZ_SECONDS on its seed corpus;
+# needs `cargo +nightly` (cargo-fuzz is installed when missing). See fuzz/README.md.
+FUZZ_SECONDS ?= 30
+test-fuzz: deps
+	./fuzz/run.sh $(FUZZ_SECONDS)
+
+# The long campaign, by hand: every target for FUZZ_MINUTES, one summary table.
+FUZZ_MINUTES ?= 10
+fuzz-campaign:
+	./fuzz/campaign.sh $(FUZZ_MINUTES)
 
 test-integration: build
 	$(CARGO) test -p kiln-integration-tests -- --test-threads=2
