@@ -12,7 +12,7 @@
 set -euo pipefail
 minutes=${1:-10}
 shift $(($# > 0 ? 1 : 0))
-[[ $minutes =~ ^[0-9]+$ ]] || { echo "campaign: MINUTES must be a number, got '$minutes'" >&2; exit 2; }
+[[ $minutes =~ ^[1-9][0-9]*$ ]] || { echo "campaign: MINUTES must be a positive number, got '$minutes'" >&2; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
 start=$(date +%s)
 rc=0

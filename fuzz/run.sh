@@ -26,7 +26,7 @@ while (($#)); do
 done
 seconds=${1:-30}
 shift $(($# > 0 ? 1 : 0))
-[[ $seconds =~ ^[0-9]+$ ]] || { echo "fuzz: SECONDS must be a number, got '$seconds'" >&2; exit 2; }
+[[ $seconds =~ ^[1-9][0-9]*$ ]] || { echo "fuzz: SECONDS must be a positive number, got '$seconds'" >&2; exit 2; }
 
 fuzz_dir=$(cd "$(dirname "$0")" && pwd)
 cd "$fuzz_dir/.."
