@@ -32,17 +32,25 @@ for applet in sh sleep true cat; do ln -s busybox "$work/bundle/rootfs/bin/$appl
   | .linux.resources = {"memory": {"limit": 67108864}, "pids": {"limit": 100}}' \
   config.json > config.tmp && mv config.tmp config.json)
 
-# One line of host figures: fds in use, MemAvailable (KiB), Slab (KiB), kiln cgroups,
-# mounts, processes.
+# One line of host figures. Exact, and kiln's: cgroups under kiln-soak, mounts in the host's
+# mount namespace, processes whose root is not the host's (container processes), zombies,
+# kiln processes. System-wide, so other work on the machine moves them too: fds in use,
+# MemAvailable and Slab (KiB), all processes.
 sample() {
-  local fds mem slab cg mounts procs
+  local fds mem slab cg mounts procs contained zombies kilns p root
   fds=$(awk '{print $1 - $2}' /proc/sys/fs/file-nr)
   mem=$(awk '/^MemAvailable:/ {print $2}' /proc/meminfo)
   slab=$(awk '/^Slab:/ {print $2}' /proc/meminfo)
   cg=$(find /sys/fs/cgroup/*/kiln-soak /sys/fs/cgroup/unified/kiln-soak -mindepth 1 -type d 2>/dev/null | wc -l)
   mounts=$(wc -l </proc/self/mountinfo)
-  procs=$(find /proc -maxdepth 1 -name '[0-9]*' | wc -l)
-  echo "fds=$fds mem_available_kib=$mem slab_kib=$slab cgroups=$cg mounts=$mounts processes=$procs"
+  procs=0 contained=0 zombies=0 kilns=0
+  for p in /proc/[0-9]*; do
+    procs=$((procs + 1))
+    root=$(readlink "$p/root" 2>/dev/null) && [[ $root != / ]] && contained=$((contained + 1))
+    grep -q '^State:.*Z' "$p/status" 2>/dev/null && zombies=$((zombies + 1))
+    [[ $(cat "$p/comm" 2>/dev/null) == kiln* ]] && kilns=$((kilns + 1))
+  done
+  echo "cgroups=$cg mounts=$mounts container_processes=$contained zombies=$zombies kiln_processes=$kilns | fds=$fds mem_available_kib=$mem slab_kib=$slab processes=$procs"
 }
 
 worker() {
