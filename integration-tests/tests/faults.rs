@@ -2,10 +2,10 @@
 //! named point they pass (`KILN_FAILPOINT`, debug builds: see kiln's `failpoint` module).
 //! The points are not listed here: each test first runs the command once with `--debug` and
 //! reads the points it passed from the log, so a point added to kiln is covered at once.
-//! After each kill: `list` works, `delete -f` succeeds and leaves no process, cgroup or state
-//! directory, and the seccomp cache holds no partial entry.
+//! After each kill: `list` works, `delete -f` succeeds and leaves no process, cgroup, state
+//! directory or host mount, and the seccomp cache holds no partial entry.
 
-use kiln_integration_tests::{cgroup, skip_for_runc, sys, Container, HookKind, Output};
+use kiln_integration_tests::{cgroup, mountinfo, skip_for_runc, sys, Container, HookKind, Output};
 use serde_json::json;
 
 const FAILPOINT: &str = "KILN_FAILPOINT";
@@ -64,6 +64,14 @@ fn partial_cache_entries(c: &Container) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// No mount of the host's mount namespace below the bundle or the state root.
+fn assert_no_host_mounts(c: &Container, point: &str) {
+    for dir in [c.bundle().path().to_path_buf(), c.rt().root()] {
+        let left = mountinfo::host_mounts_under(&dir).expect("read mountinfo");
+        assert!(left.is_empty(), "mounts after {point}: {left:?}");
+    }
+}
+
 fn create(c: &Container, env: &[(&str, &str)], debug: bool) -> Output {
     let bundle = c.bundle().path().to_string_lossy().into_owned();
     let pid_file = c.bundle().path().join("init.pid");
@@ -119,6 +127,7 @@ fn kill_create_at_each_point(tag: &str, setup: impl Fn(&mut Container), must_see
         let left = cgroup::procs(c.id());
         assert!(left.is_empty(), "processes after {point}: {left:?}");
         c.assert_nothing_left();
+        assert_no_host_mounts(&c, point);
         let partial = partial_cache_entries(&c);
         assert!(partial.is_empty(), "cache after {point}: {partial:?}");
     }
@@ -247,6 +256,7 @@ fn exec_killed_at_each_step_leaves_the_container_as_it_was() {
         assert!(again.success(), "exec after {point}: {}", again.describe());
         c.delete(true).expect_success();
         c.assert_nothing_left();
+        assert_no_host_mounts(&c, point);
     }
 }
 
