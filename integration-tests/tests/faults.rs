@@ -104,6 +104,7 @@ fn create_points(tag: &str, setup: &impl Fn(&mut Container)) -> Vec<String> {
 /// SIGKILLs `create` (or the init) at each point; `delete -f` must leave nothing.
 fn kill_create_at_each_point(tag: &str, setup: impl Fn(&mut Container), must_see: &[&str]) {
     let points = create_points(tag, &setup);
+    println!("{tag}: {} fail points: {points:?}", points.len());
     for want in must_see {
         assert!(
             points.iter().any(|p| p == want),
@@ -222,6 +223,7 @@ fn exec_killed_at_each_step_leaves_the_container_as_it_was() {
     exec_as_user(&c, &[], true, &["true"]).expect_success();
     let points = points_in_log(&c.rt().log());
     let points: Vec<&String> = points.iter().filter(|p| p.starts_with("exec")).collect();
+    println!("exec: {} fail points: {points:?}", points.len());
     for want in [
         "exec:cloned",
         "exec-helper:fork",
