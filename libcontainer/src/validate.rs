@@ -91,7 +91,11 @@ pub fn spec(spec: &Spec) -> Result<()> {
         }
     }
     if let Some(sysctl) = linux.sysctl() {
-        for key in sysctl.keys() {
+        // In key order: the map's own order changes from one load to the next,
+        // and the error must name the same key each time (found by fuzzing).
+        let mut keys: Vec<&String> = sysctl.keys().collect();
+        keys.sort();
+        for key in keys {
             if let Some(reason) = sysctl::refusal(spec, key, &namespaces) {
                 return Err(Error::config(crate::init::sysctl::field(key), reason));
             }
@@ -262,6 +266,19 @@ mod tests {
         );
         let err = spec(&spec_from(&format!("{s}}}"))).unwrap_err().to_string();
         assert!(err.contains("linux.sysctl[\"vm.swappiness\"]"), "{err}");
+    }
+
+    #[test]
+    fn of_several_refused_sysctls_the_first_key_is_named_every_time() {
+        let s = BASE.replace(
+            "\"linux\":{",
+            "\"linux\":{\"sysctl\":{\"vm.swappiness\":\"1\",\"net.core.somaxconn\":\"1\",\"kernel.uid_rmid_forced\":\"1\"},",
+        );
+        // Each load is a new map with its own iteration order.
+        for _ in 0..20 {
+            let err = spec(&spec_from(&format!("{s}}}"))).unwrap_err().to_string();
+            assert!(err.contains("[\"kernel.uid_rmid_forced\"]"), "{err}");
+        }
     }
 
     #[test]

@@ -40,7 +40,9 @@ pub(crate) fn apply(spec: &Spec) -> Result<()> {
         return Ok(());
     }
     let proc = ProcRoot::open()?;
-    for (key, value) in sysctl {
+    let mut entries: Vec<(&String, &String)> = sysctl.iter().collect();
+    entries.sort();
+    for (key, value) in entries {
         let rel = swap_separators(&dotted(key));
         if rel.split('/').any(|c| c.is_empty() || c == "..") {
             return Err(Error::config(field(key), "not a sysctl name"));
