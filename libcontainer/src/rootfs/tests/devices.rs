@@ -196,23 +196,7 @@ fn dev_bind_mount_skips_devices() {
     }
     let _guard = RemoveProbe;
     let mut b = Bundle::new();
-    let mut mounts: Vec<_> = b
-        .spec
-        .mounts()
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|m| !m.destination().starts_with("/dev"))
-        .collect();
-    mounts.push(
-        MountBuilder::default()
-            .destination("/dev")
-            .source("/dev")
-            .options(vec!["rbind".to_string()])
-            .build()
-            .expect("mount"),
-    );
-    b.spec.set_mounts(Some(mounts));
+    b.bind_dev_from("/dev");
     set_devices(
         &mut b,
         vec![device(HOST_PROBE, LinuxDeviceType::C, 1, 3)

@@ -61,6 +61,27 @@ pub(crate) struct Bundle {
 }
 
 impl Bundle {
+    /// Replaces the config's mounts below /dev by one recursive bind of `source` on /dev.
+    pub(crate) fn bind_dev_from(&mut self, source: &str) {
+        let mut mounts: Vec<_> = self
+            .spec
+            .mounts()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|m| !m.destination().starts_with("/dev"))
+            .collect();
+        mounts.push(
+            oci_spec::runtime::MountBuilder::default()
+                .destination("/dev")
+                .source(source)
+                .options(vec!["rbind".to_string()])
+                .build()
+                .expect("mount"),
+        );
+        self.spec.set_mounts(Some(mounts));
+    }
+
     /// A fresh bundle with the default (runc spec) config.
     pub(crate) fn new() -> Self {
         let dir = tempfile::Builder::new()

@@ -5,7 +5,6 @@
 use std::os::unix::fs::symlink;
 
 use nix::sys::stat::{lstat, makedev, mknod, Mode, SFlag};
-use oci_spec::runtime::MountBuilder;
 
 use super::harness::{self, is_root, Bundle, Child, Ns};
 use crate::rootfs::filekind::describe;
@@ -20,23 +19,7 @@ fn bundle_with_fake_null(make_null: impl FnOnce(&std::path::Path)) -> Bundle {
     make_null(&fakedev.join("null"));
     std::fs::write(b.rootfs().join("secret"), "secret\n").expect("secret");
     std::fs::write(b.rootfs().join("leak"), "leak\n").expect("leak");
-    let mut mounts: Vec<_> = b
-        .spec
-        .mounts()
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|m| !m.destination().starts_with("/dev"))
-        .collect();
-    mounts.push(
-        MountBuilder::default()
-            .destination("/dev")
-            .source("fakedev")
-            .options(vec!["rbind".to_string()])
-            .build()
-            .expect("mount"),
-    );
-    b.spec.set_mounts(Some(mounts));
+    b.bind_dev_from("fakedev");
     if let Some(linux) = b.spec.linux_mut() {
         linux.set_masked_paths(Some(vec!["/secret".to_string()]));
     }
