@@ -286,6 +286,9 @@ clean_cgroups() {
     done < <(cat "$dir/cgroup.procs" 2>/dev/null)
   done
   for dir in $(our_cgroups); do
+    # A hierarchy that is only a directory on the /sys/fs/cgroup tmpfs (no controller mounted
+    # there): conmon still made our directory and wrote a plain `tasks` file into it.
+    [[ $(stat -f -c %T "$dir") == tmpfs ]] && find "$dir" -maxdepth 1 -type f -delete
     for ((i = 0; i < 100; i++)); do
       rmdir "$dir" 2>/dev/null && break
       [[ -d $dir ]] || break
