@@ -42,13 +42,18 @@ pub struct HostTmpfs {
 impl HostTmpfs {
     /// Mounts a small tmpfs at `path` (which must exist and belong to the test).
     pub fn mount(path: &Path) -> Result<HostTmpfs> {
+        HostTmpfs::mount_with(path, "size=1m")
+    }
+
+    /// [`HostTmpfs::mount`] with the given tmpfs `options` (e.g. `size=256k,nr_inodes=64`).
+    pub fn mount_with(path: &Path, options: &str) -> Result<HostTmpfs> {
         use nix::mount::{mount, MsFlags};
         mount(
             Some("tmpfs"),
             path,
             Some("tmpfs"),
             MsFlags::empty(),
-            Some("size=1m"),
+            Some(options),
         )
         .map_err(|source| Error::Sys {
             call: "mount tmpfs",

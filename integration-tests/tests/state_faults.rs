@@ -4,25 +4,23 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use kiln_integration_tests::mountinfo::HostTmpfs;
 use kiln_integration_tests::{cgroup, skip_for_runc, sys, Container};
 
 /// A small tmpfs mounted over a container's state root for the test's duration.
 struct SmallFs {
     path: PathBuf,
+    _mount: HostTmpfs,
 }
 
 impl SmallFs {
     fn mount(c: &Container, options: &str) -> SmallFs {
         let path = c.rt().root();
-        nix::mount::mount(
-            Some("tmpfs"),
-            &path,
-            Some("tmpfs"),
-            nix::mount::MsFlags::empty(),
-            Some(options),
-        )
-        .expect("mount tmpfs on the state root");
-        SmallFs { path }
+        let mount = HostTmpfs::mount_with(&path, options).expect("mount tmpfs on the state root");
+        SmallFs {
+            path,
+            _mount: mount,
+        }
     }
 
     /// Fills the filesystem: data until ENOSPC (and, with `inodes`, empty files until the
@@ -46,14 +44,6 @@ impl SmallFs {
             }
         }
         assert!(!inodes, "the inodes never ran out");
-    }
-}
-
-impl Drop for SmallFs {
-    fn drop(&mut self) {
-        if let Err(e) = nix::mount::umount2(&self.path, nix::mount::MntFlags::MNT_DETACH) {
-            eprintln!("umount {}: {e}", self.path.display());
-        }
     }
 }
 
