@@ -55,6 +55,19 @@ impl Container {
         assert!(cgroups.is_empty(), "cgroups left: {cgroups:?}");
     }
 
+    /// After a crash (`when` says which, for the messages): `list` works, `delete -f` succeeds,
+    /// and nothing is left — no process in the cgroup, and [`Container::assert_nothing_left`].
+    #[track_caller]
+    pub fn assert_delete_force_cleans_up(&self, when: &str) {
+        let listed = self.rt.list(&[]).expect("list");
+        assert!(listed.success(), "list {when}: {}", listed.describe());
+        let out = self.rt.delete(&self.id, true).expect("delete -f");
+        assert!(out.success(), "delete -f {when}: {}", out.describe());
+        let left = cgroup::procs(&self.id);
+        assert!(left.is_empty(), "processes {when}: {left:?}");
+        self.assert_nothing_left();
+    }
+
     /// A container with a fresh bundle and state root; `tag` names the test in the id.
     #[track_caller]
     pub fn new(tag: &str) -> Container {

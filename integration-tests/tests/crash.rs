@@ -93,17 +93,7 @@ fn kill_create_at_every_moment(tag: &str, setup: impl Fn(&mut Container)) {
         std::thread::sleep(std::time::Duration::from_millis(delay_ms));
         create.kill().ok(); // it may have finished already
         create.wait().expect("reap create");
-        let listed = c.rt().list(&[]).expect("list");
-        assert!(
-            listed.success(),
-            "list after {delay_ms} ms: {}",
-            listed.describe()
-        );
-        let out = c.rt().delete(c.id(), true).expect("delete -f");
-        assert!(out.success(), "after {delay_ms} ms: {}", out.describe());
-        let survivors: Vec<i32> = cgroup::procs(c.id());
-        assert!(survivors.is_empty(), "after {delay_ms} ms: {survivors:?}");
-        c.assert_nothing_left();
+        c.assert_delete_force_cleans_up(&format!("after {delay_ms} ms"));
     }
 }
 

@@ -117,17 +117,7 @@ fn kill_create_at_each_point(tag: &str, setup: impl Fn(&mut Container), must_see
         c.write_config();
         let out = create(&c, &[(FAILPOINT, point)], false);
         assert!(!out.success(), "create killed at {point} succeeded");
-        let listed = c.rt().list(&[]).expect("list");
-        assert!(
-            listed.success(),
-            "list after {point}: {}",
-            listed.describe()
-        );
-        let out = c.rt().delete(c.id(), true).expect("delete -f");
-        assert!(out.success(), "delete -f after {point}: {}", out.describe());
-        let left = cgroup::procs(c.id());
-        assert!(left.is_empty(), "processes after {point}: {left:?}");
-        c.assert_nothing_left();
+        c.assert_delete_force_cleans_up(&format!("after {point}"));
         assert_no_host_mounts(&c, point);
         let partial = partial_cache_entries(&c);
         assert!(partial.is_empty(), "cache after {point}: {partial:?}");
