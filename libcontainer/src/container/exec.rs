@@ -242,7 +242,14 @@ impl Container {
             write_atomic(p, pid.to_string().as_bytes(), 0o644)?;
             hit("exec", "pid-file");
         }
-        chan.send(&Msg::Handover)?;
+        if let Err(e) = chan.send(&Msg::Handover) {
+            // The process does not wait for `Handover` before failing (that saves a round
+            // trip): if it is gone, the reason is already queued on the channel.
+            return Err(match chan.recv_with_fd() {
+                Ok((Msg::Failed(f), _)) => Error::Init(f),
+                _ => e,
+            });
+        }
         hit("exec", "handover");
         loop {
             if let Some(fd) = notify_fd.take() {

@@ -194,6 +194,9 @@ impl Channel {
                 MsgFlags::MSG_CMSG_CLOEXEC,
             ) {
                 Err(nix::Error::EINTR) => continue,
+                // The peer closed with our last message unread: the kernel reports that once
+                // (and clears it) before what the peer sent, which may be why it failed.
+                Err(nix::Error::ECONNRESET) => continue,
                 other => break other,
             }
         }
