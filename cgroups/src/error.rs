@@ -165,6 +165,22 @@ pub enum CgroupError {
 }
 
 impl CgroupError {
+    /// Whether the kernel refused for lack of permission (EACCES, EPERM, or a read-only
+    /// cgroup filesystem): what an unprivileged caller meets where it was not delegated.
+    pub fn is_permission_denied(&self) -> bool {
+        let source = match self {
+            Self::Mkdir { source, .. }
+            | Self::Write { source, .. }
+            | Self::Apply { source, .. }
+            | Self::Read { source, .. } => source,
+            _ => return false,
+        };
+        matches!(
+            source.raw_os_error(),
+            Some(libc::EACCES | libc::EPERM | libc::EROFS)
+        )
+    }
+
     /// Builds an [`CgroupError::InvalidResource`] for `field`.
     pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Self::InvalidResource {

@@ -63,6 +63,9 @@ pub(crate) struct Mounts {
     pub v1: Vec<V1Mount>,
     /// The cgroup2 mount (`None` on a pure v1 host).
     pub unified: Option<PathBuf>,
+    /// Hierarchies left out because an unprivileged caller may not write there (see
+    /// [`crate::Manager::create_unprivileged`]): mount point and controllers.
+    pub withheld: Vec<(PathBuf, Vec<&'static str>)>,
 }
 
 impl Mounts {
@@ -92,6 +95,7 @@ impl Mounts {
                 layout: Layout::V2,
                 v1: Vec::new(),
                 unified: Some(root.to_path_buf()),
+                withheld: Vec::new(),
             });
         }
         let below_root = |m: &&&MountInfo| m.mount_point.parent() == Some(root);
@@ -126,7 +130,24 @@ impl Mounts {
             layout,
             v1,
             unified,
+            withheld: Vec::new(),
         })
+    }
+
+    /// Leaves out the hierarchy mounted at `mount` (the layout stays what the host has).
+    pub(crate) fn withhold(&mut self, mount: &Path) {
+        if let Some(i) = self.v1.iter().position(|h| h.mount == mount) {
+            let h = self.v1.remove(i);
+            self.withheld.push((h.mount, h.controllers));
+        } else if self.unified.as_deref() == Some(mount) {
+            self.unified = None;
+            self.withheld.push((mount.to_path_buf(), vec!["unified"]));
+        }
+    }
+
+    /// Whether the hierarchy of `controller` (v1 name, or "unified") was withheld.
+    pub(crate) fn is_withheld(&self, controller: &str) -> bool {
+        self.withheld.iter().any(|(_, c)| c.contains(&controller))
     }
 
     /// Drops any hierarchy whose mount point does not resolve to a cgroup filesystem now

@@ -157,16 +157,118 @@ impl Manager {
         Ok(())
     }
 
+    /// For an unprivileged caller (rootless): creates the cgroup in every hierarchy it may
+    /// write and returns a manager restricted to those. A hierarchy where creating is refused
+    /// (EACCES, EPERM, EROFS) is left out when `skip_refused` is set (no cgroupsPath was
+    /// given: runc's rule), and always for the cgroup2 hierarchy of a hybrid host (it carries
+    /// no controller a container needs); otherwise the refusal is the error. Resources of a
+    /// left-out controller then fail with "could not join or create cgroup".
+    pub fn create_unprivileged(&self, skip_refused: bool) -> Result<Manager, CgroupError> {
+        let mut mounts = (*self.mounts).clone();
+        {
+            let mut created = self.created.lock().unwrap_or_else(|p| p.into_inner());
+            for h in self.hierarchies() {
+                match create::create_in(&h, &self.rel, self.layout(), &mut created) {
+                    Ok(()) => {}
+                    Err(e)
+                        if e.is_permission_denied()
+                            && (skip_refused
+                                || (h.is_unified() && self.layout() == Layout::Hybrid)) =>
+                    {
+                        mounts.withhold(&h.mount);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(self.with(mounts))
+    }
+
+    /// The same cgroup without any hierarchy: an unprivileged container with no cgroup.
+    pub fn without_hierarchies(&self) -> Manager {
+        let mut mounts = (*self.mounts).clone();
+        for h in self.hierarchies() {
+            mounts.withhold(&h.mount);
+        }
+        self.with(mounts)
+    }
+
+    /// Mount points of the hierarchies this manager leaves out (to be recorded, and given to
+    /// [`Manager::withholding`] when the container is loaded again).
+    pub fn withheld(&self) -> Vec<PathBuf> {
+        self.mounts
+            .withheld
+            .iter()
+            .map(|(m, _)| m.clone())
+            .collect()
+    }
+
+    /// This manager without the hierarchies mounted at `mounts`.
+    pub fn withholding(&self, mounts: &[PathBuf]) -> Manager {
+        let mut m = (*self.mounts).clone();
+        for mount in mounts {
+            m.withhold(mount);
+        }
+        self.with(m)
+    }
+
+    /// Whether the container has a cgroup in any hierarchy (not so for a rootless
+    /// container without one, see [`Manager::without_hierarchies`]).
+    pub fn has_hierarchies(&self) -> bool {
+        !self.hierarchies().is_empty()
+    }
+
+    /// Whether `controller`'s hierarchy is left out (v1 name, or "unified").
+    pub(crate) fn is_withheld(&self, controller: &str) -> bool {
+        self.mounts.is_withheld(controller)
+    }
+
+    fn with(&self, mounts: Mounts) -> Manager {
+        Manager {
+            path: self.path.clone(),
+            rel: self.rel.clone(),
+            mounts: Arc::new(mounts),
+            created: self.created.clone(),
+        }
+    }
+
     /// Applies every field of `resources`. Everything is validated (values, and that every
     /// file to be written exists) before the first write; the cgroup must exist.
     pub fn apply(&self, resources: &LinuxResources) -> Result<(), CgroupError> {
         let res = resources::validate(resources)?;
+        if self.layout() == Layout::V2 && self.is_withheld("unified") {
+            return self.refuse_withheld_v2(&res);
+        }
         let plan = match self.layout() {
             Layout::V2 => plan::v2::plan(self.existing_unified_dir()?.as_path(), &res)?,
             Layout::V1 | Layout::Hybrid => plan::v1::plan(self, &res)?,
         };
         plan.preflight()?;
         plan.execute()
+    }
+
+    /// Pure v2 without the (unwritable) hierarchy: fine if nothing is to be set, else an
+    /// error naming the first field (runc's wording).
+    fn refuse_withheld_v2(&self, res: &resources::Resources) -> Result<(), CgroupError> {
+        let nominal = self
+            .mounts
+            .withheld
+            .iter()
+            .map(|(m, _)| m.join(&self.rel))
+            .next()
+            .unwrap_or_default();
+        let field = match plan::v2::plan(&nominal, res) {
+            Ok(p) if p.writes.is_empty() && p.device_filter.is_none() => return Ok(()),
+            Ok(p) => p
+                .writes
+                .first()
+                .map_or_else(|| "linux.resources.devices".into(), |w| w.field.clone()),
+            Err(_) => "linux.resources".into(),
+        };
+        Err(CgroupError::invalid(
+            field,
+            "cannot set limit: container could not join or create cgroup",
+        ))
     }
 
     fn existing_unified_dir(&self) -> Result<PathBuf, CgroupError> {
@@ -365,6 +467,7 @@ mod tests {
                 mount: root.join("freezer"),
             }],
             unified: None,
+            withheld: Vec::new(),
         };
         Manager::with_mounts(CgroupPath::Fs("/a/b".into()), mounts).unwrap()
     }
@@ -404,6 +507,7 @@ mod tests {
             layout: Layout::V1,
             v1: Vec::new(),
             unified: None,
+            withheld: Vec::new(),
         };
         let m = Manager::with_mounts(CgroupPath::Fs("/a/b".into()), mounts).unwrap();
         m.ensure_not_frozen().unwrap();

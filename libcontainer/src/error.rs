@@ -28,6 +28,22 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// An option given to kiln (a flag, or a builder setting) has a value it cannot use.
+    #[error("{option}: {reason}")]
+    InvalidOption {
+        /// The option, e.g. `--rootless`.
+        option: &'static str,
+        /// What is wrong with the value.
+        reason: String,
+    },
+    /// The state root cannot be used.
+    #[error("state root {path}: {reason}")]
+    StateRoot {
+        /// The state root's path.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A field of config.json is invalid; `field` is its JSON path.
     #[error("config.json: {field}: {reason}")]
     Config {
@@ -123,6 +139,15 @@ pub enum Error {
     /// Creating a container needs a single-threaded caller (fork safety).
     #[error("kiln-libcontainer must create containers from a single-threaded process (found {0} threads)")]
     MultiThreaded(usize),
+    /// An unprivileged caller may not create the container's cgroup (runc's wording).
+    #[error(
+        "unable to apply cgroup configuration: mkdir {path}: permission denied \
+         (rootless: linux.cgroupsPath must name a cgroup this user may write)"
+    )]
+    CgroupDenied {
+        /// The directory that could not be made.
+        path: PathBuf,
+    },
     /// A cgroup operation failed.
     #[error(transparent)]
     Cgroup(#[from] kiln_cgroups::CgroupError),

@@ -25,6 +25,7 @@ pub mod hooks;
 mod init;
 mod process;
 mod rootfs;
+pub mod rootless;
 pub mod state;
 pub mod store;
 pub(crate) mod tty;
@@ -36,6 +37,7 @@ pub use error::{Error, Result};
 pub use process::init_log;
 pub use process::proc_root::ProcfsError;
 pub use rootfs::RootfsError;
+pub use rootless::Rootless;
 pub use state::{State, Status, OCI_VERSION};
 pub use store::StateRoot;
 pub use tty::{

@@ -163,6 +163,13 @@ pub(crate) struct Record {
     /// Cgroup directories `create` made (so `delete` removes exactly those).
     #[serde(default)]
     pub cgroup_created: Vec<PathBuf>,
+    /// Hierarchies (mount points) left out of the cgroup: a rootless container's cgroup is
+    /// only where its user may write (all of them when it has no cgroup).
+    #[serde(default)]
+    pub cgroup_withheld: Vec<PathBuf>,
+    /// Created with rootless cgroup handling.
+    #[serde(default)]
+    pub rootless: bool,
     /// The full config the container was created from.
     pub spec: Spec,
 }

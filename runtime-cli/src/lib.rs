@@ -22,7 +22,8 @@ use clap::{Parser, Subcommand};
     about = "a drop-in for runc - Open Container Initiative runtime"
 )]
 pub struct Cli {
-    /// Root directory for storage of container state.
+    /// Root directory for storage of container state (default: /run/kiln; for an
+    /// unprivileged user $XDG_RUNTIME_DIR/kiln).
     #[arg(long, global = true, default_value = "/run/kiln")]
     pub root: PathBuf,
     /// Log file (default: stderr).
@@ -122,7 +123,17 @@ where
     let m = cmd.try_get_matches_from(args)?;
     let mut cli = Cli::from_arg_matches(&m)?;
     cli.root_given = m.value_source("root") == Some(clap::parser::ValueSource::CommandLine);
+    if !cli.root_given {
+        cli.root = kiln_libcontainer::rootless::default_state_root("kiln");
+    }
     Ok(cli)
+}
+
+impl Cli {
+    /// The `--rootless` setting (`auto` when not given).
+    pub fn rootless_mode(&self) -> Result<kiln_libcontainer::Rootless, kiln_libcontainer::Error> {
+        self.rootless.as_deref().unwrap_or("auto").parse()
+    }
 }
 
 /// Parses the process' command line (exits on --help and usage errors, as clap does).

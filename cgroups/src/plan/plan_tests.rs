@@ -54,6 +54,7 @@ fn fake(
         layout,
         v1,
         unified,
+        withheld: Vec::new(),
     };
     let m = Manager::with_mounts(CgroupPath::Fs("/kiln/t".into()), mounts).unwrap();
     (tmp, m)

@@ -11,10 +11,13 @@ use crate::{fsutil, CgroupError};
 /// Resolves the container's directory for a v1 controller, or explains why it is unusable.
 fn need(m: &Manager, controller: &str, for_field: &str) -> Result<PathBuf, CgroupError> {
     let dir = m.v1_dir(controller).ok_or_else(|| {
-        CgroupError::invalid(
-            for_field,
-            format!("the {controller} cgroup controller is not mounted"),
-        )
+        let reason = if m.is_withheld(controller) {
+            // runc's wording (its rootless tests look for it).
+            format!("cannot set {controller} limit: container could not join or create cgroup")
+        } else {
+            format!("the {controller} cgroup controller is not mounted")
+        };
+        CgroupError::invalid(for_field, reason)
     })?;
     if dir.is_dir() {
         Ok(dir)

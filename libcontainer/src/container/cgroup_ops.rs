@@ -14,6 +14,9 @@ use crate::state::Status;
 /// of a failed `create`, and `delete -f` of a create that was killed. A cgroup
 /// that was never made (or is gone) is fine.
 pub(super) fn kill_and_remove(cgroup: &kiln_cgroups::Manager) -> Result<()> {
+    if !cgroup.has_hierarchies() {
+        return Ok(());
+    }
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         match cgroup.pids() {

@@ -46,6 +46,7 @@ pub struct ContainerBuilder {
     no_new_keyring: bool,
     systemd_cgroup: bool,
     terminal_proxy: bool,
+    rootless: bool,
 }
 
 impl ContainerBuilder {
@@ -62,6 +63,7 @@ impl ContainerBuilder {
             no_new_keyring: false,
             systemd_cgroup: false,
             terminal_proxy: false,
+            rootless: crate::rootless::Rootless::Auto.resolve(false),
         }
     }
 
@@ -105,6 +107,15 @@ impl ContainerBuilder {
     /// the caller ([`Container::take_console`]), as a foreground `run` does.
     pub fn terminal_proxy(mut self, yes: bool) -> Self {
         self.terminal_proxy = yes;
+        self
+    }
+
+    /// Rootless cgroup handling (`--rootless`; by default: whether this process is
+    /// unprivileged, see [`crate::Rootless::resolve`]). Without `linux.cgroupsPath` the
+    /// container then gets no cgroup (and limits are refused); with one, it must be a cgroup
+    /// the caller may write, and the hierarchies it may not are left out.
+    pub fn rootless(mut self, yes: bool) -> Self {
+        self.rootless = yes;
         self
     }
 
@@ -188,6 +199,13 @@ impl ContainerBuilder {
             self.systemd_cgroup,
         )?;
         let cgroup = kiln_cgroups::Manager::new(cg_path)?;
+        let given_path = linux.cgroups_path().is_some();
+        let no_cgroup = self.rootless && !given_path;
+        let cgroup = if no_cgroup {
+            rootless_without_cgroup(&cgroup, linux)?
+        } else {
+            cgroup
+        };
         // Before anything is made: a cgroup kiln did not create is never removed.
         cgroup.ensure_not_frozen()?;
         // Names the cgroup before it exists: `delete -f` of a create killed
@@ -198,9 +216,15 @@ impl ContainerBuilder {
                 .as_ref()
                 .map(|p| p.to_string_lossy().into_owned()),
             systemd_cgroup: self.systemd_cgroup,
+            no_cgroup,
         }
         .save(dir)?;
         hit("create", "recovery-record");
+        let cgroup = if self.rootless && given_path {
+            rootless_cgroup(&cgroup)?
+        } else {
+            cgroup
+        };
         undo.cgroup = Some(cgroup.clone());
         let fifo = dir.join(EXEC_FIFO);
         nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622))
@@ -218,7 +242,16 @@ impl ContainerBuilder {
             .map_err(|e| Error::sys(format!("open {}", fifo.display()), e))?;
         // SAFETY: open returned a new fd that we own.
         let exec_fifo = unsafe { OwnedFd::from_raw_fd(exec_fifo) };
-        let bind_sources = if ns.in_user_namespace() {
+        // The runtime opens bind sources for an init in a user namespace, which may not reach
+        // them; a caller without CAP_SYS_ADMIN cannot enter its mount namespace to do so, and
+        // its init (its own uid, mapped) reaches exactly what the caller does.
+        let sys_admin = caps::has_cap(
+            None,
+            caps::CapSet::Effective,
+            caps::Capability::CAP_SYS_ADMIN,
+        )
+        .unwrap_or(false);
+        let bind_sources = if ns.in_user_namespace() && sys_admin {
             crate::rootfs::bind_sources(spec, &bundle.dir, &bundle.rootfs)
         } else {
             Vec::new()
@@ -264,7 +297,7 @@ impl ContainerBuilder {
         // The init unshares its other namespaces meanwhile (see NamespacePlan).
         cgroup.create()?;
         hit("create", "cgroup");
-        cgroup.apply(&effective_resources(linux))?;
+        cgroup.apply(&effective_resources(linux, self.rootless))?;
         hit("create", "resources");
         let pid = self.handshake(&plan, &chan, child_pid, child_fd, undo)?;
         hit("create", "id-maps");
@@ -295,6 +328,8 @@ impl ContainerBuilder {
                 .map(|p| p.to_string_lossy().into_owned()),
             systemd_cgroup: self.systemd_cgroup,
             cgroup_created: cgroup.created_dirs(),
+            cgroup_withheld: cgroup.withheld(),
+            rootless: self.rootless,
             spec: spec.clone(),
         };
         let tmp = Container {
@@ -363,14 +398,14 @@ impl ContainerBuilder {
         let spec = plan.spec;
         if !plan.ns.slow_path {
             if plan.ns.new_user {
-                namespaces::write_id_maps(spec, child)?;
+                init::id_maps::write(spec, child)?;
             }
             return Ok(child);
         }
         let pid = loop {
             match chan.recv()? {
                 Msg::MapRequest(p) => {
-                    namespaces::write_id_maps(spec, p)?;
+                    init::id_maps::write(spec, p)?;
                     chan.send(&Msg::Go)?;
                 }
                 Msg::InitPid(p) => break p,
@@ -389,4 +424,32 @@ impl ContainerBuilder {
         }
         Ok(pid)
     }
+}
+
+/// Rootless without `linux.cgroupsPath`: no cgroup at all (runc's rule), so nothing may be
+/// limited: a limit is refused naming its field.
+fn rootless_without_cgroup(
+    cgroup: &kiln_cgroups::Manager,
+    linux: &oci_spec::runtime::Linux,
+) -> Result<kiln_cgroups::Manager> {
+    let none = cgroup.without_hierarchies();
+    none.apply(&effective_resources(linux, true))?;
+    Ok(none)
+}
+
+/// Rootless with `linux.cgroupsPath`: it must be a cgroup this user may create or write.
+fn rootless_cgroup(cgroup: &kiln_cgroups::Manager) -> Result<kiln_cgroups::Manager> {
+    cgroup.create_unprivileged(false).map_err(|e| match e {
+        kiln_cgroups::CgroupError::Mkdir { path, source } if e_is_denied(&source) => {
+            Error::CgroupDenied { path }
+        }
+        e => e.into(),
+    })
+}
+
+fn e_is_denied(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EACCES | libc::EPERM | libc::EROFS)
+    )
 }

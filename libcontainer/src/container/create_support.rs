@@ -17,9 +17,16 @@ use crate::store::{write_atomic, StateRoot};
 /// decide who may open them, as with runc.
 pub(super) fn effective_resources(
     linux: &oci_spec::runtime::Linux,
+    rootless: bool,
 ) -> oci_spec::runtime::LinuxResources {
     use oci_spec::runtime::LinuxDeviceCgroup;
     let mut res = linux.resources().clone().unwrap_or_default();
+    if rootless {
+        // As runc: an unprivileged user cannot program the device controller (and the
+        // container cannot make device nodes in its user namespace anyway).
+        res.set_devices(None);
+        return res;
+    }
     let mut deny_all = LinuxDeviceCgroup::default();
     deny_all.set_allow(false);
     deny_all.set_access(Some("rwm".into()));

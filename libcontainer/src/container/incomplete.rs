@@ -25,6 +25,10 @@ pub(crate) struct Recovery {
     pub cgroups_path: Option<String>,
     /// `--systemd-cgroup`.
     pub systemd_cgroup: bool,
+    /// Rootless without a cgroupsPath: the container has no cgroup (the path above is
+    /// kiln's default, which may be another user's container's: never touched).
+    #[serde(default)]
+    pub no_cgroup: bool,
 }
 
 impl Recovery {
@@ -67,7 +71,7 @@ impl Container {
                 Err(e) => return Err(e),
             }
         }
-        if let Some(recovery) = read_record(&dir, id)? {
+        if let Some(recovery) = read_record(&dir, id)?.filter(|r| !r.no_cgroup) {
             let path = kiln_cgroups::CgroupPath::parse(
                 recovery.cgroups_path.as_deref(),
                 id,

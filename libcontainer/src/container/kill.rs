@@ -16,7 +16,10 @@ impl Container {
         let status = self.status();
         // As runc: without a pid namespace of its own, the container's other processes
         // would outlive its init, so SIGKILL goes to every process of its cgroup.
-        if all || (signal == libc::SIGKILL && !self.has_own_pid_ns()) {
+        // A rootless container without a cgroup: only its init can be signalled (with a
+        // pid namespace, the kernel kills the rest when the init dies).
+        let cgroup_less = !self.cgroup()?.has_hierarchies();
+        if (all || (signal == libc::SIGKILL && !self.has_own_pid_ns())) && !cgroup_less {
             // As runc: --all of a container that is gone is no error.
             if status == Status::Stopped
                 && self.cgroup()?.pids().map(|p| p.is_empty()).unwrap_or(true)
@@ -31,7 +34,11 @@ impl Container {
             return Ok(());
         }
         if status == Status::Stopped {
-            return Err(self.refuse(status, "container not running"));
+            return if all {
+                Ok(())
+            } else {
+                Err(self.refuse(status, "container not running"))
+            };
         }
         let fd = pidfd::open(self.record.pid)?;
         // Re-check identity now that the pidfd pins the process.

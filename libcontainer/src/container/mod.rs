@@ -95,7 +95,7 @@ impl Container {
             &self.record.id,
             self.record.systemd_cgroup,
         )?;
-        let manager = kiln_cgroups::Manager::new(path)?;
+        let manager = kiln_cgroups::Manager::new(path)?.withholding(&self.record.cgroup_withheld);
         manager.set_created_dirs(self.record.cgroup_created.clone());
         Ok(self.cgroup.get_or_init(|| manager).clone())
     }

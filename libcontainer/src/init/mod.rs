@@ -11,6 +11,7 @@ pub(crate) mod cgroup_join;
 pub(crate) mod exec;
 pub(crate) mod fds;
 pub(crate) mod hostname;
+pub(crate) mod id_maps;
 pub(crate) mod loopback;
 pub(crate) mod mempolicy;
 pub(crate) mod namespaces;

@@ -223,30 +223,6 @@ fn time_offsets(spec: &Spec) -> String {
     out
 }
 
-/// Writes uid_map and gid_map of `pid` from the config (parent side).
-pub(crate) fn write_id_maps(spec: &Spec, pid: i32) -> Result<()> {
-    let Some(linux) = spec.linux().as_ref() else {
-        return Ok(());
-    };
-    let fmt = |maps: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| {
-        crate::validate::id_map::text(maps.as_deref().unwrap_or_default())
-    };
-    for (file, field, data) in [
-        ("uid_map", "linux.uidMappings", fmt(linux.uid_mappings())),
-        ("gid_map", "linux.gidMappings", fmt(linux.gid_mappings())),
-    ] {
-        if data.is_empty() {
-            return Err(Error::config(
-                field,
-                "a new user namespace needs id mappings",
-            ));
-        }
-        crate::process::proc_root::write(&format!("{pid}/{file}"), data.as_bytes())
-            .map_err(|e| crate::process::proc_root::field_error(field, e))?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

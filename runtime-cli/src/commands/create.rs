@@ -33,8 +33,12 @@ pub struct CreateArgs {
 
 impl CreateArgs {
     /// The library builder for these options.
-    pub fn builder(&self, cli: &Cli) -> ContainerBuilder {
-        ContainerBuilder::new(&self.id, &self.bundle)
+    pub fn builder(&self, cli: &Cli) -> Result<ContainerBuilder, kiln_libcontainer::Error> {
+        if !cli.root_given && !nix::unistd::geteuid().is_root() {
+            // The default state root of an unprivileged user (see `rootless`).
+            kiln_libcontainer::rootless::ensure_private_dir(&cli.root)?;
+        }
+        Ok(ContainerBuilder::new(&self.id, &self.bundle)
             .root(&cli.root)
             .console_socket(self.console_socket.clone())
             .pid_file(self.pid_file.clone())
@@ -42,12 +46,13 @@ impl CreateArgs {
             .no_pivot(self.no_pivot)
             .no_new_keyring(self.no_new_keyring)
             .systemd_cgroup(cli.systemd_cgroup)
+            .rootless(cli.rootless_mode()?.resolve(cli.systemd_cgroup)))
     }
 }
 
 /// Creates the container.
 pub fn run(cli: &Cli, args: &CreateArgs) -> Result<(), kiln_libcontainer::Error> {
     exe_guard::reexec_from_readonly_view()?;
-    args.builder(cli).create()?;
+    args.builder(cli)?.create()?;
     Ok(())
 }

@@ -26,7 +26,7 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Result<u8, kiln_libcontainer::Error> {
     let _ = nix::sys::prctl::set_child_subreaper(true);
     let mut container = args
         .create
-        .builder(cli)
+        .builder(cli)?
         .terminal_proxy(!args.detach)
         .create()?;
     if let Err(e) = container.start() {

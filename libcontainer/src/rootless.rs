@@ -1,0 +1,165 @@
+//! Running without privilege: telling whether we are, the `--rootless` setting, and where
+//! an unprivileged caller keeps container state.
+//!
+//! "Rootless" means what it means to runc and crun: the effective uid is not 0, or the
+//! process runs inside a user namespace (where even uid 0 cannot create cgroups, mount sysfs
+//! or make device nodes on the host's behalf).
+
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use crate::error::{Error, Result};
+
+/// Inode number of the initial user namespace (`PROC_USER_INIT_INO` in the kernel).
+pub const PROC_USER_INIT_INO: u64 = 0xEFFF_FFFD;
+
+/// Whether this process runs in a user namespace other than the initial one.
+///
+/// Compares the inode of `/proc/self/ns/user` with the initial namespace's, as crun does: the
+/// text of `uid_map` is no guide (systemd may write an identity map into a new namespace).
+/// Without a readable `/proc`, the answer is "no".
+pub fn in_user_namespace() -> bool {
+    std::fs::metadata("/proc/self/ns/user").is_ok_and(|m| m.ino() != PROC_USER_INIT_INO)
+}
+
+/// Whether this process lacks the privilege of real root: euid ≠ 0, or in a user namespace.
+pub fn unprivileged() -> bool {
+    !nix::unistd::geteuid().is_root() || in_user_namespace()
+}
+
+/// The `--rootless` setting (runc's meaning: whether cgroup permission problems are
+/// tolerated the way an unprivileged user needs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Rootless {
+    /// Decide from the process: see [`Rootless::resolve`].
+    #[default]
+    Auto,
+    /// Rootless.
+    Yes,
+    /// Not rootless, even when it looks so.
+    No,
+}
+
+impl FromStr for Rootless {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "auto" | "" => Ok(Rootless::Auto),
+            "true" => Ok(Rootless::Yes),
+            "false" => Ok(Rootless::No),
+            other => Err(Error::InvalidOption {
+                option: "--rootless",
+                reason: format!("invalid value {other:?}: want \"true\", \"false\" or \"auto\""),
+            }),
+        }
+    }
+}
+
+impl Rootless {
+    /// The decision: `auto` is rootless when euid ≠ 0, or when uid 0 runs in a user
+    /// namespace and cgroups are not handed to systemd (runc's rule: there systemd's
+    /// delegation decides what may be written).
+    pub fn resolve(self, systemd_cgroup: bool) -> bool {
+        match self {
+            Rootless::Yes => true,
+            Rootless::No => false,
+            Rootless::Auto => {
+                !nix::unistd::geteuid().is_root() || (!systemd_cgroup && in_user_namespace())
+            }
+        }
+    }
+}
+
+/// The state root when `--root` is not given: `/run/<name>` for real root; for an
+/// unprivileged caller `$XDG_RUNTIME_DIR/<name>`, else `/run/user/<uid>/<name>` when that
+/// directory is the caller's, else `<tmp>/<name>-<uid>` (`$TMPDIR` or `/tmp`). uid 0 in a user
+/// namespace uses `$XDG_RUNTIME_DIR` when it is set and `$USER` is not root (rootlesskit).
+pub fn default_state_root(name: &str) -> PathBuf {
+    let euid = nix::unistd::geteuid();
+    let xdg = std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty());
+    if euid.is_root() {
+        let user_not_root = std::env::var("USER").is_ok_and(|u| u != "root");
+        return match xdg {
+            Some(x) if user_not_root && in_user_namespace() => Path::new(&x).join(name),
+            _ => Path::new("/run").join(name),
+        };
+    }
+    if let Some(x) = xdg {
+        return Path::new(&x).join(name);
+    }
+    let run_user = PathBuf::from(format!("/run/user/{euid}"));
+    if std::fs::metadata(&run_user).is_ok_and(|m| m.is_dir() && m.uid() == euid.as_raw()) {
+        return run_user.join(name);
+    }
+    let tmp = std::env::var_os("TMPDIR")
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
+    tmp.join(format!("{name}-{euid}"))
+}
+
+/// Makes sure a state root an unprivileged caller uses is its own: created 0700 if missing
+/// (parents too), and refused if it is not a directory this uid owns or others may write
+/// (a shared /tmp lets anyone make the directory first).
+pub fn ensure_private_dir(path: &Path) -> Result<()> {
+    match std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+    {
+        Ok(()) => {}
+        Err(e) => return Err(Error::io("create state root", path, e)),
+    }
+    let meta = std::fs::symlink_metadata(path).map_err(|e| Error::io("stat", path, e))?;
+    let euid = nix::unistd::geteuid().as_raw();
+    if !meta.is_dir() || meta.uid() != euid || meta.mode() & 0o022 != 0 {
+        return Err(Error::StateRoot {
+            path: path.to_path_buf(),
+            reason: format!(
+                "not a private directory of uid {euid} (owner {}, mode {:o}): \
+                 remove it or pass --root",
+                meta.uid(),
+                meta.mode() & 0o7777
+            ),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_runc_values() {
+        assert_eq!("auto".parse::<Rootless>().unwrap(), Rootless::Auto);
+        assert_eq!("true".parse::<Rootless>().unwrap(), Rootless::Yes);
+        assert_eq!("false".parse::<Rootless>().unwrap(), Rootless::No);
+        let e = "yes".parse::<Rootless>().unwrap_err().to_string();
+        assert!(e.contains("--rootless") && e.contains("yes"), "{e}");
+        assert!(Rootless::Yes.resolve(false));
+        assert!(!Rootless::No.resolve(false));
+    }
+
+    #[test]
+    fn user_namespace_is_told_by_inode() {
+        // A test process runs in some namespace; the answer must match the inode.
+        let ino = std::fs::metadata("/proc/self/ns/user").unwrap().ino();
+        assert_eq!(in_user_namespace(), ino != PROC_USER_INIT_INO);
+    }
+
+    #[test]
+    fn a_shared_directory_is_refused() {
+        let base = std::env::temp_dir().join(format!("kiln-rootless-{}", std::process::id()));
+        let dir = base.join("state");
+        ensure_private_dir(&dir).unwrap();
+        let mode = std::fs::metadata(&dir).unwrap().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+            .unwrap();
+        let e = ensure_private_dir(&dir).unwrap_err().to_string();
+        assert!(e.contains("not a private directory of uid"), "{e}");
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+}
