@@ -4,7 +4,7 @@ CARGO ?= cargo
 .PHONY: deps build release demo test test-unit test-fuzz fuzz-campaign test-integration test-v2 test-runc-suite
 
 # The Debian packages building and testing need; installed when missing (root).
-DEPS := libseccomp-dev pkg-config busybox-static jq runc
+DEPS := libseccomp-dev pkg-config busybox-static jq runc uidmap
 deps:
 	@missing=$$(for p in $(DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

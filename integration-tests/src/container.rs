@@ -90,6 +90,24 @@ impl Container {
         }
     }
 
+    /// A rootless container: run by `user`, with runc's `spec --rootless` config (no
+    /// cgroupsPath, so no cgroup unless the test sets one).
+    #[track_caller]
+    pub fn rootless(tag: &str, user: &crate::rootless::TestUser) -> Container {
+        let id = unique_id(tag);
+        let mut bundle = Bundle::new(tag).unwrap_or_else(|e| panic!("building bundle: {e}"));
+        let rt = Runtime::unprivileged(user.uid, user.gid)
+            .unwrap_or_else(|e| panic!("runtime root: {e}"));
+        crate::rootless::make_rootless(bundle.config_mut(), user.uid, user.gid);
+        cgroup::register();
+        Container {
+            id,
+            bundle,
+            rt,
+            stdio: None,
+        }
+    }
+
     /// The container id.
     pub fn id(&self) -> &str {
         &self.id

@@ -17,6 +17,7 @@ pub mod container;
 pub mod error;
 pub mod mountinfo;
 pub mod notify;
+pub mod rootless;
 pub mod runtime;
 pub mod scratch;
 pub mod shared;

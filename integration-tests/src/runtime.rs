@@ -97,6 +97,8 @@ pub struct Runtime {
     bin: PathBuf,
     dir: ScratchDir,
     calls: Cell<u32>,
+    /// Runs the runtime as this uid/gid (no supplementary groups) instead of root.
+    user: Option<(u32, u32)>,
 }
 
 impl Runtime {
@@ -115,7 +117,25 @@ impl Runtime {
             bin,
             dir,
             calls: Cell::new(0),
+            user: None,
         })
+    }
+
+    /// A runtime run by `uid`/`gid` (an unprivileged user: rootless), whose state root and
+    /// output files that user owns. `XDG_RUNTIME_DIR` is unset for it.
+    pub fn unprivileged(uid: u32, gid: u32) -> Result<Runtime> {
+        let mut rt = Runtime::new()?;
+        for path in [rt.dir.path().to_path_buf(), rt.root(), rt.dir.join("io")] {
+            std::os::unix::fs::chown(&path, Some(uid), Some(gid))
+                .map_err(io_err("chown", &path))?;
+        }
+        rt.user = Some((uid, gid));
+        Ok(rt)
+    }
+
+    /// The uid/gid it runs as, if not root.
+    pub fn user(&self) -> Option<(u32, u32)> {
+        self.user
     }
 
     /// The binary.
@@ -161,7 +181,18 @@ impl Runtime {
         let stderr_path = self.dir.join(format!("io/{n}.err"));
         let stdout = File::create(&stdout_path).map_err(io_err("create", &stdout_path))?;
         let stderr = File::create(&stderr_path).map_err(io_err("create", &stderr_path))?;
-        let mut child = Command::new(&self.bin)
+        if let Some((uid, gid)) = self.user {
+            for p in [&stdout_path, &stderr_path] {
+                std::os::unix::fs::chown(p, Some(uid), Some(gid)).map_err(io_err("chown", p))?;
+            }
+        }
+        let mut cmd = Command::new(&self.bin);
+        if let Some((uid, gid)) = self.user {
+            use std::os::unix::process::CommandExt;
+            // std drops supplementary groups when root switches uid.
+            cmd.uid(uid).gid(gid).env_remove("XDG_RUNTIME_DIR");
+        }
+        let mut child = cmd
             .arg("--root")
             .arg(self.root())
             .arg("--log")

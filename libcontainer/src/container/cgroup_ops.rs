@@ -70,9 +70,17 @@ impl Container {
         Ok(self.cgroup()?.oom_kill_count()?)
     }
 
-    /// Host pids of every process in the container.
+    /// Host pids of every process in the container: those of its cgroup, or for a rootless
+    /// container without one, its init and the init's descendants.
     pub fn processes(&self) -> Result<Vec<i32>> {
-        Ok(self.cgroup()?.pids()?)
+        let cgroup = self.cgroup()?;
+        if cgroup.has_hierarchies() {
+            return Ok(cgroup.pids()?);
+        }
+        Ok(self
+            .pid()
+            .map(crate::process::procfs::descendants_and_self)
+            .unwrap_or_default())
     }
 
     /// The resources currently configured (config.json plus later updates).

@@ -34,7 +34,7 @@ impl Container {
                 pidfd::send_signal(fd.as_fd(), libc::SIGKILL)?;
                 // Freeze, kill everything, thaw: a frozen (paused, or frozen behind kiln's
                 // back, even while created) process acts on its SIGKILL only once thawed.
-                if let Ok(cg) = &cgroup {
+                if let Some(cg) = cgroup.as_ref().ok().filter(|cg| cg.has_hierarchies()) {
                     cg.kill_all(libc::SIGKILL)?;
                 }
                 if !pidfd::wait_exit(fd.as_fd(), Some(KILL_WAIT))? {

@@ -54,3 +54,27 @@ mod tests {
         assert!(!is_alive(pid, start + 1));
     }
 }
+
+/// `pid` and every process below it, from `/proc/<pid>/task/<tid>/children` (a process that
+/// exits meanwhile is skipped).
+pub(crate) fn descendants_and_self(pid: i32) -> Vec<i32> {
+    let mut out = vec![pid];
+    let mut i = 0;
+    while i < out.len() {
+        let p = out[i];
+        i += 1;
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) else {
+            continue;
+        };
+        for task in tasks.flatten() {
+            let children =
+                std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            out.extend(
+                children
+                    .split_whitespace()
+                    .filter_map(|c| c.parse::<i32>().ok()),
+            );
+        }
+    }
+    out
+}

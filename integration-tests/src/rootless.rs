@@ -1,0 +1,172 @@
+//! An unprivileged account for rootless tests, and the rootless config runc's `spec --rootless`
+//! makes.
+//!
+//! [`TestUser::acquire`] makes the account `kiln-it-rl` (no home, no login shell) with a
+//! subordinate id range in /etc/subuid and /etc/subgid the first time a test of this process
+//! needs it, and removes account and ranges again when the last user of it is dropped (also
+//! when the test failed). An account left by a killed test run is reused and then removed.
+
+use std::process::Command;
+use std::sync::Mutex;
+
+use serde_json::json;
+
+use crate::config::Config;
+
+/// Name of the test account.
+pub const NAME: &str = "kiln-it-rl";
+/// First id of its subordinate range (and its length): clear of the ranges `useradd` hands
+/// out (100000 + 65536·k) and of runc's rootless suite (100000).
+pub const SUBID_START: u32 = 1_900_000;
+/// Length of the subordinate range.
+pub const SUBID_COUNT: u32 = 65536;
+
+static USERS: Mutex<usize> = Mutex::new(0);
+
+/// The unprivileged test account, held while a test uses it.
+#[derive(Debug)]
+pub struct TestUser {
+    /// Its uid.
+    pub uid: u32,
+    /// Its primary gid.
+    pub gid: u32,
+}
+
+impl TestUser {
+    /// The account, made if this is its first holder.
+    #[track_caller]
+    pub fn acquire() -> TestUser {
+        let mut users = USERS.lock().unwrap_or_else(|e| e.into_inner());
+        if *users == 0 {
+            setup().unwrap_or_else(|e| panic!("setting up user {NAME}: {e}"));
+        }
+        *users += 1;
+        let (uid, gid) = ids().unwrap_or_else(|| panic!("user {NAME} has no passwd entry"));
+        TestUser { uid, gid }
+    }
+
+    /// `hostID` of its subordinate range.
+    pub fn subid_start(&self) -> u32 {
+        SUBID_START
+    }
+}
+
+impl Drop for TestUser {
+    fn drop(&mut self) {
+        let mut users = USERS.lock().unwrap_or_else(|e| e.into_inner());
+        *users = users.saturating_sub(1);
+        if *users == 0 {
+            if let Err(e) = teardown() {
+                eprintln!("removing user {NAME}: {e}");
+            }
+        }
+    }
+}
+
+fn ids() -> Option<(u32, u32)> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.first() == Some(&NAME))
+            .then(|| Some((f.get(2)?.parse().ok()?, f.get(3)?.parse().ok()?)))?
+    })
+}
+
+fn run(cmd: &mut Command) -> Result<(), String> {
+    let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{cmd:?}: {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+fn subid_line() -> String {
+    format!("{NAME}:{SUBID_START}:{SUBID_COUNT}")
+}
+
+fn setup() -> Result<(), String> {
+    if ids().is_none() {
+        run(Command::new("useradd").args([
+            "--system",
+            "--no-create-home",
+            "--user-group",
+            "--shell",
+            "/usr/sbin/nologin",
+            NAME,
+        ]))?;
+    }
+    for file in ["/etc/subuid", "/etc/subgid"] {
+        edit(file, |lines| {
+            lines.retain(|l| !l.starts_with(&format!("{NAME}:")));
+            lines.push(subid_line());
+        })?;
+    }
+    Ok(())
+}
+
+fn teardown() -> Result<(), String> {
+    for file in ["/etc/subuid", "/etc/subgid"] {
+        edit(file, |lines| {
+            lines.retain(|l| !l.starts_with(&format!("{NAME}:")))
+        })?;
+    }
+    if ids().is_some() {
+        run(Command::new("userdel").arg(NAME))?;
+    }
+    Ok(())
+}
+
+/// Rewrites `file` line by line (a missing file is empty); keeps its mode.
+fn edit(file: &str, f: impl FnOnce(&mut Vec<String>)) -> Result<(), String> {
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(format!("read {file}: {e}")),
+    };
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    f(&mut lines);
+    let mut out = lines.join("\n");
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    std::fs::write(file, out).map_err(|e| format!("write {file}: {e}"))
+}
+
+/// runc's `spec --rootless` changes to a config, for `uid`/`gid`: a user namespace mapping
+/// them to 0, no network namespace, /sys bound from the host read-only, no `gid=` option on
+/// /dev/pts, no resources.
+pub fn make_rootless(config: &mut Config, uid: u32, gid: u32) {
+    let v = config.value_mut();
+    if let Some(linux) = v["linux"].as_object_mut() {
+        linux.remove("resources");
+        linux.remove("cgroupsPath");
+        linux.insert(
+            "uidMappings".into(),
+            json!([{"containerID": 0, "hostID": uid, "size": 1}]),
+        );
+        linux.insert(
+            "gidMappings".into(),
+            json!([{"containerID": 0, "hostID": gid, "size": 1}]),
+        );
+    }
+    if let Some(ns) = v["linux"]["namespaces"].as_array_mut() {
+        ns.retain(|n| n["type"] != "network" && n["type"] != "user");
+        ns.push(json!({"type": "user"}));
+    }
+    if let Some(mounts) = v["mounts"].as_array_mut() {
+        for m in mounts.iter_mut() {
+            if m["destination"] == "/sys" {
+                *m = json!({"destination": "/sys", "type": "none", "source": "/sys",
+                            "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
+            }
+            if let Some(opts) = m["options"].as_array_mut() {
+                opts.retain(|o| !o.as_str().is_some_and(|s| s.starts_with("gid=")));
+            }
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! Rootless: the runtime run by an unprivileged user (the test account `kiln-it-rl`), with the
+//! config runc's `spec --rootless` makes. Runs against runc too (`KILN_BIN=/usr/sbin/runc`).
+
+use std::os::unix::fs::MetadataExt;
+
+use kiln_integration_tests::rootless::{TestUser, SUBID_COUNT};
+use kiln_integration_tests::{is_runc, Container, ScratchDir};
+use serde_json::json;
+
+fn status_ids(pid: i32, key: &str) -> Vec<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .map(|rest| {
+            rest.split_whitespace()
+                .map(|v| v.parse().unwrap())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn rootless_run_maps_the_callers_uid_to_root() {
+    let user = TestUser::acquire();
+    let mut c = Container::rootless("rl-run", &user);
+    c.config().hostname("rl-host");
+    let out = c.sh("id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map; \
+                    cat /proc/self/setgroups; hostname; touch /tmp/x && echo wrote");
+    let lines: Vec<&str> = out.lines().map(str::trim).collect();
+    assert_eq!(lines[0], "0", "{out}");
+    assert_eq!(lines[1], "0", "{out}");
+    let uid_map: Vec<&str> = lines[2].split_whitespace().collect();
+    assert_eq!(uid_map, ["0", &user.uid.to_string(), "1"], "{out}");
+    let gid_map: Vec<&str> = lines[3].split_whitespace().collect();
+    assert_eq!(gid_map, ["0", &user.gid.to_string(), "1"], "{out}");
+    assert_eq!(lines[4], "deny", "{out}");
+    assert_eq!(lines[5], "rl-host", "{out}");
+    c.delete(false);
+    c.assert_nothing_left();
+}
+
+#[test]
+fn rootless_container_lives_exec_kill_delete() {
+    let user = TestUser::acquire();
+    let mut c = Container::rootless("rl-life", &user);
+    c.config().args(&["sleep", "300"]);
+    c.run_with(&["-d"]).expect_success();
+    assert_eq!(c.status(), "running");
+    let pid = c.pid();
+    // On the host the init is the user, not root.
+    assert_eq!(status_ids(pid, "Uid:")[0], user.uid);
+    let out = c
+        .rt()
+        .exec(&["exec", c.id(), "sh", "-c", "id -u; cat /proc/self/uid_map"]);
+    let out = out.unwrap().expect_success();
+    assert!(out.stdout.starts_with("0\n"), "{}", out.describe());
+    assert!(
+        out.stdout.contains(&user.uid.to_string()),
+        "{}",
+        out.describe()
+    );
+    c.kill("KILL").expect_success();
+    Container::wait_pid(pid);
+    assert_eq!(c.status(), "stopped");
+    c.delete(false).expect_success();
+    c.assert_nothing_left();
+}
+
+#[test]
+fn rootless_init_runs_from_a_sealed_copy_of_the_runtime() {
+    // CVE-2019-5736 without privilege: open_tree is refused, so the runtime re-executes from a
+    // sealed memfd; the created init must not be the runtime's binary on disk.
+    let user = TestUser::acquire();
+    let mut c = Container::rootless("rl-exe", &user);
+    c.config().args(&["true"]);
+    c.create();
+    let pid = c.pid();
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+    assert!(
+        exe.to_string_lossy().starts_with("/memfd:"),
+        "the created init runs {}",
+        exe.display()
+    );
+    let opened = std::fs::OpenOptions::new()
+        .write(true)
+        .open(format!("/proc/{pid}/exe"));
+    assert!(
+        opened.is_err(),
+        "the init's binary can be opened for writing"
+    );
+    c.delete(true).expect_success();
+    c.assert_nothing_left();
+}
+
+#[test]
+fn rootless_limits_without_a_cgroups_path_are_refused() {
+    let user = TestUser::acquire();
+    let mut c = Container::rootless("rl-limit", &user);
+    c.config().resources(&["pids"], json!({"limit": 10}));
+    let out = c.run_with(&["-d"]).expect_failure();
+    assert!(
+        out.stderr.contains("cannot set pids limit")
+            || out.stderr.contains("rootless needs no limits"),
+        "{}",
+        out.describe()
+    );
+    c.assert_nothing_left();
+}
+
+#[test]
+fn rootless_cgroups_path_the_user_cannot_write_is_refused() {
+    let user = TestUser::acquire();
+    let mut c = Container::rootless("rl-cgdeny", &user);
+    let path = kiln_integration_tests::cgroup::cgroups_path(c.id());
+    c.config().cgroups_path(&path);
+    let out = c.run_with(&["-d"]).expect_failure();
+    assert!(
+        out.stderr.contains("unable to apply cgroup configuration")
+            && out.stderr.contains("permission denied"),
+        "{}",
+        out.describe()
+    );
+    c.assert_nothing_left();
+}
+
+#[test]
+fn rootless_mapping_outside_subuid_is_refused() {
+    let user = TestUser::acquire();
+    let mut c = Container::rootless("rl-badmap", &user);
+    // Not the user's own uid, and not in its /etc/subuid range.
+    let outside = user.subid_start() + SUBID_COUNT + 1000;
+    let maps = json!([{"containerID": 0, "hostID": user.uid, "size": 1},
+                      {"containerID": 1, "hostID": outside, "size": 10}]);
+    c.config().set(&["linux", "uidMappings"], maps);
+    let out = c.run_with(&["-d"]).expect_failure();
+    if !is_runc() {
+        assert!(
+            out.stderr.contains("linux.uidMappings") && out.stderr.contains("/etc/subuid"),
+            "{}",
+            out.describe()
+        );
+    }
+    c.assert_nothing_left();
+}
+
+#[test]
+fn rootless_subuid_ranges_are_mapped_through_newuidmap() {
+    let user = TestUser::acquire();
+    let mut c = Container::rootless("rl-range", &user);
+    let start = user.subid_start();
+    for (key, own) in [("uidMappings", user.uid), ("gidMappings", user.gid)] {
+        let maps = json!([{"containerID": 0, "hostID": own, "size": 1},
+                          {"containerID": 1, "hostID": start, "size": SUBID_COUNT}]);
+        c.config().set(&["linux", key], maps);
+    }
+    c.config().user(1000, 1000, &[]);
+    c.config().args(&["sleep", "300"]);
+    c.run_with(&["-d"]).expect_success();
+    let pid = c.pid();
+    // Container uid 1000 is host uid start + 999.
+    assert_eq!(status_ids(pid, "Uid:")[0], start + 999);
+    assert_eq!(status_ids(pid, "Gid:")[0], start + 999);
+    let out = c.rt().exec(&["exec", c.id(), "cat", "/proc/self/uid_map"]);
+    let out = out.unwrap().expect_success();
+    assert_eq!(out.stdout.lines().count(), 2, "{}", out.describe());
+    c.delete(true).expect_success();
+    c.assert_nothing_left();
+}
+
+#[test]
+fn rootless_bind_of_a_file_the_user_cannot_read_is_refused() {
+    let user = TestUser::acquire();
+    let secret = ScratchDir::new("rl-secret").unwrap();
+    let file = secret.join("secret");
+    std::fs::write(&file, "host secret\n").unwrap();
+    std::fs::set_permissions(
+        &secret.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    let mut c = Container::rootless("rl-bind", &user);
+    c.config()
+        .bind(file.to_str().unwrap(), "/secret", false, &["ro"]);
+    c.config().args(&["cat", "/secret"]);
+    let out = c.run_with(&[]);
+    assert!(!out.success(), "{}", out.describe());
+    assert!(!out.stdout.contains("host secret"), "{}", out.describe());
+    if !is_runc() {
+        assert!(out.stderr.contains("/secret"), "{}", out.describe());
+    }
+    c.assert_nothing_left();
+    assert_eq!(std::fs::metadata(&file).unwrap().uid(), 0);
+}
+
+#[test]
+fn rootless_state_root_defaults_to_xdg_runtime_dir() {
+    let user = TestUser::acquire();
+    let c = Container::rootless("rl-xdg", &user);
+    c.write_config();
+    let xdg = ScratchDir::new("rl-xdg-run").unwrap();
+    std::os::unix::fs::chown(xdg.path(), Some(user.uid), Some(user.gid)).unwrap();
+    // The created init keeps stdout/stderr: no pipes (they would never reach EOF).
+    let run = |args: &[&str]| {
+        use std::os::unix::process::CommandExt;
+        let err_path = xdg.join("stderr");
+        let err = std::fs::File::create(&err_path).unwrap();
+        let status = std::process::Command::new(c.rt().bin())
+            .args(args)
+            .uid(user.uid)
+            .gid(user.gid)
+            .env("XDG_RUNTIME_DIR", xdg.path())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(err)
+            .status()
+            .unwrap();
+        (
+            status,
+            std::fs::read_to_string(&err_path).unwrap_or_default(),
+        )
+    };
+    let bundle = c.bundle().path().to_str().unwrap().to_string();
+    let id = c.id().to_string();
+    let (created, err) = run(&["create", "--bundle", &bundle, &id]);
+    let state_dir = xdg.join(if is_runc() { "runc" } else { "kiln" });
+    let meta = std::fs::metadata(&state_dir);
+    let (deleted, del_err) = run(&["delete", "--force", &id]);
+    assert!(created.success(), "create: {err}");
+    assert!(deleted.success(), "delete: {del_err}");
+    let meta = meta.unwrap_or_else(|e| panic!("{}: {e}", state_dir.display()));
+    assert_eq!(meta.uid(), user.uid);
+    assert_eq!(meta.mode() & 0o777, 0o700);
+    assert!(std::fs::read_dir(&state_dir).unwrap().next().is_none());
+}
