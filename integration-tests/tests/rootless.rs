@@ -175,7 +175,7 @@ fn rootless_bind_of_a_file_the_user_cannot_read_is_refused() {
     let file = secret.join("secret");
     std::fs::write(&file, "host secret\n").unwrap();
     std::fs::set_permissions(
-        &secret.path(),
+        secret.path(),
         std::os::unix::fs::PermissionsExt::from_mode(0o700),
     )
     .unwrap();
