@@ -34,27 +34,6 @@ pub(crate) fn is_alive(pid: i32, start: u64) -> bool {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_comm_with_spaces() {
-        let line = "42 (a b) c) S 1 42 42 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 7 0 12345 0";
-        assert_eq!(stat_field(line, 3), Some("S"));
-        assert_eq!(stat_field(line, 20), Some("7"));
-        assert_eq!(stat_field(line, 22), Some("12345"));
-    }
-
-    #[test]
-    fn self_is_alive() {
-        let pid = std::process::id() as i32;
-        let (start, _) = start_time_and_state(pid).unwrap();
-        assert!(is_alive(pid, start));
-        assert!(!is_alive(pid, start + 1));
-    }
-}
-
 /// `pid` and every process below it, from `/proc/<pid>/task/<tid>/children` (a process that
 /// exits meanwhile is skipped).
 pub(crate) fn descendants_and_self(pid: i32) -> Vec<i32> {
@@ -77,4 +56,25 @@ pub(crate) fn descendants_and_self(pid: i32) -> Vec<i32> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_comm_with_spaces() {
+        let line = "42 (a b) c) S 1 42 42 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 7 0 12345 0";
+        assert_eq!(stat_field(line, 3), Some("S"));
+        assert_eq!(stat_field(line, 20), Some("7"));
+        assert_eq!(stat_field(line, 22), Some("12345"));
+    }
+
+    #[test]
+    fn self_is_alive() {
+        let pid = std::process::id() as i32;
+        let (start, _) = start_time_and_state(pid).unwrap();
+        assert!(is_alive(pid, start));
+        assert!(!is_alive(pid, start + 1));
+    }
 }
