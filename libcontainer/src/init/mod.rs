@@ -148,7 +148,7 @@ fn steps(
         spec: plan.spec,
         rootfs: plan.rootfs,
         bundle: plan.bundle,
-        in_user_ns: plan.ns.new_user,
+        in_user_ns: plan.ns.in_user_namespace(),
         new_cgroup_ns: plan.ns.new_cgroup,
         no_pivot: plan.no_pivot,
         sources: Some(&sources),
