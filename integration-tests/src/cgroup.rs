@@ -73,3 +73,19 @@ pub fn unregister() {
         }
     }
 }
+
+/// Whether /sys/fs/cgroup is a pure cgroup v2 hierarchy. When not, prints `SKIP` (this host
+/// is hybrid: `make test-v2` runs such tests in the v2 VM) — unless `KILN_REQUIRE_V2` is set,
+/// which turns the skip into a failure.
+#[track_caller]
+pub fn v2_host() -> bool {
+    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    if !v2 {
+        assert!(
+            std::env::var_os("KILN_REQUIRE_V2").is_none(),
+            "KILN_REQUIRE_V2 set but the host is not pure cgroup v2"
+        );
+        println!("SKIP: not a pure cgroup v2 host");
+    }
+    v2
+}

@@ -94,10 +94,27 @@ impl Container {
     /// cgroupsPath, so no cgroup unless the test sets one).
     #[track_caller]
     pub fn rootless(tag: &str, user: &crate::rootless::TestUser) -> Container {
-        let id = unique_id(tag);
-        let mut bundle = Bundle::new(tag).unwrap_or_else(|e| panic!("building bundle: {e}"));
         let rt = Runtime::unprivileged(user.uid, user.gid)
             .unwrap_or_else(|e| panic!("runtime root: {e}"));
+        Container::rootless_with(tag, user, rt)
+    }
+
+    /// [`Container::rootless`] with the runtime started in `deleg`'s launcher cgroup.
+    #[track_caller]
+    pub fn rootless_in(
+        tag: &str,
+        user: &crate::rootless::TestUser,
+        deleg: &crate::rootless::DelegatedV2,
+    ) -> Container {
+        let rt = Runtime::unprivileged_in(user.uid, user.gid, &deleg.launcher())
+            .unwrap_or_else(|e| panic!("runtime root: {e}"));
+        Container::rootless_with(tag, user, rt)
+    }
+
+    #[track_caller]
+    fn rootless_with(tag: &str, user: &crate::rootless::TestUser, rt: Runtime) -> Container {
+        let id = unique_id(tag);
+        let mut bundle = Bundle::new(tag).unwrap_or_else(|e| panic!("building bundle: {e}"));
         crate::rootless::make_rootless(bundle.config_mut(), user.uid, user.gid);
         cgroup::register();
         Container {

@@ -33,10 +33,19 @@ pub struct TestUser {
 }
 
 impl TestUser {
-    /// The account, made if this is its first holder.
+    /// The account, made if this is its first holder. Where accounts cannot be made (the
+    /// cgroup v2 VM has no `useradd`), a bare uid/gid without account or subordinate ids:
+    /// enough for a single-id mapping.
     #[track_caller]
     pub fn acquire() -> TestUser {
         let mut users = USERS.lock().unwrap_or_else(|e| e.into_inner());
+        if !has_useradd() {
+            *users += 1;
+            return TestUser {
+                uid: BARE_ID,
+                gid: BARE_ID,
+            };
+        }
         if *users == 0 {
             setup().unwrap_or_else(|e| panic!("setting up user {NAME}: {e}"));
         }
@@ -55,12 +64,21 @@ impl Drop for TestUser {
     fn drop(&mut self) {
         let mut users = USERS.lock().unwrap_or_else(|e| e.into_inner());
         *users = users.saturating_sub(1);
-        if *users == 0 {
+        if *users == 0 && has_useradd() {
             if let Err(e) = teardown() {
                 eprintln!("removing user {NAME}: {e}");
             }
         }
     }
+}
+
+/// The uid/gid used where no account can be made.
+const BARE_ID: u32 = 2990;
+
+fn has_useradd() -> bool {
+    ["/usr/sbin/useradd", "/sbin/useradd"]
+        .iter()
+        .any(|p| std::path::Path::new(p).exists())
 }
 
 fn ids() -> Option<(u32, u32)> {
@@ -168,5 +186,97 @@ pub fn make_rootless(config: &mut Config, uid: u32, gid: u32) {
                 opts.retain(|o| !o.as_str().is_some_and(|s| s.starts_with("gid=")));
             }
         }
+    }
+}
+
+/// A cgroup v2 subtree delegated to a user, as systemd's `Delegate=yes` or runc's rootless
+/// test set-up makes one: `/sys/fs/cgroup/<name>` whose directory, `cgroup.procs`,
+/// `cgroup.subtree_control` and `cgroup.threads` the user owns, the memory and pids controllers
+/// available, and a `launcher` leaf the user's processes start in (a cgroup with processes
+/// cannot pass controllers on). Removed on drop, with anything still running in it killed.
+#[derive(Debug)]
+pub struct DelegatedV2 {
+    name: String,
+    dir: std::path::PathBuf,
+}
+
+impl DelegatedV2 {
+    /// Makes it for `user`.
+    #[track_caller]
+    pub fn new(user: &TestUser) -> DelegatedV2 {
+        let name = crate::unique_id("kiln-it-deleg");
+        let root = std::path::Path::new("/sys/fs/cgroup");
+        let dir = root.join(&name);
+        let d = DelegatedV2 { name, dir };
+        let enable = |dir: &std::path::Path| {
+            for c in ["+memory", "+pids"] {
+                std::fs::write(dir.join("cgroup.subtree_control"), c)
+                    .unwrap_or_else(|e| panic!("{c} in {}: {e}", dir.display()));
+            }
+        };
+        enable(root);
+        std::fs::create_dir(&d.dir).unwrap_or_else(|e| panic!("{}: {e}", d.dir.display()));
+        let launcher = d.launcher();
+        std::fs::create_dir(&launcher).unwrap_or_else(|e| panic!("{}: {e}", launcher.display()));
+        for dir in [&d.dir, &launcher] {
+            for f in [
+                "",
+                "cgroup.procs",
+                "cgroup.subtree_control",
+                "cgroup.threads",
+            ] {
+                let p = dir.join(f);
+                std::os::unix::fs::chown(&p, Some(user.uid), Some(user.gid))
+                    .unwrap_or_else(|e| panic!("chown {}: {e}", p.display()));
+            }
+        }
+        d
+    }
+
+    /// Its path below the cgroup root, for `linux.cgroupsPath` (`/<name>`).
+    pub fn cgroups_path(&self) -> String {
+        format!("/{}", self.name)
+    }
+
+    /// Its directory.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
+    /// The leaf the user's processes start in.
+    pub fn launcher(&self) -> std::path::PathBuf {
+        self.dir.join("launcher")
+    }
+}
+
+impl Drop for DelegatedV2 {
+    fn drop(&mut self) {
+        // Depth first: kill what is left in each cgroup (cgroup.kill), then remove it.
+        fn remove(dir: &std::path::Path) {
+            if let Ok(entries) = std::fs::read_dir(dir) {
+                for e in entries.flatten() {
+                    if e.file_type().is_ok_and(|t| t.is_dir()) {
+                        remove(&e.path());
+                    }
+                }
+            }
+            // cgroup.kill exists since Linux 5.14; an empty cgroup needs nothing.
+            if std::fs::write(dir.join("cgroup.kill"), "1").is_ok() {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            for _ in 0..100 {
+                match std::fs::remove_dir(dir) {
+                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                        std::thread::sleep(std::time::Duration::from_millis(20))
+                    }
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        eprintln!("warning: rmdir {}: {e}", dir.display());
+                        return;
+                    }
+                    _ => return,
+                }
+            }
+        }
+        remove(&self.dir);
     }
 }

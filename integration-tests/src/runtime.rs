@@ -99,6 +99,8 @@ pub struct Runtime {
     calls: Cell<u32>,
     /// Runs the runtime as this uid/gid (no supplementary groups) instead of root.
     user: Option<(u32, u32)>,
+    /// A cgroup v2 directory each runtime process joins (as root) before dropping to `user`.
+    launch_cgroup: Option<std::ffi::CString>,
 }
 
 impl Runtime {
@@ -118,6 +120,7 @@ impl Runtime {
             dir,
             calls: Cell::new(0),
             user: None,
+            launch_cgroup: None,
         })
     }
 
@@ -130,6 +133,19 @@ impl Runtime {
                 .map_err(io_err("chown", &path))?;
         }
         rt.user = Some((uid, gid));
+        Ok(rt)
+    }
+
+    /// [`Runtime::unprivileged`], with every runtime process started in the cgroup v2
+    /// directory `cgroup` (moved there while still root), as a user's processes live in the
+    /// subtree delegated to them.
+    pub fn unprivileged_in(uid: u32, gid: u32, cgroup: &Path) -> Result<Runtime> {
+        let mut rt = Runtime::unprivileged(uid, gid)?;
+        let procs = cgroup.join("cgroup.procs");
+        let nul = |e: std::ffi::NulError| std::io::Error::new(std::io::ErrorKind::InvalidInput, e);
+        let procs_c = std::ffi::CString::new(procs.as_os_str().as_encoded_bytes())
+            .map_err(|e| io_err("use", &procs)(nul(e)))?;
+        rt.launch_cgroup = Some(procs_c);
         Ok(rt)
     }
 
@@ -189,8 +205,14 @@ impl Runtime {
         let mut cmd = Command::new(&self.bin);
         if let Some((uid, gid)) = self.user {
             use std::os::unix::process::CommandExt;
-            // std drops supplementary groups when root switches uid.
-            cmd.uid(uid).gid(gid).env_remove("XDG_RUNTIME_DIR");
+            let launch = self.launch_cgroup.clone();
+            cmd.env_remove("XDG_RUNTIME_DIR");
+            // SAFETY: the closure runs between fork and exec and only makes async-signal-safe
+            // calls (open, write, close, setgroups, setresgid, setresuid) on data prepared
+            // before the fork.
+            unsafe {
+                cmd.pre_exec(move || drop_to(launch.as_deref(), uid, gid));
+            }
         }
         let mut child = cmd
             .arg("--root")
@@ -311,4 +333,34 @@ impl Runtime {
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
+}
+
+/// In a forked child (still root): joins the cgroup whose `cgroup.procs` is `procs`, if any,
+/// then becomes `uid`/`gid` with no supplementary groups.
+fn drop_to(procs: Option<&std::ffi::CStr>, uid: u32, gid: u32) -> std::io::Result<()> {
+    let check = |r: libc::c_int| {
+        if r < 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(r)
+        }
+    };
+    if let Some(procs) = procs {
+        // SAFETY: a NUL-terminated path; the fd is closed below.
+        let fd = check(unsafe { libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) })?;
+        // SAFETY: writes 1 byte from a static buffer to the fd just opened.
+        let n = unsafe { libc::write(fd, b"0".as_ptr().cast(), 1) };
+        // SAFETY: closes the fd opened above.
+        unsafe { libc::close(fd) };
+        if n != 1 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    // SAFETY: plain syscalls with no pointers but the null group list.
+    unsafe {
+        check(libc::setgroups(0, std::ptr::null()))?;
+        check(libc::setresgid(gid, gid, gid))?;
+        check(libc::setresuid(uid, uid, uid))?;
+    }
+    Ok(())
 }

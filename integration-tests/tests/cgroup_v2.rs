@@ -3,21 +3,9 @@
 //! hybrid, so these tests print SKIP here; `make test-v2` runs them in the
 //! cgroup v2 VM (with KILN_REQUIRE_V2=1, which turns a skip into a failure).
 
-use kiln_integration_tests::{cgroup, CapSet, Container};
+use kiln_integration_tests::cgroup::{self, v2_host};
+use kiln_integration_tests::{CapSet, Container};
 use serde_json::json;
-
-/// Whether /sys/fs/cgroup is a pure v2 hierarchy; panics if required but absent.
-fn v2_host() -> bool {
-    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
-    if !v2 {
-        assert!(
-            std::env::var_os("KILN_REQUIRE_V2").is_none(),
-            "KILN_REQUIRE_V2 set but the host is not pure cgroup v2"
-        );
-        println!("SKIP: not a pure cgroup v2 host");
-    }
-    v2
-}
 
 fn file(id: &str, name: &str) -> String {
     let path = format!("/sys/fs/cgroup{}/{name}", cgroup::cgroups_path(id));

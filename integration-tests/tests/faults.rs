@@ -5,6 +5,7 @@
 //! After each kill: `list` works, `delete -f` succeeds and leaves no process, cgroup, state
 //! directory or host mount, and the seccomp cache holds no partial entry.
 
+use kiln_integration_tests::rootless::TestUser;
 use kiln_integration_tests::{cgroup, mountinfo, skip_for_runc, sys, Container, HookKind, Output};
 use serde_json::json;
 
@@ -91,8 +92,12 @@ fn create(c: &Container, env: &[(&str, &str)], debug: bool) -> Output {
 }
 
 /// Every fail point `create` passes with `setup`'s config, discovered from a debug run.
-fn create_points(tag: &str, setup: &impl Fn(&mut Container)) -> Vec<String> {
-    let mut c = Container::new(tag);
+fn create_points(
+    tag: &str,
+    make: &impl Fn(&str) -> Container,
+    setup: &impl Fn(&mut Container),
+) -> Vec<String> {
+    let mut c = make(tag);
     setup(&mut c);
     c.write_config();
     create(&c, &[], true).expect_success();
@@ -101,9 +106,35 @@ fn create_points(tag: &str, setup: &impl Fn(&mut Container)) -> Vec<String> {
     points_in_log(&c.rt().log())
 }
 
+/// Processes whose command line names `c`'s bundle: a created init that never executed its
+/// program still runs `kiln create --bundle <bundle>` (how a rootless container without a
+/// cgroup is found).
+fn processes_of_bundle(c: &Container) -> Vec<i32> {
+    let bundle = c.bundle().path().to_string_lossy().into_owned();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&bundle))
+        })
+        .collect()
+}
+
 /// SIGKILLs `create` (or the init) at each point; `delete -f` must leave nothing.
 fn kill_create_at_each_point(tag: &str, setup: impl Fn(&mut Container), must_see: &[&str]) {
-    let points = create_points(tag, &setup);
+    kill_create_at_each_point_of(tag, Container::new, setup, must_see);
+}
+
+fn kill_create_at_each_point_of(
+    tag: &str,
+    make: impl Fn(&str) -> Container,
+    setup: impl Fn(&mut Container),
+    must_see: &[&str],
+) {
+    let points = create_points(tag, &make, &setup);
     println!("{tag}: {} fail points: {points:?}", points.len());
     for want in must_see {
         assert!(
@@ -112,12 +143,14 @@ fn kill_create_at_each_point(tag: &str, setup: impl Fn(&mut Container), must_see
         );
     }
     for point in &points {
-        let mut c = Container::new(tag);
+        let mut c = make(tag);
         setup(&mut c);
         c.write_config();
         let out = create(&c, &[(FAILPOINT, point)], false);
         assert!(!out.success(), "create killed at {point} succeeded");
         c.assert_delete_force_cleans_up(&format!("after {point}"));
+        let left = processes_of_bundle(&c);
+        assert!(left.is_empty(), "processes after {point}: {left:?}");
         assert_no_host_mounts(&c, point);
         let partial = partial_cache_entries(&c);
         assert!(partial.is_empty(), "cache after {point}: {partial:?}");
@@ -165,6 +198,27 @@ fn slow_path_create_killed_at_each_step_leaves_nothing() {
     };
     let must_see = ["create:id-maps", "create:bind-sources", "init:bind-sources"];
     kill_create_at_each_point("faultslow", setup, &must_see);
+}
+
+#[test]
+fn rootless_create_killed_at_each_step_leaves_nothing() {
+    if skip_for_runc("fail points are kiln's") {
+        return;
+    }
+    // Unprivileged: no cgroup (the init is found by its command line), id maps written by
+    // the unprivileged parent, the memfd re-exec.
+    let user = TestUser::acquire();
+    let make = |tag: &str| Container::rootless(tag, &user);
+    let setup = |c: &mut Container| {
+        c.config().args(&["sleep", "1000"]);
+    };
+    let must_see = [
+        "create:recovery-record",
+        "create:id-maps",
+        "init:mounts",
+        "create:handover",
+    ];
+    kill_create_at_each_point_of("faultrl", make, setup, &must_see);
 }
 
 /// The container's processes other than its init.

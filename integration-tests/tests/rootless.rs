@@ -3,7 +3,8 @@
 
 use std::os::unix::fs::MetadataExt;
 
-use kiln_integration_tests::rootless::{TestUser, SUBID_COUNT};
+use kiln_integration_tests::cgroup::v2_host;
+use kiln_integration_tests::rootless::{DelegatedV2, TestUser, SUBID_COUNT};
 use kiln_integration_tests::{is_runc, Container, ScratchDir};
 use serde_json::json;
 
@@ -232,4 +233,60 @@ fn rootless_state_root_defaults_to_xdg_runtime_dir() {
     assert_eq!(meta.uid(), user.uid);
     assert_eq!(meta.mode() & 0o777, 0o700);
     assert!(std::fs::read_dir(&state_dir).unwrap().next().is_none());
+}
+
+/// The value of `key` in a flat-keyed cgroup file (`memory.events`, `cgroup.events`).
+fn keyed(path: &std::path::Path, key: &str) -> u64 {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines()
+        .find_map(|l| l.strip_prefix(key)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {key} in {}: {text}", path.display()))
+}
+
+#[test]
+fn rootless_v2_delegated_cgroup_gets_limits_and_reports_oom() {
+    if !v2_host() {
+        return;
+    }
+    let user = TestUser::acquire();
+    let deleg = DelegatedV2::new(&user);
+    let mut c = Container::rootless_in("rl-v2", &user, &deleg);
+    c.config()
+        .cgroups_path(&format!("{}/ctr", deleg.cgroups_path()));
+    c.config()
+        .resources(&["memory"], json!({"limit": 33554432, "swap": 33554432}));
+    c.config().resources(&["pids"], json!({"limit": 20}));
+    c.config().args(&["sleep", "1000"]);
+    c.run_with(&["-d"]).expect_success();
+    let dir = deleg.dir().join("ctr");
+    let read = |f: &str| {
+        std::fs::read_to_string(dir.join(f))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(read("memory.max"), "33554432");
+    assert_eq!(read("pids.max"), "20");
+    let pid = c.pid();
+    assert!(read("cgroup.procs").lines().any(|l| l == pid.to_string()));
+    c.rt().exec(&["pause", c.id()]).unwrap().expect_success();
+    assert_eq!(c.status(), "paused");
+    assert_eq!(keyed(&dir.join("cgroup.events"), "frozen "), 1);
+    c.rt().exec(&["resume", c.id()]).unwrap().expect_success();
+    // 64 MiB in one line: tail holds it all, over the 32 MiB limit (no swap).
+    let out = c
+        .rt()
+        .exec(&[
+            "exec",
+            c.id(),
+            "sh",
+            "-c",
+            "head -c 67108864 /dev/zero | tail -n 1 >/dev/null",
+        ])
+        .unwrap();
+    assert_ne!(out.code, 0, "{}", out.describe());
+    assert!(keyed(&dir.join("memory.events"), "oom_kill ") >= 1);
+    c.delete(true).expect_success();
+    assert!(!dir.exists(), "{} left", dir.display());
+    c.assert_nothing_left();
 }
