@@ -115,6 +115,9 @@ impl Container {
     fn rootless_with(tag: &str, user: &crate::rootless::TestUser, rt: Runtime) -> Container {
         let id = unique_id(tag);
         let mut bundle = Bundle::new(tag).unwrap_or_else(|e| panic!("building bundle: {e}"));
+        // The user's own bundle directory (the rootfs stays root's, readable).
+        std::os::unix::fs::chown(bundle.path(), Some(user.uid), Some(user.gid))
+            .unwrap_or_else(|e| panic!("chown {}: {e}", bundle.path().display()));
         crate::rootless::make_rootless(bundle.config_mut(), user.uid, user.gid);
         cgroup::register();
         Container {

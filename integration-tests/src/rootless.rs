@@ -1,10 +1,11 @@
 //! An unprivileged account for rootless tests, and the rootless config runc's `spec --rootless`
 //! makes.
 //!
-//! [`TestUser::acquire`] makes the account `kiln-it-rl` (no home, no login shell) with a
-//! subordinate id range in /etc/subuid and /etc/subgid the first time a test of this process
-//! needs it, and removes account and ranges again when the last user of it is dropped (also
-//! when the test failed). An account left by a killed test run is reused and then removed.
+//! [`TestUser::acquire`] makes the account `kiln-it-rl` (no home, no login shell) the first
+//! time a test of this process needs it, and removes it again when the last user of it is
+//! dropped (also when the test failed); [`TestUser::subids`] likewise grants it a subordinate
+//! id range in /etc/subuid and /etc/subgid. An account left by a killed test run is reused
+//! and then removed.
 
 use std::process::Command;
 use std::sync::Mutex;
@@ -58,6 +59,36 @@ impl TestUser {
     pub fn subid_start(&self) -> u32 {
         SUBID_START
     }
+
+    /// Grants the account its subordinate range ([`SUBID_START`], [`SUBID_COUNT`]) in
+    /// /etc/subuid and /etc/subgid while the returned guard lives.
+    #[track_caller]
+    pub fn subids(&self) -> SubIds {
+        let mut holders = SUBIDS.lock().unwrap_or_else(|e| e.into_inner());
+        if *holders == 0 {
+            set_subids(true).unwrap_or_else(|e| panic!("subordinate ids of {NAME}: {e}"));
+        }
+        *holders += 1;
+        SubIds(())
+    }
+}
+
+static SUBIDS: Mutex<usize> = Mutex::new(0);
+
+/// The account's lines in /etc/subuid and /etc/subgid, removed when the last guard is dropped.
+#[derive(Debug)]
+pub struct SubIds(());
+
+impl Drop for SubIds {
+    fn drop(&mut self) {
+        let mut holders = SUBIDS.lock().unwrap_or_else(|e| e.into_inner());
+        *holders = holders.saturating_sub(1);
+        if *holders == 0 {
+            if let Err(e) = set_subids(false) {
+                eprintln!("removing the subordinate ids of {NAME}: {e}");
+            }
+        }
+    }
 }
 
 impl Drop for TestUser {
@@ -109,6 +140,7 @@ fn subid_line() -> String {
 
 fn setup() -> Result<(), String> {
     if ids().is_none() {
+        // A system account: useradd gives it no subordinate ids of its own.
         run(Command::new("useradd").args([
             "--system",
             "--no-create-home",
@@ -118,21 +150,23 @@ fn setup() -> Result<(), String> {
             NAME,
         ]))?;
     }
+    Ok(())
+}
+
+/// Adds (`true`) or removes the account's lines in /etc/subuid and /etc/subgid.
+fn set_subids(present: bool) -> Result<(), String> {
     for file in ["/etc/subuid", "/etc/subgid"] {
         edit(file, |lines| {
             lines.retain(|l| !l.starts_with(&format!("{NAME}:")));
-            lines.push(subid_line());
+            if present {
+                lines.push(subid_line());
+            }
         })?;
     }
     Ok(())
 }
 
 fn teardown() -> Result<(), String> {
-    for file in ["/etc/subuid", "/etc/subgid"] {
-        edit(file, |lines| {
-            lines.retain(|l| !l.starts_with(&format!("{NAME}:")))
-        })?;
-    }
     if ids().is_some() {
         run(Command::new("userdel").arg(NAME))?;
     }

@@ -4,6 +4,7 @@
 use std::os::unix::fs::MetadataExt;
 
 use kiln_integration_tests::cgroup::v2_host;
+use kiln_integration_tests::console::{read_all, receive_fd};
 use kiln_integration_tests::rootless::{DelegatedV2, TestUser, SUBID_COUNT};
 use kiln_integration_tests::{is_runc, Container, ScratchDir};
 use serde_json::json;
@@ -148,6 +149,7 @@ fn rootless_mapping_outside_subuid_is_refused() {
 #[test]
 fn rootless_subuid_ranges_are_mapped_through_newuidmap() {
     let user = TestUser::acquire();
+    let _subids = user.subids();
     let mut c = Container::rootless("rl-range", &user);
     let start = user.subid_start();
     for (key, own) in [("uidMappings", user.uid), ("gidMappings", user.gid)] {
@@ -289,4 +291,45 @@ fn rootless_v2_delegated_cgroup_gets_limits_and_reports_oom() {
     c.delete(true).expect_success();
     assert!(!dir.exists(), "{} left", dir.display());
     c.assert_nothing_left();
+}
+
+#[test]
+fn rootless_console_socket_hooks_seccomp_and_capabilities() {
+    use std::os::unix::net::UnixListener;
+    let user = TestUser::acquire();
+    let dir = ScratchDir::new("rl-tty").unwrap();
+    std::os::unix::fs::chown(dir.path(), Some(user.uid), Some(user.gid)).unwrap();
+    let sock = dir.join("console.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    std::os::unix::fs::chown(&sock, Some(user.uid), Some(user.gid)).unwrap();
+    let mut c = Container::rootless("rl-tty", &user);
+    c.config().set(&["process", "terminal"], true.into());
+    // A createRuntime hook runs in the runtime's namespace, as the user.
+    let mark = dir.join("hook-ran");
+    c.config().hook(
+        kiln_integration_tests::HookKind::CreateRuntime,
+        "/bin/sh",
+        &["sh", "-c", &format!("id -u > {}", mark.display())],
+        &[],
+        None,
+    );
+    c.config().set(
+        &["linux", "seccomp"],
+        json!({"defaultAction": "SCMP_ACT_ALLOW",
+               "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}),
+    );
+    c.config()
+        .sh("tty; grep CapEff /proc/self/status; mkdir /tmp/d 2>&1 || echo mkdir-refused");
+    let server = std::thread::spawn(move || receive_fd(&listener));
+    c.create_with(&["--console-socket", sock.to_str().unwrap()])
+        .expect_success();
+    let (_, master) = server.join().unwrap();
+    c.start();
+    let out = read_all(master);
+    assert!(out.contains("/dev/pts/0"), "{out}");
+    // spec's three capabilities: AUDIT_WRITE, KILL, NET_BIND_SERVICE.
+    assert!(out.contains("CapEff:\t0000000020000420"), "{out}");
+    assert!(out.contains("mkdir-refused"), "{out}");
+    let hook_uid = std::fs::read_to_string(&mark).unwrap();
+    assert_eq!(hook_uid.trim(), user.uid.to_string());
 }
