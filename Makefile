@@ -1,7 +1,7 @@
 # kiln: the two commands a newcomer needs are `make demo` and `make test`.
 CARGO ?= cargo
 
-.PHONY: deps build release demo test test-unit test-fuzz fuzz-campaign test-integration test-v2 test-runc-suite
+.PHONY: deps build release demo test test-unit test-fuzz fuzz-campaign test-integration test-v2 test-runc-suite test-runc-suite-rootless
 
 # The Debian packages building and testing need; installed when missing (root).
 DEPS := libseccomp-dev pkg-config busybox-static jq runc uidmap
@@ -27,7 +27,7 @@ demo: release
 # integration suite against kiln (compared with
 # integration-tests/runc-suite/expected.txt), and the cgroup v2 tests inside a
 # small VM.
-test: deps build test-unit test-fuzz test-integration test-runc-suite test-v2
+test: deps build test-unit test-fuzz test-integration test-runc-suite test-runc-suite-rootless test-v2
 
 test-unit: deps
 	$(CARGO) test --workspace --exclude kiln-integration-tests -- --test-threads=2
@@ -54,6 +54,17 @@ test-runc-suite: release
 	../shared/conformance/run-runc-suite target/x86_64-unknown-linux-gnu/release/kiln $(RUNC_SUITE_OUT) >$(RUNC_SUITE_OUT).log 2>&1 || { tail -50 $(RUNC_SUITE_OUT).log; exit 1; }
 	grep -v "^[0-9]* passed" $(RUNC_SUITE_OUT).log || true
 	./integration-tests/runc-suite/check.sh integration-tests/runc-suite/expected.txt $(RUNC_SUITE_OUT)/results.txt
+
+# runc's suite in rootless mode: its tests/rootless.sh runs the files listed in
+# integration-tests/runc-suite/rootless-files.txt as user "rootless" once per feature set
+# (none, idmap, cgroup, idmap+cgroup); compared with rootless-expected.txt. The lock keeps
+# other rootless tests off /etc/subuid and newuidmap meanwhile (rootless.sh edits/moves them).
+RUNC_SUITE_ROOTLESS_OUT ?= target/runc-suite-rootless
+test-runc-suite-rootless: release
+	rm -rf $(RUNC_SUITE_ROOTLESS_OUT)
+	flock /tmp/kiln-rootless.lock ../shared/conformance/run-runc-suite --rootless target/x86_64-unknown-linux-gnu/release/kiln $(RUNC_SUITE_ROOTLESS_OUT) $$(grep -v '^#' integration-tests/runc-suite/rootless-files.txt) >$(RUNC_SUITE_ROOTLESS_OUT).log 2>&1 || { tail -50 $(RUNC_SUITE_ROOTLESS_OUT).log; exit 1; }
+	grep -v "^[0-9]* passed" $(RUNC_SUITE_ROOTLESS_OUT).log || true
+	./integration-tests/runc-suite/check.sh integration-tests/runc-suite/rootless-expected.txt $(RUNC_SUITE_ROOTLESS_OUT)/results.txt
 
 # cgroup v2 (pure) in a VM: the cgroups crate's v2 tests, then kiln itself.
 test-v2:

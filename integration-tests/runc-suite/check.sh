@@ -59,10 +59,13 @@ regressions=0
 while IFS=$'\t' read -r file name; do
   [[ -n $file ]] || continue
   # The test's block in its TAP file: from its "not ok" line to the next test line.
+  # A rootless run's file is "<features>/<file>", its TAP rootless-<file>.tap (all feature sets).
+  tap=$tapdir/$file.tap
+  [[ $file == */* ]] && tap=$tapdir/rootless-${file#*/}.tap
   block=$(gawk -v name="$name" '
     { sub(/\r$/, "") }
     /^(not )?ok [0-9]+ / { n = $0; inside = sub(/^not ok [0-9]+ /, "", n) && n == name }
-    inside' "$tapdir/$file.tap" 2>/dev/null || true)
+    inside' "$tap" 2>/dev/null || true)
   if grep -qF '^@' <<<"$block"; then
     printf 'HARNESS (a NUL from script(1) in the terminal, not counted): fail\t%s\t%s\n' "$file" "$name"
   else

@@ -62,18 +62,29 @@ impl TestUser {
 
     /// Grants the account its subordinate range ([`SUBID_START`], [`SUBID_COUNT`]) in
     /// /etc/subuid and /etc/subgid while the returned guard lives.
+    /// Holds [`ROOTLESS_LOCK`] meanwhile: runc's rootless suite edits those files and moves
+    /// newuidmap away while it runs.
     #[track_caller]
     pub fn subids(&self) -> SubIds {
         let mut holders = SUBIDS.lock().unwrap_or_else(|e| e.into_inner());
-        if *holders == 0 {
+        if holders.0 == 0 {
+            let file = std::fs::File::create(ROOTLESS_LOCK)
+                .unwrap_or_else(|e| panic!("{ROOTLESS_LOCK}: {e}"));
+            let lock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+                .unwrap_or_else(|(_, e)| panic!("flock {ROOTLESS_LOCK}: {e}"));
             set_subids(true).unwrap_or_else(|e| panic!("subordinate ids of {NAME}: {e}"));
+            holders.1 = Some(lock);
         }
-        *holders += 1;
+        holders.0 += 1;
         SubIds(())
     }
 }
 
-static SUBIDS: Mutex<usize> = Mutex::new(0);
+/// The lock every user of /etc/subuid, /etc/subgid and newuidmap on this machine takes (the
+/// Makefile's rootless suite run holds it too).
+pub const ROOTLESS_LOCK: &str = "/tmp/kiln-rootless.lock";
+
+static SUBIDS: Mutex<(usize, Option<nix::fcntl::Flock<std::fs::File>>)> = Mutex::new((0, None));
 
 /// The account's lines in /etc/subuid and /etc/subgid, removed when the last guard is dropped.
 #[derive(Debug)]
@@ -82,11 +93,12 @@ pub struct SubIds(());
 impl Drop for SubIds {
     fn drop(&mut self) {
         let mut holders = SUBIDS.lock().unwrap_or_else(|e| e.into_inner());
-        *holders = holders.saturating_sub(1);
-        if *holders == 0 {
+        holders.0 = holders.0.saturating_sub(1);
+        if holders.0 == 0 {
             if let Err(e) = set_subids(false) {
                 eprintln!("removing the subordinate ids of {NAME}: {e}");
             }
+            holders.1 = None;
         }
     }
 }
