@@ -7,8 +7,9 @@
 # expected.txt: one test per line, "STATUS<TAB>file<TAB>test name[<TAB># reason]", STATUS ok,
 # fail, skip or flaky (either way). Every fail/skip/flaky line carries a reason:
 # "# host: …" (this machine lacks it), "# helper: …" (one of runc's Go test helpers, not
-# built), "# runc-newer: …" (a feature of a newer runc), "# flaky: …" or "# kiln: …" (kiln lacks
-# it: what and why it is left). Lines starting with # are comments.
+# built), "# runc-newer: …" (a feature of a newer runc), "# flaky: …", "# suite: …" (the suite
+# itself skips it in this mode, e.g. `requires root` in a rootless run) or "# kiln: …" (kiln
+# lacks it: what and why it is left). Lines starting with # are comments.
 #
 # Exit 1 when a test expected to pass did not (a regression), or when a test is missing from the
 # run (its file timed out or the suite changed). Newly passing tests and tests not listed are
@@ -32,7 +33,7 @@ gawk -F '\t' -v failed="$failed" '
     if ($0 ~ /^#/ || $0 ~ /^[[:space:]]*$/) next
     key = $2 "\t" $3
     want[key] = $1
-    if ($1 != "ok" && $4 !~ /^# (host|helper|runc-newer|kiln|flaky): /) {
+    if ($1 != "ok" && $4 !~ /^# (host|helper|runc-newer|kiln|flaky|suite): /) {
       printf "runc-suite: expected.txt line %d has no reason: %s\n", FNR, $0; bad++
     }
     next

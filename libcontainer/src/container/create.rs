@@ -440,16 +440,9 @@ fn rootless_without_cgroup(
 /// Rootless with `linux.cgroupsPath`: it must be a cgroup this user may create or write.
 fn rootless_cgroup(cgroup: &kiln_cgroups::Manager) -> Result<kiln_cgroups::Manager> {
     cgroup.create_unprivileged(false).map_err(|e| match e {
-        kiln_cgroups::CgroupError::Mkdir { path, source } if e_is_denied(&source) => {
-            Error::CgroupDenied { path }
+        kiln_cgroups::CgroupError::Mkdir { ref path, .. } if e.is_permission_denied() => {
+            Error::CgroupDenied { path: path.clone() }
         }
         e => e.into(),
     })
-}
-
-fn e_is_denied(e: &std::io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EACCES | libc::EPERM | libc::EROFS)
-    )
 }
