@@ -202,6 +202,7 @@ impl ContainerBuilder {
         let given_path = linux.cgroups_path().is_some();
         let no_cgroup = self.rootless && !given_path;
         let cgroup = if no_cgroup {
+            warn_if_unkillable(linux);
             rootless_without_cgroup(&cgroup, linux)?
         } else {
             cgroup
@@ -435,6 +436,23 @@ fn rootless_without_cgroup(
     let none = cgroup.without_hierarchies();
     none.apply(&effective_resources(linux, true))?;
     Ok(none)
+}
+
+/// As runc: without a cgroup and a pid namespace of its own, `kill`/`delete` reach only the
+/// init, not what it started.
+fn warn_if_unkillable(linux: &oci_spec::runtime::Linux) {
+    let own_pid_ns = linux
+        .namespaces()
+        .iter()
+        .flatten()
+        .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Pid);
+    if !own_pid_ns {
+        log::warn!(
+            "a rootless container without a cgroup (no linux.cgroupsPath) and without its own \
+             pid namespace cannot be reliably killed: only its init can. Such configuration is \
+             strongly discouraged"
+        );
+    }
 }
 
 /// Rootless with `linux.cgroupsPath`: it must be a cgroup this user may create or write.

@@ -161,7 +161,7 @@ fn steps(
         caps: plan.caps.as_ref(),
         seccomp: plan.seccomp.as_ref(),
         preserve_fds: plan.preserve_fds,
-        setgroups: !plan.ns.new_user || setup::setgroups_allowed(),
+        setgroups: !plan.ns.in_user_namespace() || setup::setgroups_allowed(),
     }
     .run(chan)?;
     hit("init", "ready");

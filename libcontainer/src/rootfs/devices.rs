@@ -113,14 +113,23 @@ fn device_list(spec: &Spec) -> Result<Vec<Device>, RootfsError> {
 
 /// In a user namespace, `mknod` is not allowed: clone the host's device nodes
 /// now (before `pivot_root` hides the host) so they can be bound in later.
-pub(super) fn clone_host_devices(spec: &Spec) -> Result<Vec<(PathBuf, OwnedFd)>, RootfsError> {
+pub(super) fn clone_host_devices(
+    spec: &Spec,
+    has_devpts: bool,
+) -> Result<Vec<(PathBuf, OwnedFd)>, RootfsError> {
     device_list(spec)?
         .into_iter()
+        .filter(|d| !(has_devpts && is_ptmx(d)))
         .map(|d| {
             let tree = clone_tree(&d.path, false).ctx(|| &d.ctx)?;
             Ok((d.path, tree))
         })
         .collect()
+}
+
+/// `/dev/ptmx`, which becomes a link to the devpts' own `ptmx` when there is one (below).
+fn is_ptmx(d: &Device) -> bool {
+    d.path == Path::new("/dev/ptmx")
 }
 
 /// Restores the umask when dropped.
@@ -152,7 +161,7 @@ pub(super) fn create_devices(
                 .ctx(|| format!("device {}", path.display()))?;
         }
     } else {
-        for d in &devices {
+        for d in devices.iter().filter(|d| !(p.has_devpts && is_ptmx(d))) {
             mknod(&root, d).ctx(|| &d.ctx)?;
         }
     }
@@ -166,8 +175,10 @@ pub(super) fn create_devices(
     for (name, target) in links {
         symlink(&dev, name, target)?;
     }
-    let ptmx_is_device = devices.iter().any(|d| d.path == Path::new("/dev/ptmx"));
-    if p.has_devpts && !ptmx_is_device {
+    // As runc: with a devpts, /dev/ptmx is its `ptmx` even when linux.devices lists a ptmx
+    // node (a host ptmx node would open the host's devpts instance, or nothing at all when
+    // bound into a user namespace).
+    if p.has_devpts {
         match nix::unistd::unlinkat(
             Some(dev.as_raw_fd()),
             "ptmx",

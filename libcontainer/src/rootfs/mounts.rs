@@ -140,7 +140,7 @@ pub(super) fn mount_all(o: &RootfsOptions<'_>) -> Result<PreparedRootfs, RootfsE
         .iter()
         .any(|e| e.typ == "devpts" && clean(e.dest) == Path::new("/dev/pts"));
     let host_devices = if o.in_user_ns && setup_dev {
-        devices::clone_host_devices(o.spec)?
+        devices::clone_host_devices(o.spec, has_devpts)?
     } else {
         Vec::new()
     };
