@@ -6,7 +6,7 @@ use std::os::unix::fs::MetadataExt;
 use kiln_integration_tests::cgroup::v2_host;
 use kiln_integration_tests::console::{read_all, receive_fd};
 use kiln_integration_tests::rootless::{DelegatedV2, TestUser, SUBID_COUNT};
-use kiln_integration_tests::{is_runc, Container, ScratchDir};
+use kiln_integration_tests::{is_runc, skip_for_runc, Container, ScratchDir};
 use serde_json::json;
 
 fn status_ids(pid: i32, key: &str) -> Vec<u32> {
@@ -332,4 +332,69 @@ fn rootless_console_socket_hooks_seccomp_and_capabilities() {
     assert!(out.contains("mkdir-refused"), "{out}");
     let hook_uid = std::fs::read_to_string(&mark).unwrap();
     assert_eq!(hook_uid.trim(), user.uid.to_string());
+}
+
+#[test]
+fn rootless_flag_values_have_runcs_meaning() {
+    // --rootless true as root: cgroups as for an unprivileged user (none without a path).
+    // runc differs: its rootless rule only tolerates permission errors, so root still gets a
+    // cgroup (below its own); kiln does not guess a path (it may be another user's).
+    if skip_for_runc("--rootless true as root still makes a cgroup") {
+        return;
+    }
+    let mut c = Container::new("rl-flag");
+    c.config().remove(&["linux", "cgroupsPath"]);
+    c.config().remove(&["linux", "resources"]);
+    c.config().args(&["sleep", "300"]);
+    c.write_config();
+    let bundle = c.bundle().path().to_str().unwrap().to_string();
+    let out = c.rt().exec(&[
+        "--rootless",
+        "true",
+        "run",
+        "-d",
+        "--bundle",
+        &bundle,
+        c.id(),
+    ]);
+    out.unwrap().expect_success();
+    let pid = c.pid();
+    let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let mine = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    assert_eq!(own, mine, "the container got a cgroup of its own");
+    c.delete(true).expect_success();
+    // Anything but true/false/auto is refused, naming the flag.
+    let out = c.rt().exec(&[
+        "--rootless",
+        "yes",
+        "run",
+        "-d",
+        "--bundle",
+        &bundle,
+        c.id(),
+    ]);
+    let out = out.unwrap().expect_failure();
+    if !is_runc() {
+        assert!(out.stderr.contains("--rootless"), "{}", out.describe());
+    }
+    c.assert_nothing_left();
+}
+
+#[test]
+fn rootless_false_makes_an_unprivileged_user_fail_on_cgroups() {
+    let user = TestUser::acquire();
+    let mut c = Container::rootless("rl-false", &user);
+    c.config().args(&["true"]);
+    c.write_config();
+    let bundle = c.bundle().path().to_str().unwrap().to_string();
+    let out = c
+        .rt()
+        .exec(&["--rootless", "false", "run", "--bundle", &bundle, c.id()]);
+    let out = out.unwrap().expect_failure();
+    assert!(
+        out.stderr.to_lowercase().contains("permission denied"),
+        "{}",
+        out.describe()
+    );
+    c.assert_nothing_left();
 }
