@@ -167,9 +167,6 @@ pub(crate) struct Record {
     /// only where its user may write (all of them when it has no cgroup).
     #[serde(default)]
     pub cgroup_withheld: Vec<PathBuf>,
-    /// Created with rootless cgroup handling.
-    #[serde(default)]
-    pub rootless: bool,
     /// The full config the container was created from.
     pub spec: Spec,
 }

@@ -330,7 +330,6 @@ impl ContainerBuilder {
             systemd_cgroup: self.systemd_cgroup,
             cgroup_created: cgroup.created_dirs(),
             cgroup_withheld: cgroup.withheld(),
-            rootless: self.rootless,
             spec: spec.clone(),
         };
         let tmp = Container {
