@@ -45,12 +45,18 @@ WATCH_PATHS=()
 
 log() { printf '%s\n' "$*" >&2; }
 
-# ensure_packages CMD:PKG... — installs (Debian) each PKG whose CMD is not executable.
-# Exits 77 (the caller's "skip") with the reason when installation is impossible.
+# have CMD — CMD is a command, or (an absolute path) an existing file.
+have() {
+  if [[ $1 == /* ]]; then [[ -e $1 ]]; else command -v "$1" >/dev/null 2>&1; fi
+}
+
+# ensure_packages CMD:PKG... — installs (Debian) each PKG whose CMD is not a command (or, an
+# absolute path, not a file). Exits 77 (the caller's "skip") with the reason when
+# installation is impossible.
 ensure_packages() {
   local pair missing=()
   for pair in "$@"; do
-    command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+    have "${pair%%:*}" || missing+=("${pair#*:}")
   done
   ((${#missing[@]})) || return 0
   if ! command -v apt-get >/dev/null; then
@@ -78,7 +84,7 @@ ensure_packages() {
     exit 77
   fi
   for pair in "$@"; do
-    if ! command -v "${pair%%:*}" >/dev/null 2>&1; then
+    if ! have "${pair%%:*}"; then
       echo "SKIP: ${pair#*:} installed but ${pair%%:*} is missing"
       exit 77
     fi
@@ -324,25 +330,31 @@ remove_subid_lines() {
   sed -i "/^$TEST_USER:/d" "$1"
 }
 
-# test_user_pids — processes whose real or effective uid is the test account's or in its
+# test_user_pids — live processes whose real or effective uid is the test account's or in its
 # subordinate range (all started by this run: the account and the range are its own).
+# Zombies are left out: nothing can kill them, and orphans stay zombies where PID 1 does not
+# reap (conmon double-forks; udocker may exit without waiting for the runtime).
 test_user_pids() {
   local end=$((${TEST_SUBID_START:-0} + ${TEST_SUBID_COUNT:-0}))
-  ps -e -o pid=,ruid=,euid= | awk -v me="$$" -v u="$TEST_UID" \
+  ps -e -o pid=,ruid=,euid=,stat= | awk -v me="$$" -v u="$TEST_UID" \
     -v s="${TEST_SUBID_START:-0}" -v e="$end" '
     function ours(x) { return x == u || (x >= s && x < e) }
-    $1 != me && (ours($2) || ours($3)) { print $1 }'
+    $1 != me && $4 !~ /^Z/ && (ours($2) || ours($3)) { print $1 }'
 }
 
 # remove_test_user — kills the processes of the test account and of its range, deletes the
 # account (and its group) and its /etc/subuid and /etc/subgid lines.
 remove_test_user() {
-  local i f pids
+  local i f pid pids
   [[ -n $TEST_USER ]] || return 0
   for ((i = 0; i < 50 && ${#TEST_UID}; i++)); do
     mapfile -t pids < <(test_user_pids)
     ((${#pids[@]})) || break
-    ((i == 0)) && log "cleanup: killing the processes of $TEST_USER: ${pids[*]}"
+    if ((i == 0)); then
+      for pid in "${pids[@]}"; do
+        log "cleanup: killing a process of $TEST_USER: $(ps -o pid=,ppid=,stat=,args= -p "$pid" | cut -c1-200)"
+      done
+    fi
     kill -KILL "${pids[@]}" 2>/dev/null
     sleep 0.1
   done

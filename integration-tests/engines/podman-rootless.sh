@@ -34,7 +34,12 @@ R() { P run --network none "$@"; }
 # unprivileged caller, $XDG_RUNTIME_DIR/<runc or kiln>.
 if [[ ${RUNTIME##*/} == runc ]]; then RUNTIME_ROOT=$TEST_XDG/runc; else RUNTIME_ROOT=$TEST_XDG/kiln; fi
 
-engine_cleanup() { P rm --all --force --time 0; }
+# Also stops podman's pause process, which holds its user namespace (pid in its tmpdir).
+engine_cleanup() {
+  local pause
+  P rm --all --force --time 0
+  pause=$(cat "$TEST_XDG/podman-tmp/pause.pid" 2>/dev/null) && kill -KILL "$pause"
+}
 
 # container_pid NAME — the host PID of NAME's init.
 container_pid() { P inspect --format '{{.State.Pid}}' "$1"; }
