@@ -45,12 +45,18 @@ WATCH_PATHS=()
 
 log() { printf '%s\n' "$*" >&2; }
 
-# ensure_packages CMD:PKG... — installs (Debian) each PKG whose CMD is not executable.
-# Exits 77 (the caller's "skip") with the reason when installation is impossible.
+# have CMD — CMD is a command, or (an absolute path) an existing file.
+have() {
+  if [[ $1 == /* ]]; then [[ -e $1 ]]; else command -v "$1" >/dev/null 2>&1; fi
+}
+
+# ensure_packages CMD:PKG... — installs (Debian) each PKG whose CMD is not a command (or, an
+# absolute path, not a file). Exits 77 (the caller's "skip") with the reason when
+# installation is impossible.
 ensure_packages() {
   local pair missing=()
   for pair in "$@"; do
-    command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+    have "${pair%%:*}" || missing+=("${pair#*:}")
   done
   ((${#missing[@]})) || return 0
   if ! command -v apt-get >/dev/null; then
@@ -78,7 +84,7 @@ ensure_packages() {
     exit 77
   fi
   for pair in "$@"; do
-    if ! command -v "${pair%%:*}" >/dev/null 2>&1; then
+    if ! have "${pair%%:*}"; then
       echo "SKIP: ${pair#*:} installed but ${pair%%:*} is missing"
       exit 77
     fi
@@ -230,6 +236,139 @@ make_busybox_tar() {
   tar --numeric-owner -C "$rootfs" -cf "$1" .
 }
 
+# --- podman ---
+
+# write_podman_config DIR [RUNDIR] — containers.conf, storage.conf and an empty
+# registries.conf in DIR, every podman path (root, CNI dir, events, volumes) below DIR but
+# runroot and tmpdir, which are below RUNDIR (default DIR; rootless podman wants a runroot of
+# at most 50 characters), and DIR/podman: podman with these files and paths, vfs, cgroupfs,
+# file events and the runtime under test. The wrapper exports the CONTAINERS_* variables
+# itself, so it also works from a clean environment.
+write_podman_config() {
+  local dir=$1 run=${2:-$1}
+  # podman's default nofile (1048576) and nproc limits exceed this host's hard limits
+  # (20000, no CAP_SYS_RESOURCE): keep the defaults below them.
+  cat >"$dir/containers.conf" <<EOF
+[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
+netns = "none"
+log_driver = "k8s-file"
+[network]
+network_config_dir = "$dir/cni"
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+events_logfile_path = "$dir/events.log"
+lock_type = "file"
+tmp_dir = "$run/podman-tmp"
+volume_path = "$dir/volumes"
+static_dir = "$dir/root/libpod"
+EOF
+  cat >"$dir/storage.conf" <<EOF
+[storage]
+driver = "vfs"
+runroot = "$run/runroot"
+graphroot = "$dir/root"
+EOF
+  : >"$dir/registries.conf"
+  cat >"$dir/podman" <<WRAPPER
+#!/bin/sh
+export CONTAINERS_CONF="$dir/containers.conf" CONTAINERS_STORAGE_CONF="$dir/storage.conf"
+export CONTAINERS_REGISTRIES_CONF="$dir/registries.conf"
+exec podman --root "$dir/root" --runroot "$run/runroot" --tmpdir "$run/podman-tmp" \\
+  --storage-driver vfs --cgroup-manager cgroupfs --events-backend file \\
+  --runtime "$RUNTIME" "\$@"
+WRAPPER
+  chmod 755 "$dir/podman"
+}
+
+# --- an unprivileged account (rootless engines) ---
+
+TEST_USER=
+TEST_UID=
+TEST_SUBID_START=
+TEST_SUBID_COUNT=
+
+# make_test_user NAME [SUBID_START SUBID_COUNT] — creates the account NAME (a system account:
+# no home, no login shell; one left by a killed run is reused) and, if given, its subordinate
+# id range SUBID_START:SUBID_COUNT in /etc/subuid and /etc/subgid (only NAME's own lines are
+# added or removed there). Sets TEST_UID, TEST_GID, TEST_DIR ($T/NAME, the account's own
+# 0700 directory with home/ and tmp/), TEST_XDG (/run/user/UID on the private /run, 0700,
+# the account's: its XDG_RUNTIME_DIR) and AS_USER, the command prefix that runs a command as
+# NAME with a clean environment in TEST_DIR/home. The EXIT trap kills the processes of the
+# account and of its range and removes account, lines and TEST_XDG.
+make_test_user() {
+  local f
+  TEST_USER=$1 TEST_SUBID_START=${2:-} TEST_SUBID_COUNT=${3:-}
+  if ! id -u "$TEST_USER" >/dev/null 2>&1; then
+    useradd --system --no-create-home --user-group --shell /usr/sbin/nologin "$TEST_USER" ||
+      return 1
+  fi
+  for f in /etc/subuid /etc/subgid; do
+    remove_subid_lines "$f"
+    if [[ -n $TEST_SUBID_START ]]; then
+      [[ -s $f && -n $(tail -c 1 "$f") ]] && echo >>"$f" # complete a last line
+      echo "$TEST_USER:$TEST_SUBID_START:$TEST_SUBID_COUNT" >>"$f" || return 1
+    fi
+  done
+  TEST_UID=$(id -u "$TEST_USER") && TEST_GID=$(id -g "$TEST_USER") || return 1
+  TEST_DIR=$T/$TEST_USER TEST_XDG=/run/user/$TEST_UID
+  mkdir -p "$TEST_DIR"/{home,tmp} "$TEST_XDG" && chmod 700 "$TEST_DIR"/{,home,tmp} "$TEST_XDG" &&
+    chown -R "$TEST_UID:$TEST_GID" "$TEST_DIR" "$TEST_XDG" || return 1
+  # shellcheck disable=SC2034 # for the sourcing script
+  AS_USER=(env -i -C "$TEST_DIR/home"
+    PATH=/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin
+    HOME="$TEST_DIR/home" USER="$TEST_USER" LOGNAME="$TEST_USER"
+    XDG_RUNTIME_DIR="$TEST_XDG" TMPDIR="$TEST_DIR/tmp"
+    setpriv --reuid="$TEST_UID" --regid="$TEST_GID" --init-groups --)
+  log "test account: $TEST_USER (uid $TEST_UID, gid $TEST_GID${TEST_SUBID_START:+, subordinate ids $TEST_SUBID_START:$TEST_SUBID_COUNT})"
+}
+
+# remove_subid_lines FILE — removes the test account's lines from FILE (/etc/subuid, /etc/subgid).
+remove_subid_lines() {
+  [[ -f $1 ]] && grep -q "^$TEST_USER:" "$1" || return 0
+  sed -i "/^$TEST_USER:/d" "$1"
+}
+
+# test_user_pids — live processes whose real or effective uid is the test account's or in its
+# subordinate range (all started by this run: the account and the range are its own).
+# Zombies are left out: nothing can kill them, and orphans stay zombies where PID 1 does not
+# reap (conmon double-forks; udocker may exit without waiting for the runtime).
+test_user_pids() {
+  local end=$((${TEST_SUBID_START:-0} + ${TEST_SUBID_COUNT:-0}))
+  ps -e -o pid=,ruid=,euid=,stat= | awk -v me="$$" -v u="$TEST_UID" \
+    -v s="${TEST_SUBID_START:-0}" -v e="$end" '
+    function ours(x) { return x == u || (x >= s && x < e) }
+    $1 != me && $4 !~ /^Z/ && (ours($2) || ours($3)) { print $1 }'
+}
+
+# remove_test_user — kills the processes of the test account and of its range, deletes the
+# account (and its group) and its /etc/subuid and /etc/subgid lines.
+remove_test_user() {
+  local i f pid pids
+  [[ -n $TEST_USER ]] || return 0
+  for ((i = 0; i < 50 && ${#TEST_UID}; i++)); do
+    mapfile -t pids < <(test_user_pids)
+    ((${#pids[@]})) || break
+    if ((i == 0)); then
+      for pid in "${pids[@]}"; do
+        log "cleanup: killing a process of $TEST_USER: $(ps -o pid=,ppid=,stat=,args= -p "$pid" | cut -c1-200)"
+      done
+    fi
+    kill -KILL "${pids[@]}" 2>/dev/null
+    sleep 0.1
+  done
+  for f in /etc/subuid /etc/subgid; do remove_subid_lines "$f"; done
+  [[ -n ${TEST_XDG:-} ]] && rm -rf "$TEST_XDG"
+  if id -u "$TEST_USER" >/dev/null 2>&1; then
+    userdel "$TEST_USER" || log "cleanup: userdel $TEST_USER failed"
+  fi
+  if getent group "$TEST_USER" >/dev/null; then
+    groupdel "$TEST_USER" || log "cleanup: groupdel $TEST_USER failed"
+  fi
+  TEST_USER=
+}
+
 # --- processes and clean-up ---
 
 # start_daemon LOG CMD... — starts CMD in the background (output to LOG) and records its PID
@@ -319,6 +458,7 @@ cleanup() {
   done
   clean_cgroups
   for m in $(our_mounts); do umount -l "$m" 2>/dev/null; done
+  remove_test_user
   if [[ -n $(our_mounts) ]]; then
     log "cleanup: mounts remain below $T, not removing it: $(our_mounts | tr '\n' ' ')"
   else

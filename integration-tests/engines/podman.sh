@@ -15,43 +15,9 @@ enter_private_world "$@"
 WATCH_PATHS=(/var/lib/containers)
 setup_scratch
 
-# podman's default nofile (1048576) and nproc limits exceed this host's hard limits
-# (20000, no CAP_SYS_RESOURCE): keep the defaults below them.
-cat >"$T/containers.conf" <<EOF
-[containers]
-default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
-netns = "none"
-log_driver = "k8s-file"
-[network]
-network_config_dir = "$T/cni"
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-events_logfile_path = "$T/events.log"
-lock_type = "file"
-tmp_dir = "$T/podman-tmp"
-volume_path = "$T/volumes"
-static_dir = "$T/root/libpod"
-EOF
-cat >"$T/storage.conf" <<EOF
-[storage]
-driver = "vfs"
-runroot = "$T/runroot"
-graphroot = "$T/root"
-EOF
-export CONTAINERS_CONF=$T/containers.conf CONTAINERS_STORAGE_CONF=$T/storage.conf
-export CONTAINERS_REGISTRIES_CONF=$T/registries.conf
-: >"$T/registries.conf"
-
 IMG=localhost/kiln-busybox:latest
 # $T/podman: podman with every state path in $T and the runtime under test.
-cat >"$T/podman" <<WRAPPER
-#!/bin/sh
-exec podman --root "$T/root" --runroot "$T/runroot" --tmpdir "$T/podman-tmp" \\
-  --storage-driver vfs --cgroup-manager cgroupfs --events-backend file \\
-  --runtime "$RUNTIME" "\$@"
-WRAPPER
-chmod 755 "$T/podman"
+write_podman_config "$T"
 P() { guard "$T/podman" "$@"; }
 # R ARGS... — `podman run` without network, below our cgroup parent.
 R() { P run --network none --cgroup-parent "/$CG_PARENT" "$@"; }

@@ -4,7 +4,8 @@
 //! script installs the engine if needed, starts it with every state path in a temp dir, runs
 //! its checks (`PASS name` / `FAIL name: output`), cleans up and ends with
 //! `N passed, M failed`. A script exits 77 when the engine cannot be installed: the test then
-//! prints the reason and passes. See `engines/README.md`.
+//! prints the reason and passes. `podman-rootless` and `udocker` run their engine as an
+//! unprivileged account that the script makes and removes. See `engines/README.md`.
 
 use std::path::Path;
 use std::process::Command;
@@ -77,4 +78,14 @@ fn docker_drives_the_runtime() {
 #[test]
 fn containerd_drives_the_runtime() {
     run_engine("containerd");
+}
+
+#[test]
+fn rootless_podman_drives_the_runtime() {
+    run_engine("podman-rootless");
+}
+
+#[test]
+fn udocker_drives_the_runtime() {
+    run_engine("udocker");
 }

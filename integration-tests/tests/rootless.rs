@@ -201,34 +201,13 @@ fn rootless_state_root_defaults_to_xdg_runtime_dir() {
     let user = TestUser::acquire();
     let c = Container::rootless("rl-xdg", &user);
     c.write_config();
-    let xdg = ScratchDir::new("rl-xdg-run").unwrap();
-    std::os::unix::fs::chown(xdg.path(), Some(user.uid), Some(user.gid)).unwrap();
-    // The created init keeps stdout/stderr: no pipes (they would never reach EOF).
-    let run = |args: &[&str]| {
-        use std::os::unix::process::CommandExt;
-        let err_path = xdg.join("stderr");
-        let err = std::fs::File::create(&err_path).unwrap();
-        let status = std::process::Command::new(c.rt().bin())
-            .args(args)
-            .uid(user.uid)
-            .gid(user.gid)
-            .env("XDG_RUNTIME_DIR", xdg.path())
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(err)
-            .status()
-            .unwrap();
-        (
-            status,
-            std::fs::read_to_string(&err_path).unwrap_or_default(),
-        )
-    };
+    let xdg = user_dir("rl-xdg-run", &user);
     let bundle = c.bundle().path().to_str().unwrap().to_string();
     let id = c.id().to_string();
-    let (created, err) = run(&["create", "--bundle", &bundle, &id]);
+    let (created, _, err) = run_as_user(&user, &xdg, &[], &["create", "--bundle", &bundle, &id], 1);
     let state_dir = xdg.join(if is_runc() { "runc" } else { "kiln" });
     let meta = std::fs::metadata(&state_dir);
-    let (deleted, del_err) = run(&["delete", "--force", &id]);
+    let (deleted, _, del_err) = run_as_user(&user, &xdg, &[], &["delete", "--force", &id], 2);
     assert!(created.success(), "create: {err}");
     assert!(deleted.success(), "delete: {del_err}");
     let meta = meta.unwrap_or_else(|e| panic!("{}: {e}", state_dir.display()));
@@ -397,4 +376,131 @@ fn rootless_false_makes_an_unprivileged_user_fail_on_cgroups() {
         out.describe()
     );
     c.assert_nothing_left();
+}
+
+/// Runs `prefix… <runtime> args…` as `user` in `dir` with `XDG_RUNTIME_DIR=dir` and no `USER`
+/// (rootless podman's environment for the runtime); stdout and stderr go to files in `dir`
+/// (named by `n`): a created init keeps them, so pipes would never reach EOF.
+fn run_as_user(
+    user: &TestUser,
+    dir: &ScratchDir,
+    prefix: &[&str],
+    args: &[&str],
+    n: u32,
+) -> (std::process::ExitStatus, String, String) {
+    use std::os::unix::process::CommandExt;
+    let out_path = dir.join(format!("{n}.out"));
+    let err_path = dir.join(format!("{n}.err"));
+    let out = std::fs::File::create(&out_path).unwrap();
+    let err = std::fs::File::create(&err_path).unwrap();
+    let bin = kiln_integration_tests::runtime_bin();
+    let mut cmd = match prefix.split_first() {
+        Some((first, rest)) => {
+            let mut cmd = std::process::Command::new(first);
+            cmd.args(rest).arg(&bin);
+            cmd
+        }
+        None => std::process::Command::new(&bin),
+    };
+    let status = cmd
+        .args(args)
+        .uid(user.uid)
+        .gid(user.gid)
+        .current_dir(dir.path())
+        .env("XDG_RUNTIME_DIR", dir.path())
+        .env_remove("USER")
+        .stdin(std::process::Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .status()
+        .unwrap();
+    let text = |p: std::path::PathBuf| std::fs::read_to_string(p).unwrap_or_default();
+    (status, text(out_path), text(err_path))
+}
+
+/// `unshare` into a new user namespace whose uid 0 is the caller (as rootless podman does).
+const AS_ROOT_OF_A_USER_NAMESPACE: [&str; 4] = ["unshare", "--user", "--map-root-user", "--"];
+
+/// A directory of the test user for [`run_as_user`].
+fn user_dir(tag: &str, user: &TestUser) -> ScratchDir {
+    let dir = ScratchDir::new(tag).unwrap();
+    std::os::unix::fs::chown(dir.path(), Some(user.uid), Some(user.gid)).unwrap();
+    dir
+}
+
+#[test]
+fn uid0_in_a_user_namespace_without_user_finds_state_in_xdg_runtime_dir() {
+    // Rootless podman runs conmon, and so the runtime, as uid 0 of its user namespace with
+    // XDG_RUNTIME_DIR set but no USER: runc then keeps state in $XDG_RUNTIME_DIR/runc.
+    let user = TestUser::acquire();
+    let c = Container::rootless("rl-userns-xdg", &user);
+    c.write_config();
+    let xdg = user_dir("rl-userns-xdg-run", &user);
+    let bundle = c.bundle().path().to_str().unwrap().to_string();
+    let id = c.id().to_string();
+    let created = run_as_user(&user, &xdg, &[], &["create", "--bundle", &bundle, &id], 1);
+    let state = run_as_user(
+        &user,
+        &xdg,
+        &AS_ROOT_OF_A_USER_NAMESPACE,
+        &["state", &id],
+        2,
+    );
+    let deleted = run_as_user(&user, &xdg, &[], &["delete", "--force", &id], 3);
+    assert!(created.0.success(), "create: {}", created.2);
+    assert!(deleted.0.success(), "delete: {}", deleted.2);
+    assert!(
+        state.0.success(),
+        "state in the user namespace: {}",
+        state.2
+    );
+    let state: serde_json::Value = serde_json::from_str(&state.1).unwrap();
+    assert_eq!(state["id"], json!(id), "{state}");
+    assert_eq!(state["status"], json!("created"), "{state}");
+}
+
+#[test]
+fn runtime_in_a_user_namespace_runs_a_container_that_asks_for_none() {
+    // Rootless podman's configs ask for no user namespace: the container shares the one the
+    // runtime runs in (uid 0 of it is the user; setgroups denied, as `unshare` leaves it).
+    // There mknod is refused, so devices must be bound from the host, and supplementary
+    // groups must not be set.
+    let user = TestUser::acquire();
+    let mut c = Container::rootless("rl-in-userns", &user);
+    c.config()
+        .remove(&["linux", "uidMappings"])
+        .remove(&["linux", "gidMappings"])
+        .remove_namespace("user")
+        .sh(
+            "id -u; cat /proc/self/uid_map; stat -c '%F %t:%T' /dev/null /dev/zero; \
+             echo x >/dev/null && echo null-writable",
+        );
+    c.write_config();
+    let dir = user_dir("rl-in-userns-run", &user);
+    let root = dir.join("state");
+    let (root, bundle) = (root.to_str().unwrap(), c.bundle().path().to_str().unwrap());
+    let id = c.id().to_string();
+    let args = ["--root", root, "run", "--bundle", bundle, &id];
+    let (status, out, err) = run_as_user(&user, &dir, &AS_ROOT_OF_A_USER_NAMESPACE, &args, 1);
+    let _ = run_as_user(
+        &user,
+        &dir,
+        &[],
+        &["--root", root, "delete", "--force", &id],
+        2,
+    );
+    assert!(status.success(), "run: {status}\n{out}\n{err}");
+    let lines: Vec<&str> = out.lines().map(str::trim).collect();
+    assert_eq!(lines[0], "0", "{out}");
+    let uid_map: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(uid_map, ["0", &user.uid.to_string(), "1"], "{out}");
+    assert_eq!(
+        &lines[2..],
+        [
+            "character special file 1:3",
+            "character special file 1:5",
+            "null-writable"
+        ],
+        "{out}"
+    );
 }

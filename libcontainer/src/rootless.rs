@@ -5,6 +5,7 @@
 //! process runs inside a user namespace (where even uid 0 cannot create cgroups, mount sysfs
 //! or make device nodes on the host's behalf).
 
+use std::ffi::OsStr;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -75,16 +76,13 @@ impl Rootless {
 /// The state root when `--root` is not given: `/run/<name>` for real root; for an
 /// unprivileged caller `$XDG_RUNTIME_DIR/<name>`, else `/run/user/<uid>/<name>` when that
 /// directory is the caller's, else `<tmp>/<name>-<uid>` (`$TMPDIR` or `/tmp`). uid 0 in a user
-/// namespace uses `$XDG_RUNTIME_DIR` when it is set and `$USER` is not root (rootlesskit).
+/// namespace: see [`uid0_state_root`].
 pub fn default_state_root(name: &str) -> PathBuf {
     let euid = nix::unistd::geteuid();
     let xdg = std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty());
     if euid.is_root() {
-        let user_not_root = std::env::var("USER").is_ok_and(|u| u != "root");
-        return match xdg {
-            Some(x) if user_not_root && in_user_namespace() => Path::new(&x).join(name),
-            _ => Path::new("/run").join(name),
-        };
+        let user = std::env::var_os("USER");
+        return uid0_state_root(name, xdg.as_deref(), user.as_deref(), in_user_namespace());
     }
     if let Some(x) = xdg {
         return Path::new(&x).join(name);
@@ -97,6 +95,22 @@ pub fn default_state_root(name: &str) -> PathBuf {
         .filter(|v| !v.is_empty())
         .map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
     tmp.join(format!("{name}-{euid}"))
+}
+
+/// uid 0's state root: `$XDG_RUNTIME_DIR/<name>` (`xdg`, if set and not empty) in a user
+/// namespace unless `$USER` (`user`) is "root", else `/run/<name>` — runc's rule. An unset
+/// `$USER` counts as not root: rootless podman starts conmon, and so the runtime, in its user
+/// namespace with `XDG_RUNTIME_DIR` but no `USER`.
+fn uid0_state_root(
+    name: &str,
+    xdg: Option<&OsStr>,
+    user: Option<&OsStr>,
+    in_user_namespace: bool,
+) -> PathBuf {
+    match xdg {
+        Some(x) if in_user_namespace && user != Some(OsStr::new("root")) => Path::new(x).join(name),
+        _ => Path::new("/run").join(name),
+    }
 }
 
 /// Makes sure a state root an unprivileged caller uses is its own: created 0700 if missing
@@ -147,6 +161,32 @@ mod tests {
         // A test process runs in some namespace; the answer must match the inode.
         let ino = std::fs::metadata("/proc/self/ns/user").unwrap().ino();
         assert_eq!(in_user_namespace(), ino != PROC_USER_INIT_INO);
+    }
+
+    #[test]
+    fn uid0_in_a_user_namespace_keeps_state_in_xdg_runtime_dir_unless_user_is_root() {
+        let xdg = Some(OsStr::new("/run/user/1000"));
+        let root = Some(OsStr::new("root"));
+        let alice = Some(OsStr::new("alice"));
+        let at = |p: &str| PathBuf::from(p);
+        // rootless podman's conmon: XDG_RUNTIME_DIR, no USER.
+        assert_eq!(
+            uid0_state_root("kiln", xdg, None, true),
+            at("/run/user/1000/kiln")
+        );
+        assert_eq!(
+            uid0_state_root("kiln", xdg, alice, true),
+            at("/run/user/1000/kiln")
+        );
+        assert_eq!(
+            uid0_state_root("kiln", xdg, Some(OsStr::new("")), true),
+            at("/run/user/1000/kiln")
+        );
+        assert_eq!(uid0_state_root("kiln", xdg, root, true), at("/run/kiln"));
+        assert_eq!(uid0_state_root("kiln", None, alice, true), at("/run/kiln"));
+        // Real root ignores XDG_RUNTIME_DIR (/run/user/0 under a login session).
+        assert_eq!(uid0_state_root("kiln", xdg, None, false), at("/run/kiln"));
+        assert_eq!(uid0_state_root("kiln", xdg, alice, false), at("/run/kiln"));
     }
 
     #[test]

@@ -144,11 +144,16 @@ fn steps(
     handed_over: &mut bool,
 ) -> Result<std::convert::Infallible> {
     let sources = enter(plan, chan)?;
+    // Not only a new or joined user namespace: the runtime itself may run in one (rootless
+    // podman runs it as uid 0 of its own, with configs that ask for none), and then, as in a
+    // new one, mknod is refused, bind mounts keep their locked flags and setgroups may be
+    // denied.
+    let in_user_ns = plan.ns.in_user_namespace() || crate::rootless::in_user_namespace();
     let ro = RootfsOptions {
         spec: plan.spec,
         rootfs: plan.rootfs,
         bundle: plan.bundle,
-        in_user_ns: plan.ns.in_user_namespace(),
+        in_user_ns,
         new_cgroup_ns: plan.ns.new_cgroup,
         no_pivot: plan.no_pivot,
         sources: Some(&sources),
@@ -161,7 +166,7 @@ fn steps(
         caps: plan.caps.as_ref(),
         seccomp: plan.seccomp.as_ref(),
         preserve_fds: plan.preserve_fds,
-        setgroups: !plan.ns.in_user_namespace() || setup::setgroups_allowed(),
+        setgroups: !in_user_ns || setup::setgroups_allowed(),
     }
     .run(chan)?;
     hit("init", "ready");

@@ -57,9 +57,11 @@ pub struct RootfsOptions<'a> {
     pub rootfs: &'a Path,
     /// The bundle directory; relative bind-mount sources are relative to it.
     pub bundle: &'a Path,
-    /// The init is in a new user namespace: device nodes are bind-mounted from
-    /// the host instead of created with `mknod`, and `sysfs`/`mqueue` fall back
-    /// to bind mounts when the kernel refuses a fresh instance.
+    /// The init is in a user namespace other than the initial one (a new one, or
+    /// the runtime's own): device nodes are bind-mounted from the host instead of
+    /// created with `mknod`, bind mounts keep their locked flags, and
+    /// `sysfs`/`mqueue` fall back to bind mounts when the kernel refuses a fresh
+    /// instance.
     pub in_user_ns: bool,
     /// The init is in a new cgroup namespace: `cgroup` mounts mount the
     /// hierarchies afresh instead of bind-mounting the host's directories.
