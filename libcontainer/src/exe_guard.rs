@@ -136,14 +136,66 @@ fn sealed_memfd_copy() -> Result<OwnedFd> {
     let mut dst = File::from(fd);
     let mut src =
         File::open("/proc/self/exe").map_err(|e| Error::io("open", "/proc/self/exe", e))?;
+    // The pages just written sit in this CPU's LRU batch, holding a reference the kernel
+    // counts as a pin when sealing (EBUSY); it drains only the sealing CPU's batch, so copy
+    // and seal on one CPU.
+    let _pinned = PinnedToThisCpu::new();
     std::io::copy(&mut src, &mut dst).map_err(|e| Error::io("copy", "/proc/self/exe", e))?;
-    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
-    nix::fcntl::fcntl(
-        dst.as_raw_fd(),
-        nix::fcntl::FcntlArg::F_ADD_SEALS(nix::fcntl::SealFlag::from_bits_truncate(seals)),
-    )
-    .map_err(|e| Error::sys("fcntl F_ADD_SEALS", e))?;
+    seal(&dst)?;
     Ok(OwnedFd::from(dst))
+}
+
+/// Seals `f` against writes, resizing and further seals; retries briefly while the kernel
+/// still sees its fresh pages as pinned (EBUSY).
+fn seal(f: &File) -> Result<()> {
+    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+    let flags = nix::fcntl::SealFlag::from_bits_truncate(seals);
+    let mut delay = std::time::Duration::from_millis(1);
+    for attempt in 0.. {
+        match nix::fcntl::fcntl(f.as_raw_fd(), nix::fcntl::FcntlArg::F_ADD_SEALS(flags)) {
+            Ok(_) => return Ok(()),
+            Err(nix::errno::Errno::EBUSY) if attempt < 8 => {
+                std::thread::sleep(delay);
+                delay *= 2;
+            }
+            Err(e) => return Err(Error::sys("fcntl F_ADD_SEALS", e)),
+        }
+    }
+    unreachable!("the loop returns")
+}
+
+/// The calling thread's CPU affinity narrowed to the CPU it runs on, restored on drop. Best
+/// effort: without it the seal may only need its retries.
+struct PinnedToThisCpu(Option<nix::sched::CpuSet>);
+
+impl PinnedToThisCpu {
+    fn new() -> Self {
+        use nix::sched::{sched_getaffinity, sched_setaffinity, CpuSet};
+        let me = nix::unistd::Pid::from_raw(0);
+        // SAFETY: sched_getcpu has no arguments and only returns a number.
+        let cpu = unsafe { libc::sched_getcpu() };
+        let Ok(cpu) = usize::try_from(cpu) else {
+            return PinnedToThisCpu(None);
+        };
+        let Ok(old) = sched_getaffinity(me) else {
+            return PinnedToThisCpu(None);
+        };
+        let mut one = CpuSet::new();
+        if one.set(cpu).is_err() || sched_setaffinity(me, &one).is_err() {
+            return PinnedToThisCpu(None);
+        }
+        PinnedToThisCpu(Some(old))
+    }
+}
+
+impl Drop for PinnedToThisCpu {
+    fn drop(&mut self) {
+        if let Some(old) = &self.0 {
+            if let Err(e) = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), old) {
+                log::warn!("restoring the CPU affinity after copying the binary: {e}");
+            }
+        }
+    }
 }
 
 /// execveat(fd, "", argv, environ, AT_EMPTY_PATH). Returns only on error.
