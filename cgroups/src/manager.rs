@@ -186,11 +186,8 @@ impl Manager {
 
     /// The same cgroup without any hierarchy: an unprivileged container with no cgroup.
     pub fn without_hierarchies(&self) -> Manager {
-        let mut mounts = (*self.mounts).clone();
-        for h in self.hierarchies() {
-            mounts.withhold(&h.mount);
-        }
-        self.with(mounts)
+        let all: Vec<PathBuf> = self.hierarchies().into_iter().map(|h| h.mount).collect();
+        self.withholding(&all)
     }
 
     /// Mount points of the hierarchies this manager leaves out (to be recorded, and given to
