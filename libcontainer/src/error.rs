@@ -139,6 +139,22 @@ pub enum Error {
     /// Creating a container needs a single-threaded caller (fork safety).
     #[error("kiln-libcontainer must create containers from a single-threaded process (found {0} threads)")]
     MultiThreaded(usize),
+    /// The program did not call [`crate::init`] first thing in `main`, so it cannot start the
+    /// helper that creates containers and execs into them (see [`crate::embed`]).
+    #[error(
+        "kiln_libcontainer::init() was not called first thing in main(): it is needed to \
+         create containers or exec into them from this program (see kiln_libcontainer::embed)"
+    )]
+    NotInitialised,
+    /// An error reported by the helper process that ran `create` or `exec` for this
+    /// program (see [`crate::embed`]), with its text and errno where it had one.
+    #[error("{message}")]
+    Helper {
+        /// The error as the helper printed it.
+        message: String,
+        /// Its errno, when it came from a system call.
+        errno: Option<i32>,
+    },
     /// An unprivileged caller may not create the container's cgroup (runc's wording).
     #[error(
         "unable to apply cgroup configuration: mkdir {path}: permission denied \
@@ -167,6 +183,16 @@ pub enum Error {
 }
 
 impl Error {
+    /// The errno behind this error, when it came from a system call or file operation.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            Error::Sys { source, .. } => Some(*source as i32),
+            Error::Io { source, .. } => source.raw_os_error(),
+            Error::Helper { errno, .. } => *errno,
+            _ => None,
+        }
+    }
+
     /// Shorthand for an [`Error::Sys`].
     pub(crate) fn sys(call: impl Into<String>, source: nix::Error) -> Self {
         Error::Sys {

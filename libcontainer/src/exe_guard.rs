@@ -69,17 +69,23 @@ pub fn reexec_from_readonly_view() -> Result<()> {
             "re-executed, but /proc/self/exe is still writable".into(),
         ));
     }
-    let fd = match readonly_bind_of_self() {
-        Ok(fd) => fd,
-        Err(e) => {
-            log::debug!("read-only bind of /proc/self/exe failed ({e}); using a sealed memfd copy");
-            sealed_memfd_copy()?
-        }
-    };
+    let fd = readonly_view_of_self()?;
     std::env::set_var(MARKER, "1");
     let err = execveat_self(&fd);
     std::env::remove_var(MARKER);
     Err(err)
+}
+
+/// A read-only view of our binary to execute: a detached read-only bind mount of
+/// /proc/self/exe, or, where the mount API is refused, a sealed memfd copy.
+pub(crate) fn readonly_view_of_self() -> Result<OwnedFd> {
+    match readonly_bind_of_self() {
+        Ok(fd) => Ok(fd),
+        Err(e) => {
+            log::debug!("read-only bind of /proc/self/exe failed ({e}); using a sealed memfd copy");
+            sealed_memfd_copy()
+        }
+    }
 }
 
 /// A detached, read-only bind mount of /proc/self/exe.

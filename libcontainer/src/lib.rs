@@ -6,15 +6,22 @@
 //!   or reports its [`State`];
 //! - the container init runs the ordered steps listed in the `init` module.
 //!
-//! The library keeps no global state, never exits the process and reports
-//! every failure as an [`Error`] naming the path, syscall or config field.
-//! Creating a container clones the calling process, which must therefore be
-//! single-threaded (checked: [`Error::MultiThreaded`]).
+//! The library never exits the process (except in the helper processes of
+//! [`embed`]) and reports every failure as an [`Error`] naming the path,
+//! syscall or config field.
+//!
+//! **A program that embeds the library calls [`init`] first thing in `main`**
+//! (see [`embed`]): `create` and `exec` then work from any thread of it,
+//! tokio's included, and the program's binary is protected against
+//! CVE-2019-5736.
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "tokio")]
+mod asynch;
 pub mod bundle;
 mod container;
+pub mod embed;
 pub mod error;
 pub mod exe_guard;
 #[doc(hidden)]
@@ -32,7 +39,12 @@ pub(crate) mod tty;
 pub mod validate;
 
 pub use bundle::Bundle;
-pub use container::{list, Container, ContainerBuilder, ExecOptions, ExecProcess, ExitStatus};
+pub use embed::init;
+pub use kiln_cgroups;
+pub use oci_spec;
+pub use container::{
+    list, Container, ContainerBuilder, ExecOptions, ExecProcess, ExitStatus, Stdio,
+};
 pub use error::{Error, Result};
 pub use process::init_log;
 pub use process::proc_root::ProcfsError;

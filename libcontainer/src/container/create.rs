@@ -20,7 +20,7 @@ use crate::failpoint::hit;
 use crate::hooks::{self, DefaultEnv, HookKind};
 use crate::init::{self, caps::CapPlan, cgroup_join::CgroupJoin, namespaces, InitPlan};
 use crate::process::channel::{Channel, Msg};
-use crate::process::clone::{clone3, Forked};
+use crate::process::clone::{clone_for_caller, Forked};
 use crate::process::{pidfd, proc_root, procfs};
 use crate::state::Status;
 use crate::store::{Record, StateRoot, EXEC_FIFO};
@@ -34,7 +34,7 @@ use crate::store::{Record, StateRoot, EXEC_FIFO};
 /// c.start()?;
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ContainerBuilder {
     id: String,
     bundle: PathBuf,
@@ -47,6 +47,8 @@ pub struct ContainerBuilder {
     systemd_cgroup: bool,
     terminal_proxy: bool,
     rootless: bool,
+    #[serde(skip)]
+    stdio: super::Stdio,
 }
 
 impl ContainerBuilder {
@@ -64,7 +66,30 @@ impl ContainerBuilder {
             systemd_cgroup: false,
             terminal_proxy: false,
             rootless: crate::rootless::Rootless::Auto.resolve(false),
+            stdio: super::Stdio::default(),
         }
+    }
+
+    /// The container process' stdin, stdout and stderr (by default the caller's).
+    pub fn stdio(mut self, stdio: super::Stdio) -> Self {
+        self.stdio = stdio;
+        self
+    }
+
+    pub(crate) fn state_root(&self) -> &Path {
+        &self.root
+    }
+
+    pub(crate) fn container_id(&self) -> &str {
+        &self.id
+    }
+
+    pub(crate) fn stdio_ref(&self) -> &super::Stdio {
+        &self.stdio
+    }
+
+    pub(crate) fn preserved_fds(&self) -> u32 {
+        self.preserve_fds
     }
 
     /// The state root (`--root`).
@@ -130,6 +155,9 @@ impl ContainerBuilder {
     /// On any failure everything made so far is removed again.
     pub fn create(self) -> Result<Container> {
         crate::store::validate_id(&self.id)?;
+        if crate::embed::needs_helper()? {
+            return crate::embed::create_in_helper(self);
+        }
         let bundle = Bundle::load(&self.bundle)?;
         let root = StateRoot::new(&self.root)?;
         let dir = root.container_dir(&self.id)?;
@@ -145,6 +173,7 @@ impl ContainerBuilder {
             cgroup: None,
             init: None,
         };
+        crate::embed::claimed()?;
         let _lock = crate::store::DirLock::acquire(&dir)?;
         hit("create", "locked");
         let (record, console) = self.setup(&root, &dir, &bundle, &mut undo)?;
@@ -275,11 +304,12 @@ impl ContainerBuilder {
             no_new_keyring: self.no_new_keyring,
             preserve_fds: self.preserve_fds + listen_fds(),
             bind_sources: bind_sources.len(),
+            stdio: &self.stdio,
         };
         let (chan, child_chan) = Channel::pair()?;
         let into_cgroup = join.clone_into.as_ref().map(|f| f.as_raw_fd());
         log::debug!("clone3 of the container init (runc: \"nsexec container setup\")");
-        let (child_pid, child_fd) = match clone3(plan.ns.clone_flags, into_cgroup)? {
+        let (child_pid, child_fd) = match clone_for_caller(plan.ns.clone_flags, into_cgroup)? {
             Forked::Child => {
                 drop(chan);
                 init::main(&plan, child_chan)
@@ -417,6 +447,7 @@ impl ContainerBuilder {
             }
         };
         if pid != child {
+            crate::embed::adopted(pid)?;
             // The intermediate process exits right after reporting: reap it.
             let _ = pidfd::wait_exit(child_fd.as_fd(), None);
             let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child), None);

@@ -88,7 +88,7 @@ pub(super) fn forward_notify_fd(
 }
 
 /// systemd socket activation: LISTEN_FDS fds after stdio are passed on, as runc does.
-pub(super) fn listen_fds() -> u32 {
+pub(crate) fn listen_fds() -> u32 {
     std::env::var("LISTEN_FDS")
         .ok()
         .and_then(|v| v.parse().ok())

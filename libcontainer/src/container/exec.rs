@@ -8,8 +8,8 @@
 //! no_new_privs, seccomp, exec — with every fd but stdio and the preserved
 //! ones closed on exec (CVE-2024-21626).
 
-use std::os::fd::{AsFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::PathBuf;
 
 use nix::sched::CloneFlags;
 use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
@@ -23,13 +23,13 @@ use crate::failpoint::hit;
 use crate::init::setup::{setgroups_allowed, ProcessSetup};
 use crate::init::{caps::CapPlan, die_with_parent, exit_now, parent_death_signal, seccomp};
 use crate::process::channel::{Channel, Msg};
-use crate::process::clone::{clone3, fork_sibling, Forked};
+use crate::process::clone::{clone_for_caller, fork_sibling, Forked};
 use crate::process::pidfd;
 use crate::state::Status;
 use crate::store::{write_atomic, StateRoot};
 
 /// Options of an exec besides the process itself.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct ExecOptions {
     /// Write the new process' host pid here (atomically).
     pub pid_file: Option<PathBuf>,
@@ -42,20 +42,39 @@ pub struct ExecOptions {
     pub terminal_proxy: bool,
     /// Exec in a paused container too (the process starts once it is resumed).
     pub ignore_paused: bool,
+    /// The process' stdin, stdout and stderr (by default the caller's).
+    #[serde(skip)]
+    pub stdio: super::Stdio,
 }
 
 /// A process started by [`Container::exec`].
 #[derive(Debug)]
 pub struct ExecProcess {
     pid: i32,
+    /// Its pidfd, taken while it could not have been reaped.
+    pidfd: OwnedFd,
     /// The pty master (with `terminal_proxy`), ONLCR cleared.
     console: Option<OwnedFd>,
 }
 
 impl ExecProcess {
+    /// A process made as the caller's child, still unreaped.
+    pub(crate) fn new(pid: i32, console: Option<OwnedFd>) -> Result<Self> {
+        Ok(ExecProcess {
+            pid,
+            pidfd: pidfd::open(pid)?,
+            console,
+        })
+    }
+
     /// Host pid of the process.
     pub fn pid(&self) -> i32 {
         self.pid
+    }
+
+    /// The process' pidfd: readable once it exits (poll/epoll, or an async runtime).
+    pub fn pidfd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.pidfd.as_fd()
     }
 
     /// The pty master, when started with `terminal_proxy` (once).
@@ -63,9 +82,21 @@ impl ExecProcess {
         Ok(self.console.take())
     }
 
-    /// Waits for it to exit, forwarding signals. The caller must be its
-    /// parent: make the process a child subreaper before [`Container::exec`].
-    pub fn wait(&mut self) -> Result<ExitStatus> {
+    /// Waits for it to exit and collects its status, leaving signal masks alone. It is a
+    /// child of the caller when exec'd through the library from a program that called
+    /// [`crate::init`]; `kiln exec` makes itself a child subreaper instead.
+    pub fn wait(&self) -> Result<ExitStatus> {
+        super::wait::reap(self.pidfd.as_raw_fd(), self.pid)
+    }
+
+    /// Its status if it has exited (collecting it), `None` while it runs. Never blocks.
+    pub fn try_wait(&self) -> Result<Option<ExitStatus>> {
+        super::wait::try_reap(self.pidfd.as_raw_fd(), self.pid)
+    }
+
+    /// Waits as a foreground `kiln exec` does: proxying the terminal (with
+    /// `terminal_proxy`) or forwarding signals (see [`Container::wait_forwarding_signals`]).
+    pub fn wait_forwarding_signals(&mut self) -> Result<ExitStatus> {
         match self.take_console()? {
             Some(master) => super::wait::wait_with_terminal(self.pid, master),
             None => wait_forwarding(self.pid),
@@ -92,6 +123,9 @@ impl Container {
     /// What `process` leaves out of its security and scheduling attributes
     /// comes from the container's `process` (see [`exec_defaults`]).
     pub fn exec(&self, process: &Process, opts: &ExecOptions) -> Result<ExecProcess> {
+        if crate::embed::needs_helper()? {
+            return crate::embed::exec_in_helper(self, process, opts);
+        }
         let process = &exec_defaults::inherit(process, self.spec().process().as_ref());
         let status = self.status();
         match status {
@@ -148,7 +182,7 @@ impl Container {
         let cgroup = self.cgroup()?;
         let (chan, child_chan) = Channel::pair()?;
         log::debug!("clone3 of the exec helper (runc: \"nsexec container setup\")");
-        let (helper, helper_fd) = match clone3(0, None)? {
+        let (helper, helper_fd) = match clone_for_caller(0, None)? {
             Forked::Child => {
                 drop(chan);
                 let setup = JoinedSetup {
@@ -159,6 +193,7 @@ impl Container {
                     seccomp: seccomp.as_ref(),
                     console: console_theirs.as_ref(),
                     preserve_fds: opts.preserve_fds,
+                    stdio: &opts.stdio,
                 };
                 let err = joined_process(&child_chan, &setup);
                 let _ = child_chan.send(&Msg::Failed(err.to_string()));
@@ -172,13 +207,11 @@ impl Container {
         let (pid, early_notify_fd) = helper_report(&chan, &cgroup, helper, helper_fd)?;
         hit("exec", "reported");
         // Taken while the process cannot have been reaped (it is our child).
-        let process_fd = pidfd::open(pid);
+        let process_fd = pidfd::open(pid)?;
         if let Err(e) = self.hand_over(&chan, pid, early_notify_fd, opts) {
             // A process whose notify fd never reached the agent, or whose pid
             // file could not be written, must not run on.
-            if let Ok(fd) = &process_fd {
-                let _ = pidfd::send_signal(fd.as_fd(), libc::SIGKILL);
-            }
+            let _ = pidfd::send_signal(process_fd.as_fd(), libc::SIGKILL);
             return Err(e);
         }
         hit("exec", "executed");
@@ -187,7 +220,11 @@ impl Container {
         let console = console_ours
             .map(crate::tty::receive_proxy_master)
             .transpose()?;
-        Ok(ExecProcess { pid, console })
+        Ok(ExecProcess {
+            pid,
+            pidfd: process_fd,
+            console,
+        })
     }
 }
 
@@ -206,7 +243,10 @@ fn helper_report(
         chan.send(&Msg::Go)?;
         loop {
             match chan.recv_with_fd()? {
-                (Msg::InitPid(p), _) => return Ok(p),
+                (Msg::InitPid(p), _) => {
+                    crate::embed::adopted(p)?;
+                    return Ok(p);
+                }
                 (Msg::SeccompFd, Some(fd)) => early_notify_fd = Some(fd),
                 (Msg::Failed(e), _) => return Err(Error::Init(e)),
                 (other, _) => {
@@ -270,13 +310,9 @@ impl Container {
         }
     }
 
-    /// The state root the container lives in (its directory is `<root>/<id>`).
+    /// The state root the container lives in.
     fn state_root(&self) -> StateRoot {
-        StateRoot::existing(
-            self.dir
-                .parent()
-                .map_or_else(|| self.dir.join(".."), Path::to_path_buf),
-        )
+        StateRoot::existing(self.state_root_path())
     }
 }
 
@@ -289,6 +325,7 @@ struct JoinedSetup<'a> {
     seccomp: Option<&'a kiln_seccomp::CompiledFilter>,
     console: Option<&'a OwnedFd>,
     preserve_fds: u32,
+    stdio: &'a super::Stdio,
 }
 
 /// In the cloned helper: join, fork a sibling, and (in it) become `process`.
@@ -315,6 +352,7 @@ fn joined_process(chan: &Channel, s: &JoinedSetup) -> Error {
             exit_now(code);
         }
         die_with_parent(chan)?;
+        s.stdio.install()?;
         let process = s.process;
         if let Some(sock) = s.console {
             hit("exec-process", "console");

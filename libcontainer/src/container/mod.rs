@@ -11,9 +11,12 @@ pub(crate) mod incomplete;
 mod kill;
 mod netdev;
 mod start;
-mod wait;
+mod stdio;
+pub(crate) mod wait;
 
+pub(crate) use create_support::listen_fds;
 pub use create::ContainerBuilder;
+pub use stdio::Stdio;
 pub use exec::{ExecOptions, ExecProcess};
 pub use wait::ExitStatus;
 
@@ -58,6 +61,24 @@ impl Container {
     /// [`ContainerBuilder::terminal_proxy`] (once; `None` afterwards or otherwise).
     pub fn take_console(&mut self) -> Result<Option<std::os::fd::OwnedFd>> {
         Ok(self.console.take())
+    }
+
+    /// The init's host pid as recorded (alive or not).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn pid_recorded(&self) -> i32 {
+        self.record.pid
+    }
+
+    /// Gives the container the pty master a helper received for it.
+    pub(crate) fn set_console(&mut self, console: Option<std::os::fd::OwnedFd>) {
+        self.console = console;
+    }
+
+    /// The state root the container lives in (its directory is `<root>/<id>`).
+    pub(crate) fn state_root_path(&self) -> PathBuf {
+        self.dir
+            .parent()
+            .map_or_else(|| self.dir.join(".."), Path::to_path_buf)
     }
 
     /// Locks the container's directory for a state-changing operation.

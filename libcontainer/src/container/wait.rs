@@ -43,11 +43,50 @@ const FORWARDED: [Signal; 9] = [
 ];
 
 impl Container {
-    /// Waits for the container process to exit, forwarding the usual
-    /// termination and job-control signals to it meanwhile. The container
-    /// process must be a child of the caller (for `run`, which makes itself a
-    /// child subreaper before `create`).
-    pub fn wait(&mut self) -> Result<ExitStatus> {
+    /// Waits for the container process to exit and collects its status. It
+    /// must be a child of the caller: it is when this program created the
+    /// container through the library from a program that called
+    /// [`crate::init`]; a `kiln run` makes itself a child subreaper instead.
+    /// Signal masks and handlers are left alone (see
+    /// [`wait_forwarding_signals`](Self::wait_forwarding_signals)).
+    pub fn wait(&self) -> Result<ExitStatus> {
+        let fd = self.pidfd()?;
+        reap(fd.as_raw_fd(), self.record.pid)
+    }
+
+    /// The status of the container process if it has exited (collecting it),
+    /// `None` while it runs. Never blocks. The process must be a child of the
+    /// caller, as for [`wait`](Self::wait).
+    pub fn try_wait(&self) -> Result<Option<ExitStatus>> {
+        let fd = self.pidfd()?;
+        try_reap(fd.as_raw_fd(), self.record.pid)
+    }
+
+    /// A pidfd of the container process (for poll/epoll, or
+    /// `pidfd_send_signal`): it becomes readable when the process exits.
+    /// Fails with [`Error::WrongStatus`] once the process is gone (even if its
+    /// pid was reused since).
+    pub fn pidfd(&self) -> Result<std::os::fd::OwnedFd> {
+        let fd = pidfd::open(self.record.pid)
+            .map_err(|_| self.refuse(crate::Status::Stopped, "its process has exited"))?;
+        // Opened by pid: make sure it is still the container's process, or has become its
+        // zombie (same start time), not a process that took the pid over.
+        if crate::process::procfs::start_time_and_state(self.record.pid)
+            .is_some_and(|(start, _)| start == self.record.pid_start)
+        {
+            Ok(fd)
+        } else {
+            Err(self.refuse(crate::Status::Stopped, "its process has exited"))
+        }
+    }
+
+    /// Waits for the container process as a foreground `kiln run` does:
+    /// proxying its terminal when this container was created with
+    /// [`terminal_proxy`](crate::ContainerBuilder::terminal_proxy), otherwise
+    /// forwarding SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1/2, SIGALRM, SIGCONT
+    /// and SIGTSTP to it (they are blocked in the calling thread meanwhile and
+    /// read from a signalfd).
+    pub fn wait_forwarding_signals(&mut self) -> Result<ExitStatus> {
         match self.take_console()? {
             Some(master) => wait_with_terminal(self.record.pid, master),
             None => wait_forwarding(self.record.pid),
@@ -100,14 +139,31 @@ pub(crate) fn wait_with_terminal(pid: i32, master: std::os::fd::OwnedFd) -> Resu
     Ok(status)
 }
 
-/// Collects the exit status of `pid` (through its pidfd).
-fn reap(pidfd: i32, pid: i32) -> Result<ExitStatus> {
+/// The status of `pid` if it has exited (collected through its pidfd), without blocking.
+pub(crate) fn try_reap(pidfd: i32, pid: i32) -> Result<Option<ExitStatus>> {
+    wait_pidfd(pidfd, pid, libc::WNOHANG)
+}
+
+/// Collects the exit status of `pid` (through its pidfd), waiting for it to exit.
+pub(crate) fn reap(pidfd: i32, pid: i32) -> Result<ExitStatus> {
+    wait_pidfd(pidfd, pid, 0)?.ok_or_else(|| {
+        Error::InitDied(format!("waitid for process {pid} returned without a status"))
+    })
+}
+
+fn wait_pidfd(pidfd: i32, pid: i32, flags: libc::c_int) -> Result<Option<ExitStatus>> {
     // SAFETY: an all-zero siginfo_t is a valid value for waitid to fill.
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
     loop {
         // SAFETY: P_PIDFD with a valid pidfd and a pointer to our siginfo_t.
-        let r =
-            unsafe { libc::waitid(libc::P_PIDFD, pidfd as libc::id_t, &mut info, libc::WEXITED) };
+        let r = unsafe {
+            libc::waitid(
+                libc::P_PIDFD,
+                pidfd as libc::id_t,
+                &mut info,
+                libc::WEXITED | flags,
+            )
+        };
         if r == 0 {
             break;
         }
@@ -116,10 +172,18 @@ fn reap(pidfd: i32, pid: i32) -> Result<ExitStatus> {
             return Err(Error::sys(format!("waitid for container process {pid}"), e));
         }
     }
+    // SAFETY: waitid succeeded; si_pid stays 0 when WNOHANG found nothing to collect.
+    if unsafe { info.si_pid() } == 0 {
+        return Ok(None);
+    }
+    Ok(Some(status_of(&info)))
+}
+
+fn status_of(info: &libc::siginfo_t) -> ExitStatus {
     // SAFETY: waitid succeeded, so si_status is initialised for CLD_* codes.
     let status = unsafe { info.si_status() };
-    Ok(match info.si_code {
+    match info.si_code {
         libc::CLD_EXITED => ExitStatus::Code(status),
         _ => ExitStatus::Signal(status),
-    })
+    }
 }

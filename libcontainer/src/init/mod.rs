@@ -57,6 +57,8 @@ pub(crate) struct InitPlan<'a> {
     pub preserve_fds: u32,
     /// How many bind sources `create` clones for the init (user namespace).
     pub bind_sources: usize,
+    /// The container's stdin/stdout/stderr when not the caller's.
+    pub stdio: &'a crate::container::Stdio,
 }
 
 /// Entry point of the cloned process: runs the steps, reports a failure to
@@ -70,6 +72,7 @@ pub(crate) fn main(plan: &InitPlan, chan: Channel) -> ! {
         // crashed `create` leaves no orphan; one that died before this line
         // is noticed as EOF on the channel at the next receive).
         die_with_parent(&chan)?;
+        plan.stdio.install()?;
         fds_step(plan, &chan)?;
         crate::process::init_log::route_to(&chan);
         hit("init", "fds");

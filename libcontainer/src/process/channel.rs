@@ -41,6 +41,8 @@ pub enum Msg {
     HandedOver,
     /// Child → parent: a log entry (level 1 = error … 5 = trace) for the parent's logger.
     Log(u8, String),
+    /// Program ↔ kiln helper: a JSON message of `embed::wire`.
+    Embed(Vec<u8>),
 }
 
 impl Msg {
@@ -59,6 +61,7 @@ impl Msg {
             Msg::Handover => (12, vec![]),
             Msg::HandedOver => (13, vec![]),
             Msg::Log(level, s) => (11, [&[*level][..], s.as_bytes()].concat()),
+            Msg::Embed(b) => (14, b.clone()),
         }
     }
 
@@ -78,6 +81,7 @@ impl Msg {
             10 => Msg::MountSource(u32::from_le_bytes(payload.try_into().ok()?)),
             12 => Msg::Handover,
             13 => Msg::HandedOver,
+            14 => Msg::Embed(payload.to_vec()),
             11 => {
                 let (level, msg) = payload.split_first()?;
                 Msg::Log(*level, String::from_utf8_lossy(msg).into_owned())
@@ -116,6 +120,11 @@ impl AsRawFd for Channel {
 }
 
 impl Channel {
+    /// One end of a channel whose other end another process holds.
+    pub(crate) fn from_fd(fd: OwnedFd) -> Channel {
+        Channel { fd }
+    }
+
     /// A connected pair: (parent end, child end), both close-on-exec.
     pub(crate) fn pair() -> Result<(Channel, Channel)> {
         let (a, b) = socketpair(

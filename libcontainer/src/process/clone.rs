@@ -100,6 +100,20 @@ fn raw_clone3(args: &mut CloneArgs) -> libc::c_long {
     }
 }
 
+/// clone3 of a process the caller will own: the container init, the exec
+/// helper. In a kiln helper (see [`crate::embed`]) it is made a child of the
+/// program that started the helper (CLONE_PARENT), which is told its pid.
+pub(crate) fn clone_for_caller(flags: u64, cgroup: Option<RawFd>) -> Result<Forked> {
+    if !crate::embed::is_helper() {
+        return clone3(flags, cgroup);
+    }
+    let forked = clone3(flags | libc::CLONE_PARENT as u64, cgroup)?;
+    if let Forked::Parent { pid, .. } = &forked {
+        crate::embed::adopted(*pid)?;
+    }
+    Ok(forked)
+}
+
 /// Plain fork(2) (the bind sources helper).
 pub(crate) fn fork() -> Result<Forked> {
     clone3(0, None)

@@ -161,10 +161,11 @@ pub fn run(root: &StateRoot, a: &ExecArgs) -> Result<u8, Error> {
         console_socket: a.console_socket.clone(),
         terminal_proxy: !a.detach,
         ignore_paused: a.ignore_paused,
+        ..Default::default()
     };
     let mut proc_ = c.exec(&process, &opts)?;
     if a.detach {
         return Ok(0);
     }
-    Ok(proc_.wait()?.as_exit_code().clamp(0, 255) as u8)
+    Ok(proc_.wait_forwarding_signals()?.as_exit_code().clamp(0, 255) as u8)
 }

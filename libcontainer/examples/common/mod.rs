@@ -1,0 +1,49 @@
+//! Shared by the examples and the library's tests: a busybox bundle.
+
+#![allow(dead_code)]
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::symlink;
+use std::path::Path;
+
+use kiln_libcontainer::oci_spec::runtime::{ProcessBuilder, RootBuilder, Spec};
+
+/// The statically linked busybox the bundle is made of (Debian: busybox-static).
+pub const BUSYBOX: &str = "/bin/busybox";
+
+/// Makes `dir/rootfs` (busybox and its applets) and `dir/config.json`: the
+/// default OCI configuration running `args`, without a terminal, in the cgroup
+/// `cgroup` (e.g. `/kiln-examples/web`).
+pub fn busybox_bundle(dir: &Path, args: &[&str], cgroup: &str) -> io::Result<()> {
+    let rootfs = dir.join("rootfs");
+    for d in ["bin", "proc", "sys", "dev", "tmp", "etc"] {
+        fs::create_dir_all(rootfs.join(d))?;
+    }
+    fs::copy(BUSYBOX, rootfs.join("bin/busybox"))?;
+    for applet in ["sh", "echo", "cat", "sleep", "hostname", "id", "true", "ls", "head"] {
+        symlink("busybox", rootfs.join("bin").join(applet))?;
+    }
+    fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n")?;
+    let mut spec = Spec::default();
+    let process = ProcessBuilder::default()
+        .terminal(false)
+        .args(args.iter().map(|a| a.to_string()).collect::<Vec<_>>())
+        .env(vec!["PATH=/bin".to_string()])
+        .cwd("/")
+        .build()
+        .map_err(io::Error::other)?;
+    spec.set_process(Some(process));
+    spec.set_root(Some(
+        RootBuilder::default()
+            .path("rootfs")
+            .readonly(true)
+            .build()
+            .map_err(io::Error::other)?,
+    ));
+    spec.set_hostname(Some("kiln-example".into()));
+    if let Some(linux) = spec.linux_mut() {
+        linux.set_cgroups_path(Some(cgroup.into()));
+    }
+    spec.save(dir.join("config.json")).map_err(io::Error::other)
+}

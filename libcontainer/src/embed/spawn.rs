@@ -1,0 +1,231 @@
+//! The program side: start a helper from a read-only view of the program's
+//! binary, run one operation in it, collect the processes it made.
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::sync::OnceLock;
+
+use oci_spec::runtime::Process;
+
+use super::wire::{Op, Report, Request};
+use crate::container::{Container, ContainerBuilder, ExecOptions, ExecProcess, Stdio};
+use crate::error::{Error, Result};
+use crate::process::channel::{Channel, Msg};
+use crate::store::StateRoot;
+
+/// `create` in a helper; the container is then loaded from its state root.
+pub(crate) fn create_in_helper(builder: ContainerBuilder) -> Result<Container> {
+    let root = StateRoot::new(builder.state_root())?;
+    let id = builder.container_id().to_string();
+    let stdio = builder.stdio_ref().clone();
+    let preserve = builder.preserved_fds();
+    let outcome = run(Op::Create(builder), &stdio, preserve)?;
+    match outcome.error {
+        None => {
+            let mut c = Container::load(&root, &id)?;
+            c.set_console(outcome.console);
+            Ok(c)
+        }
+        Some(e) => {
+            if outcome.claimed && outcome.helper_died {
+                remove_half_made(&root, &id);
+            }
+            Err(e)
+        }
+    }
+}
+
+/// `exec` in a helper.
+pub(crate) fn exec_in_helper(
+    c: &Container,
+    process: &Process,
+    opts: &ExecOptions,
+) -> Result<ExecProcess> {
+    let op = Op::Exec {
+        root: c.state_root_path(),
+        id: c.id().to_string(),
+        process: Box::new(process.clone()),
+        opts: opts.clone(),
+    };
+    let outcome = run(op, &opts.stdio, opts.preserve_fds)?;
+    match outcome.error {
+        None => ExecProcess::new(outcome.pid, outcome.console),
+        Some(e) => Err(e),
+    }
+}
+
+/// What came back from a helper.
+struct Outcome {
+    pid: i32,
+    console: Option<OwnedFd>,
+    error: Option<Error>,
+    claimed: bool,
+    helper_died: bool,
+}
+
+/// Starts a helper, runs `op` in it, reaps it and the intermediate processes it
+/// made as our children; on failure kills and reaps every one of them. An
+/// error that prevented the helper from running at all is the `Err`.
+fn run(op: Op, stdio: &Stdio, preserve_fds: u32) -> Result<Outcome> {
+    let (ours, theirs) = Channel::pair()?;
+    let helper = spawn(&theirs, stdio, preserve_fds)?;
+    drop(theirs);
+    let request = Request {
+        log_level: log::max_level() as u8,
+        op,
+    };
+    let bytes = serde_json::to_vec(&request).map_err(|e| Error::Helper {
+        message: format!("encoding the helper request: {e}"),
+        errno: None,
+    })?;
+    let mut out = Outcome {
+        pid: 0,
+        console: None,
+        error: None,
+        claimed: false,
+        helper_died: false,
+    };
+    let mut adopted: Vec<i32> = Vec::new();
+    let result = ours
+        .send(&Msg::Embed(bytes))
+        .and_then(|()| collect(&ours, &mut out, &mut adopted));
+    if let Err(e) = result {
+        out.helper_died = true;
+        out.error = Some(e);
+    }
+    reap(helper);
+    for pid in adopted {
+        if out.error.is_some() || pid != out.pid {
+            if out.error.is_some() {
+                // SAFETY: kill(2) on our own unreaped child (its pid cannot be reused yet).
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+            reap(pid);
+        }
+    }
+    Ok(out)
+}
+
+/// Reads the helper's reports until its outcome.
+fn collect(chan: &Channel, out: &mut Outcome, adopted: &mut Vec<i32>) -> Result<()> {
+    loop {
+        let (msg, fd) = chan.recv_with_fd()?;
+        let Msg::Embed(bytes) = msg else {
+            return Err(Error::Helper {
+                message: format!("unexpected {msg:?} from the kiln helper"),
+                errno: None,
+            });
+        };
+        let report: Report = serde_json::from_slice(&bytes).map_err(|e| Error::Helper {
+            message: format!("malformed report from the kiln helper: {e}"),
+            errno: None,
+        })?;
+        match report {
+            Report::Claimed => out.claimed = true,
+            Report::Adopted(pid) => adopted.push(pid),
+            Report::Done { pid, console } => {
+                out.pid = pid;
+                out.console = if console { fd } else { None };
+                return Ok(());
+            }
+            Report::Failed(e) => {
+                out.error = Some(e.into());
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Waits for our child `pid` to exit and collects it.
+fn reap(pid: i32) {
+    let pid = nix::unistd::Pid::from_raw(pid);
+    loop {
+        match nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::__WALL)) {
+            Err(nix::Error::EINTR) => continue,
+            Err(e) => {
+                log::warn!("reaping kiln helper process {pid}: {e}");
+                return;
+            }
+            Ok(_) => return,
+        }
+    }
+}
+
+/// A create whose helper died after making the container directory: remove
+/// what it made, as `delete --force` would.
+fn remove_half_made(root: &StateRoot, id: &str) {
+    let result = match Container::load(root, id) {
+        Ok(c) => c.delete(true),
+        Err(_) => Container::delete_incomplete(root, id),
+    };
+    if let Err(e) = result {
+        log::warn!("removing container {id:?} left by a killed kiln helper: {e}");
+    }
+}
+
+/// A read-only view of this program's binary, made once: the helper is
+/// executed from it, so no container process can write the program's file
+/// through `/proc/<pid>/exe` (CVE-2019-5736).
+fn protected_exe() -> Result<&'static OwnedFd> {
+    static EXE: OnceLock<OwnedFd> = OnceLock::new();
+    if let Some(fd) = EXE.get() {
+        return Ok(fd);
+    }
+    let fd = crate::exe_guard::readonly_view_of_self()?;
+    Ok(EXE.get_or_init(|| fd))
+}
+
+/// posix_spawn of the helper: the channel at fd `3 + preserve_fds (+ LISTEN_FDS)`,
+/// the caller's fds 3.. preserved, stdio as given, signals at their defaults.
+fn spawn(chan: &Channel, stdio: &Stdio, preserve_fds: u32) -> Result<i32> {
+    let exe = protected_exe()?;
+    let first_free = 3 + preserve_fds + crate::container::listen_fds();
+    let at = first_free as RawFd;
+    // Above every target, so that no dup2 of the plan clobbers a source.
+    let high = |fd: RawFd| -> Result<OwnedFd> {
+        let d = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(at + 1))
+            .map_err(|e| Error::sys(format!("dup fd {fd} for the kiln helper"), e))?;
+        // SAFETY: F_DUPFD_CLOEXEC returned a new fd that we own.
+        Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(d) })
+    };
+    let mut plan: Vec<(OwnedFd, RawFd)> = Vec::new();
+    for (i, fd) in stdio.fds().into_iter().enumerate() {
+        if let Some(fd) = fd {
+            plan.push((high(fd)?, i as RawFd));
+        }
+    }
+    for target in 3..at {
+        match high(target) {
+            Ok(fd) => plan.push((fd, target)),
+            Err(_) if target >= 3 + preserve_fds as RawFd => {}
+            Err(e) => return Err(e),
+        }
+    }
+    plan.push((high(chan.as_raw_fd())?, at));
+    let exe_copy = high(exe.as_raw_fd())?;
+    let path = CString::new(format!("/proc/self/fd/{}", exe_copy.as_raw_fd()))
+        .map_err(|_| Error::Helper {
+            message: "helper path".into(),
+            errno: None,
+        })?;
+    let env_value = format!("{at}:{}", std::process::id());
+    super::posix::spawn(&path, &plan, &helper_env(&env_value))
+}
+
+/// The program's environment and the helper marker.
+fn helper_env(value: &str) -> Vec<CString> {
+    let mut env: Vec<CString> = std::env::vars_os()
+        .filter(|(k, _)| k != super::HELPER_ENV)
+        .filter_map(|(k, v)| {
+            let mut kv = k.as_bytes().to_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            CString::new(kv).ok()
+        })
+        .collect();
+    if let Ok(marker) = CString::new(format!("{}={value}", super::HELPER_ENV)) {
+        env.push(marker);
+    }
+    env
+}
