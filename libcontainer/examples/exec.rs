@@ -20,7 +20,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .create()?;
     container.start()?;
     let process = ProcessBuilder::default()
-        .args(vec!["sh".into(), "-c".into(), "echo exec in $(hostname): $(id)".into()])
+        .args(vec![
+            "sh".into(),
+            "-c".into(),
+            "echo exec in $(hostname): $(id)".into(),
+        ])
         .env(vec!["PATH=/bin".into()])
         .cwd("/")
         .build()?;

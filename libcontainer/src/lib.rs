@@ -39,13 +39,13 @@ pub(crate) mod tty;
 pub mod validate;
 
 pub use bundle::Bundle;
-pub use embed::init;
-pub use kiln_cgroups;
-pub use oci_spec;
 pub use container::{
     list, Container, ContainerBuilder, ExecOptions, ExecProcess, ExitStatus, Stdio,
 };
+pub use embed::init;
 pub use error::{Error, Result};
+pub use kiln_cgroups;
+pub use oci_spec;
 pub use process::init_log;
 pub use process::proc_root::ProcfsError;
 pub use rootfs::RootfsError;

@@ -17,14 +17,28 @@ pub const BUSYBOX: &str = "/bin/busybox";
 /// `cgroup` (e.g. `/kiln-examples/web`).
 pub fn busybox_bundle(dir: &Path, args: &[&str], cgroup: &str) -> io::Result<()> {
     let rootfs = dir.join("rootfs");
+    busybox_rootfs(&rootfs)?;
+    write_config(dir, &rootfs, args, cgroup)
+}
+
+/// A root filesystem of busybox and a few applets at `rootfs`.
+pub fn busybox_rootfs(rootfs: &Path) -> io::Result<()> {
     for d in ["bin", "proc", "sys", "dev", "tmp", "etc"] {
         fs::create_dir_all(rootfs.join(d))?;
     }
     fs::copy(BUSYBOX, rootfs.join("bin/busybox"))?;
-    for applet in ["sh", "echo", "cat", "sleep", "hostname", "id", "true", "ls", "head"] {
+    for applet in [
+        "sh", "echo", "cat", "sleep", "hostname", "id", "true", "ls", "head",
+    ] {
         symlink("busybox", rootfs.join("bin").join(applet))?;
     }
-    fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n")?;
+    fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n")
+}
+
+/// `dir/config.json`: the default configuration with `rootfs` (read-only) as
+/// its root, running `args` without a terminal, in the cgroup `cgroup`.
+pub fn write_config(dir: &Path, rootfs: &Path, args: &[&str], cgroup: &str) -> io::Result<()> {
+    fs::create_dir_all(dir)?;
     let mut spec = Spec::default();
     let process = ProcessBuilder::default()
         .terminal(false)
@@ -36,7 +50,7 @@ pub fn busybox_bundle(dir: &Path, args: &[&str], cgroup: &str) -> io::Result<()>
     spec.set_process(Some(process));
     spec.set_root(Some(
         RootBuilder::default()
-            .path("rootfs")
+            .path(rootfs)
             .readonly(true)
             .build()
             .map_err(io::Error::other)?,

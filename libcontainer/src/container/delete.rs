@@ -46,6 +46,9 @@ impl Container {
                 }
             }
         }
+        // The init of a container this program created through the library is its child:
+        // collect its status, or it stays a zombie.
+        self.reap_if_ours();
         match cgroup {
             // Without a pid namespace other processes may outlive the init.
             Ok(cg) => super::cgroup_ops::kill_and_remove(&cg)?,
@@ -59,5 +62,18 @@ impl Container {
             &state,
         );
         Ok(())
+    }
+
+    /// Collects the exited init if it is this process' child (no-op otherwise, and while
+    /// it runs): only the process with the recorded start time, never one that took its pid.
+    fn reap_if_ours(&self) {
+        let pid = self.record.pid;
+        let same = crate::process::procfs::start_time_and_state(pid)
+            .is_some_and(|(start, _)| start == self.record.pid_start);
+        if same {
+            if let Ok(fd) = pidfd::open(pid) {
+                pidfd::reap_if_child(fd.as_fd());
+            }
+        }
     }
 }

@@ -14,10 +14,10 @@ mod start;
 mod stdio;
 pub(crate) mod wait;
 
-pub(crate) use create_support::listen_fds;
 pub use create::ContainerBuilder;
-pub use stdio::Stdio;
+pub(crate) use create_support::listen_fds;
 pub use exec::{ExecOptions, ExecProcess};
+pub use stdio::Stdio;
 pub use wait::ExitStatus;
 
 use std::path::{Path, PathBuf};

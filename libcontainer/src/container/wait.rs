@@ -147,7 +147,9 @@ pub(crate) fn try_reap(pidfd: i32, pid: i32) -> Result<Option<ExitStatus>> {
 /// Collects the exit status of `pid` (through its pidfd), waiting for it to exit.
 pub(crate) fn reap(pidfd: i32, pid: i32) -> Result<ExitStatus> {
     wait_pidfd(pidfd, pid, 0)?.ok_or_else(|| {
-        Error::InitDied(format!("waitid for process {pid} returned without a status"))
+        Error::InitDied(format!(
+            "waitid for process {pid} returned without a status"
+        ))
     })
 }
 

@@ -75,8 +75,11 @@ fn connect(value: &OsStr) -> Result<&'static Channel> {
             errno: None,
         });
     }
-    nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))
-        .map_err(|e| Error::sys(format!("fcntl F_SETFD on helper channel fd {fd}"), e))?;
+    nix::fcntl::fcntl(
+        fd,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    )
+    .map_err(|e| Error::sys(format!("fcntl F_SETFD on helper channel fd {fd}"), e))?;
     // SAFETY: the program placed the helper's end of its channel at this fd for us, and
     // nothing else in this fresh process owns it.
     let chan = Channel::from_fd(unsafe { OwnedFd::from_raw_fd(fd) });
@@ -136,7 +139,9 @@ fn execute(op: Op) -> Result<(i32, Option<OwnedFd>)> {
 fn create(builder: ContainerBuilder) -> Result<(i32, Option<OwnedFd>)> {
     let mut c = builder.create()?;
     let console = c.take_console()?;
-    let pid = c.pid().ok_or_else(|| Error::InitDied("the container init exited".into()))?;
+    let pid = c
+        .pid()
+        .ok_or_else(|| Error::InitDied("the container init exited".into()))?;
     Ok((pid, console))
 }
 

@@ -48,7 +48,10 @@ impl FileActions {
         // SAFETY: zeroed storage that posix_spawn_file_actions_init initialises.
         let mut a: libc::posix_spawn_file_actions_t = unsafe { std::mem::zeroed() };
         // SAFETY: a pointer to our storage.
-        check(unsafe { libc::posix_spawn_file_actions_init(&mut a) }, "file actions")?;
+        check(
+            unsafe { libc::posix_spawn_file_actions_init(&mut a) },
+            "file actions",
+        )?;
         Ok(FileActions(a))
     }
 

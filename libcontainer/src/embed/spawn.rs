@@ -204,11 +204,12 @@ fn spawn(chan: &Channel, stdio: &Stdio, preserve_fds: u32) -> Result<i32> {
     }
     plan.push((high(chan.as_raw_fd())?, at));
     let exe_copy = high(exe.as_raw_fd())?;
-    let path = CString::new(format!("/proc/self/fd/{}", exe_copy.as_raw_fd()))
-        .map_err(|_| Error::Helper {
+    let path = CString::new(format!("/proc/self/fd/{}", exe_copy.as_raw_fd())).map_err(|_| {
+        Error::Helper {
             message: "helper path".into(),
             errno: None,
-        })?;
+        }
+    })?;
     let env_value = format!("{at}:{}", std::process::id());
     super::posix::spawn(&path, &plan, &helper_env(&env_value))
 }

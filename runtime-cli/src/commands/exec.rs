@@ -167,5 +167,8 @@ pub fn run(root: &StateRoot, a: &ExecArgs) -> Result<u8, Error> {
     if a.detach {
         return Ok(0);
     }
-    Ok(proc_.wait_forwarding_signals()?.as_exit_code().clamp(0, 255) as u8)
+    Ok(proc_
+        .wait_forwarding_signals()?
+        .as_exit_code()
+        .clamp(0, 255) as u8)
 }

@@ -1,0 +1,84 @@
+//! The cases of `embed.rs`.
+
+mod concurrent;
+mod single;
+
+pub use concurrent::fifty_concurrent;
+pub use single::{
+    killed_helper, refused_without_init, stdio_roundtrip, try_wait_and_pidfd, typed_errors,
+    without_init,
+};
+
+use std::path::Path;
+
+/// The cgroup parent of every container of this test process.
+pub fn cgroup_parent() -> String {
+    format!("/kiln-lt-{}", std::process::id())
+}
+
+/// Fails if anything of this test process is left: a child process (running
+/// or unreaped), a cgroup under any hierarchy.
+pub fn leftovers() -> Result<(), String> {
+    let me = std::process::id().to_string();
+    let mut children = Vec::new();
+    for entry in std::fs::read_dir("/proc")
+        .map_err(|e| e.to_string())?
+        .flatten()
+    {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid …
+        let after = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or_default();
+        if after.split(' ').nth(1) == Some(me.as_str()) {
+            children.push(format!(
+                "{} {}",
+                entry.file_name().to_string_lossy(),
+                stat.trim()
+            ));
+        }
+    }
+    if !children.is_empty() {
+        return Err(format!("child processes left: {children:?}"));
+    }
+    let parent = cgroup_parent();
+    for h in std::fs::read_dir("/sys/fs/cgroup")
+        .map_err(|e| e.to_string())?
+        .flatten()
+    {
+        let dir = h.path().join(parent.trim_start_matches('/'));
+        if dir.is_dir() && has_cgroup_children(&dir) {
+            return Err(format!("cgroup left: {}", dir.display()));
+        }
+    }
+    Ok(())
+}
+
+fn has_cgroup_children(dir: &Path) -> bool {
+    std::fs::read_dir(dir)
+        .map(|d| d.flatten().any(|e| e.path().is_dir()))
+        .unwrap_or(false)
+}
+
+/// A process the container runs, as the library takes it for `exec`.
+pub fn process(args: &[&str]) -> kiln_libcontainer::oci_spec::runtime::Process {
+    kiln_libcontainer::oci_spec::runtime::ProcessBuilder::default()
+        .args(args.iter().map(|a| a.to_string()).collect::<Vec<_>>())
+        .env(vec!["PATH=/bin".to_string()])
+        .cwd("/")
+        .build()
+        .expect("a valid process")
+}
+
+/// Removes the (empty) cgroup parents of this test process.
+pub fn remove_cgroup_parent() {
+    let parent = cgroup_parent();
+    if let Ok(hs) = std::fs::read_dir("/sys/fs/cgroup") {
+        for h in hs.flatten() {
+            let dir = h.path().join(parent.trim_start_matches('/'));
+            if dir.is_dir() {
+                let _ = std::fs::remove_dir(&dir);
+            }
+        }
+    }
+}
