@@ -10,6 +10,9 @@ mod embed_cases;
 
 use std::time::{Duration, Instant};
 
+/// One test case: Ok, or what went wrong.
+type Case = fn() -> Result<(), String>;
+
 fn main() {
     if std::env::var_os("KILN_EMBED_TEST_NO_INIT").is_some() {
         // The program forgot init(): create must refuse, naming the call.
@@ -24,7 +27,7 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
-    let cases: [(&str, fn() -> Result<(), String>); 6] = [
+    let cases: [(&str, Case); 6] = [
         (
             "fifty_containers_from_tokio_tasks",
             embed_cases::fifty_concurrent,

@@ -3,6 +3,7 @@
 //! # The one rule: call [`init`] first thing in `main`
 //!
 //! ```no_run
+//! # #![allow(clippy::needless_doctest_main)]
 //! fn main() {
 //!     kiln_libcontainer::init();
 //!     // … the program: start tokio, threads, a logger …

@@ -48,10 +48,8 @@ impl FileActions {
         // SAFETY: zeroed storage that posix_spawn_file_actions_init initialises.
         let mut a: libc::posix_spawn_file_actions_t = unsafe { std::mem::zeroed() };
         // SAFETY: a pointer to our storage.
-        check(
-            unsafe { libc::posix_spawn_file_actions_init(&mut a) },
-            "file actions",
-        )?;
+        let r = unsafe { libc::posix_spawn_file_actions_init(&mut a) };
+        check(r, "file actions")?;
         Ok(FileActions(a))
     }
 
@@ -77,7 +75,8 @@ impl Attr {
         // SAFETY: zeroed storage that posix_spawnattr_init initialises.
         let mut a: libc::posix_spawnattr_t = unsafe { std::mem::zeroed() };
         // SAFETY: a pointer to our storage.
-        check(unsafe { libc::posix_spawnattr_init(&mut a) }, "attributes")?;
+        let r = unsafe { libc::posix_spawnattr_init(&mut a) };
+        check(r, "attributes")?;
         let mut attr = Attr(a);
         let empty = nix::sys::signal::SigSet::empty();
         let all = nix::sys::signal::SigSet::all();
