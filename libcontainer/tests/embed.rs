@@ -27,7 +27,7 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
-    let cases: [(&str, Case); 6] = [
+    let cases: [(&str, Case); 7] = [
         (
             "fifty_containers_from_tokio_tasks",
             embed_cases::fifty_concurrent,
@@ -42,6 +42,7 @@ fn main() {
         ),
         ("a_killed_helper_leaves_nothing", embed_cases::killed_helper),
         ("try_wait_and_pidfd", embed_cases::try_wait_and_pidfd),
+        ("joined_pid_namespace", embed_cases::joined_pid_namespace),
         (
             "create_without_init_is_refused",
             embed_cases::refused_without_init,

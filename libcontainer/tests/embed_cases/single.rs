@@ -206,3 +206,67 @@ pub fn without_init() -> i32 {
         }
     }
 }
+
+/// A container joining another's pid namespace (the init is forked by an
+/// intermediate process): both are this program's children, the intermediate
+/// is reaped, and `exec` into the joiner sees the first container's processes.
+pub fn joined_pid_namespace() -> Result<(), String> {
+    let work = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let state = work.path().join("state");
+    let first_dir = bundle(work.path(), "first", &["sleep", "1000"])?;
+    let mut first = ContainerBuilder::new("first", &first_dir)
+        .root(&state)
+        .create()
+        .map_err(|e| format!("create first: {e}"))?;
+    first.start().map_err(|e| format!("start first: {e}"))?;
+    let pid = first.pid().ok_or("first container not running")?;
+    let second_dir = bundle(work.path(), "second", &["sleep", "1000"])?;
+    let config = second_dir.join("config.json");
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&config).map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
+    for ns in spec["linux"]["namespaces"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+    {
+        if ns["type"] == "pid" {
+            ns["path"] = format!("/proc/{pid}/ns/pid").into();
+        }
+    }
+    std::fs::write(&config, spec.to_string()).map_err(|e| e.to_string())?;
+    let result = (|| {
+        let mut second = ContainerBuilder::new("second", &second_dir)
+            .root(&state)
+            .create()
+            .map_err(|e| format!("create second: {e}"))?;
+        second.start().map_err(|e| format!("start second: {e}"))?;
+        let (mut r, w) = std::io::pipe().map_err(|e| e.to_string())?;
+        let opts = kiln_libcontainer::ExecOptions {
+            stdio: Stdio::default().stdout(w),
+            ..Default::default()
+        };
+        let p = second
+            .exec(
+                &super::process(&["sh", "-c", "ls /proc | grep -c '^[0-9]'"]),
+                &opts,
+            )
+            .map_err(|e| format!("exec: {e}"))?;
+        drop(opts);
+        p.wait().map_err(|e| format!("wait exec: {e}"))?;
+        let mut out = String::new();
+        r.read_to_string(&mut out).map_err(|e| e.to_string())?;
+        second
+            .delete(true)
+            .map_err(|e| format!("delete second: {e}"))?;
+        // first's sleep, second's sleep, the shell and grep (ls has exited or not).
+        match out.trim().parse::<u32>() {
+            Ok(n) if n >= 3 => Ok(()),
+            _ => Err(format!("the joined pid namespace shows {out:?} processes")),
+        }
+    })();
+    first
+        .delete(true)
+        .map_err(|e| format!("delete first: {e}"))?;
+    result
+}
