@@ -116,7 +116,10 @@ impl OomWatcher {
         let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
             .map_err(|e| syscall_err("inotify_init1", events, e))?;
         inotify
-            .add_watch(events, AddWatchFlags::IN_MODIFY | AddWatchFlags::IN_DELETE_SELF)
+            .add_watch(
+                events,
+                AddWatchFlags::IN_MODIFY | AddWatchFlags::IN_DELETE_SELF,
+            )
             .map_err(|e| syscall_err("inotify_add_watch", events, e))?;
         Ok(Self {
             inner: Inner::V2 {
@@ -188,7 +191,12 @@ fn read_v2(inotify: &Inotify, events: &Path, seen: &mut u64) -> Result<OomReport
     }
     let now = match fsutil::read_opt(events)? {
         Some(text) => count_in(events, &text)?,
-        None => return Ok(OomReport { ooms: 0, gone: true }),
+        None => {
+            return Ok(OomReport {
+                ooms: 0,
+                gone: true,
+            })
+        }
     };
     let ooms = now.saturating_sub(*seen);
     *seen = (*seen).max(now);
@@ -240,7 +248,13 @@ mod tests {
 
         // Two more OOMs (and kills) between reads.
         std::fs::write(&path, memory_events(5, 4, 9)).unwrap();
-        assert_eq!(w.read().unwrap(), OomReport { ooms: 2, gone: false });
+        assert_eq!(
+            w.read().unwrap(),
+            OomReport {
+                ooms: 2,
+                gone: false
+            }
+        );
         std::fs::write(&path, memory_events(5, 5, 9)).unwrap();
         assert_eq!(w.read().unwrap().ooms, 0);
 
@@ -251,7 +265,13 @@ mod tests {
 
         std::fs::remove_file(&path).unwrap();
         assert!(readable(&w, 1000));
-        assert_eq!(w.read().unwrap(), OomReport { ooms: 0, gone: true });
+        assert_eq!(
+            w.read().unwrap(),
+            OomReport {
+                ooms: 0,
+                gone: true
+            }
+        );
     }
 
     #[test]
@@ -272,7 +292,11 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let oom_control = tmp.path().join("memory.oom_control");
         let event_control = tmp.path().join("cgroup.event_control");
-        std::fs::write(&oom_control, "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n").unwrap();
+        std::fs::write(
+            &oom_control,
+            "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n",
+        )
+        .unwrap();
         std::fs::write(&event_control, "").unwrap();
         let mut w = OomWatcher::v1(&oom_control, &event_control).unwrap();
         // The registration line names our eventfd and our oom_control descriptor.
@@ -287,12 +311,24 @@ mod tests {
         // What the kernel does on OOM: add to the eventfd counter.
         nix::unistd::write(w.as_fd(), &2u64.to_ne_bytes()).unwrap();
         assert!(readable(&w, 0));
-        assert_eq!(w.read().unwrap(), OomReport { ooms: 2, gone: false });
+        assert_eq!(
+            w.read().unwrap(),
+            OomReport {
+                ooms: 2,
+                gone: false
+            }
+        );
         assert!(!readable(&w, 0));
         // ... and on rmdir of the cgroup.
         std::fs::remove_file(&event_control).unwrap();
         nix::unistd::write(w.as_fd(), &1u64.to_ne_bytes()).unwrap();
-        assert_eq!(w.read().unwrap(), OomReport { ooms: 0, gone: true });
+        assert_eq!(
+            w.read().unwrap(),
+            OomReport {
+                ooms: 0,
+                gone: true
+            }
+        );
     }
 
     #[test]

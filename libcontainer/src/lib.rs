@@ -2,8 +2,9 @@
 //! running, isolated process, and operates on it afterwards.
 //!
 //! - [`ContainerBuilder`] creates a container from a bundle;
-//! - [`Container`] loads one from a state root and starts, kills, deletes it
-//!   or reports its [`State`];
+//! - [`Container`] loads one from a state root and starts, kills (with a [`Signal`]),
+//!   deletes it or reports its [`State`]; [`Container::events`] streams its statistics,
+//!   OOM events and exit ([`events`]);
 //! - the container init runs the ordered steps listed in the `init` module.
 //!
 //! The library keeps no global state, never exits the process and reports
@@ -16,6 +17,7 @@
 pub mod bundle;
 mod container;
 pub mod error;
+pub mod events;
 pub mod exe_guard;
 #[doc(hidden)]
 pub mod failpoint;
@@ -26,6 +28,7 @@ mod init;
 mod process;
 mod rootfs;
 pub mod rootless;
+pub mod signal;
 pub mod state;
 pub mod store;
 pub(crate) mod tty;
@@ -34,10 +37,12 @@ pub mod validate;
 pub use bundle::Bundle;
 pub use container::{list, Container, ContainerBuilder, ExecOptions, ExecProcess, ExitStatus};
 pub use error::{Error, Result};
+pub use events::{Event, Events};
 pub use process::init_log;
 pub use process::proc_root::ProcfsError;
 pub use rootfs::RootfsError;
 pub use rootless::Rootless;
+pub use signal::Signal;
 pub use state::{State, Status, OCI_VERSION};
 pub use store::StateRoot;
 pub use tty::{

@@ -15,6 +15,7 @@ mod wait;
 
 pub use create::ContainerBuilder;
 pub use exec::{ExecOptions, ExecProcess};
+pub(crate) use wait::peek_exit_status;
 pub use wait::ExitStatus;
 
 use std::path::{Path, PathBuf};

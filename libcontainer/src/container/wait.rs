@@ -10,8 +10,10 @@ use super::Container;
 use crate::error::{Error, Result};
 use crate::process::pidfd;
 
-/// How the container process ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How the container process ended. Serialised as `{"code":N}` or `{"signal":N}` (the
+/// `data` of an `exit` [`Event`](crate::events::Event)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ExitStatus {
     /// It exited with this code.
     Code(i32),
@@ -116,10 +118,36 @@ fn reap(pidfd: i32, pid: i32) -> Result<ExitStatus> {
             return Err(Error::sys(format!("waitid for container process {pid}"), e));
         }
     }
+    Ok(exit_status(&info))
+}
+
+/// The exit status of an exited child, without collecting it (`WNOWAIT`: whoever waits for
+/// it still gets it). `None` when the process is not our child (ECHILD) or has not exited.
+pub(crate) fn peek_exit_status(pidfd: std::os::fd::BorrowedFd<'_>) -> Option<ExitStatus> {
+    // SAFETY: an all-zero siginfo_t is a valid value for waitid to fill.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
+    // SAFETY: P_PIDFD with a borrowed, open pidfd and a pointer to our siginfo_t; WNOHANG
+    // never blocks and WNOWAIT leaves the child waitable.
+    let r = unsafe {
+        libc::waitid(
+            libc::P_PIDFD,
+            pidfd.as_raw_fd() as libc::id_t,
+            &mut info,
+            flags,
+        )
+    };
+    // With WNOHANG and nothing to report, waitid returns 0 and leaves si_pid zero.
+    // SAFETY: waitid returned 0, so the siginfo_t is initialised (all-zero or filled).
+    (r == 0 && unsafe { info.si_pid() } != 0).then(|| exit_status(&info))
+}
+
+/// The [`ExitStatus`] in a siginfo filled by a successful `waitid(WEXITED)`.
+fn exit_status(info: &libc::siginfo_t) -> ExitStatus {
     // SAFETY: waitid succeeded, so si_status is initialised for CLD_* codes.
     let status = unsafe { info.si_status() };
-    Ok(match info.si_code {
+    match info.si_code {
         libc::CLD_EXITED => ExitStatus::Code(status),
         _ => ExitStatus::Signal(status),
-    })
+    }
 }
