@@ -8,7 +8,8 @@
 //!   mounts listed in `/proc/self/mountinfo` ([`mountinfo`] is the project's one parser of it).
 //! * [`CgroupPath::parse`] interprets `linux.cgroupsPath`.
 //! * [`Manager`] creates, configures, freezes, signals, measures and removes one container's
-//!   cgroup. It holds no global state; construct one wherever needed.
+//!   cgroup; [`Manager::oom_watcher`] gives a pollable [`OomWatcher`] for its OOM events.
+//!   It holds no global state; construct one wherever needed.
 //!
 //! Conventions for `linux.resources` (as runc): `-1` means unlimited, `0` means unset for
 //! limits where zero makes no sense, other negative or malformed values are rejected with an
@@ -33,6 +34,7 @@ pub mod fuzzing;
 mod layout;
 mod manager;
 pub mod mountinfo;
+mod oom;
 mod path;
 mod plan;
 mod procs;
@@ -44,5 +46,6 @@ pub use error::CgroupError;
 pub use freezer::FreezerState;
 pub use layout::{detect_layout, Layout, CGROUP_ROOT};
 pub use manager::Manager;
+pub use oom::{OomReport, OomWatcher};
 pub use path::{CgroupPath, DEFAULT_PARENT};
 pub use stats::Stats;

@@ -466,3 +466,39 @@ fn bpf_device_filter_works_in_the_unified_hierarchy() {
     let zero = cg.spawn(Action::Open(1));
     assert_eq!(cg.children[zero].wait(), Ok(libc::EPERM));
 }
+
+/// Whether `fd` turns readable within `ms` milliseconds.
+fn readable(fd: std::os::fd::BorrowedFd<'_>, ms: u16) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+    poll(&mut fds, PollTimeout::from(ms)).expect("poll") > 0
+}
+
+#[test]
+fn oom_watcher_reports_the_kill_and_the_removal() {
+    use std::os::fd::AsFd;
+    let Some(layout) = v1_host() else { return };
+    let mut cg = TestCgroup::new("oomwatch", layout);
+    cg.manager.create().unwrap();
+    cg.manager
+        .apply(&res(
+            json!({"memory": {"limit": 16777216, "swap": 16777216}}),
+        ))
+        .unwrap();
+    let mut watcher = cg.manager.oom_watcher().unwrap();
+    assert!(!readable(watcher.as_fd(), 0), "no OOM yet");
+    let sleeper = cg.spawn(Action::Hold(1 << 20));
+    let hog = cg.spawn(Action::Alloc(256 << 20));
+    assert_eq!(cg.children[hog].wait(), Err(libc::SIGKILL));
+    // The kernel signals the eventfd before it kills.
+    assert!(readable(watcher.as_fd(), 0), "eventfd not signalled");
+    let report = watcher.read().unwrap();
+    assert!(report.ooms >= 1 && !report.gone, "{report:?}");
+    assert!(!readable(watcher.as_fd(), 0), "read() consumed it");
+    // Removing the cgroup wakes the watcher once more, as gone.
+    cg.children[sleeper].kill_and_reap();
+    cg.manager.destroy().unwrap();
+    assert!(readable(watcher.as_fd(), 1000), "no wake-up on rmdir");
+    let report = watcher.read().unwrap();
+    assert!(report.gone, "{report:?}");
+}

@@ -396,3 +396,28 @@ fn v2_clone_into_cgroup_fd() {
     assert_eq!(cg.manager.pids().unwrap(), vec![child.pid]);
     child.kill_and_reap();
 }
+
+#[test]
+#[ignore = "needs a pure cgroup v2 host (run tests/run-v2-vm.sh)"]
+fn v2_oom_watcher_reports_the_kill() {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    if !v2_host() {
+        return;
+    }
+    let mut cg = new_cgroup("oomwatch");
+    cg.manager
+        .apply(&res(
+            json!({"memory": {"limit": 16777216, "swap": 16777216}}),
+        ))
+        .unwrap();
+    let mut watcher = cg.manager.oom_watcher().unwrap();
+    assert_eq!(watcher.read().unwrap().ooms, 0, "no OOM yet");
+    let hog = cg.spawn(Action::Alloc(256 << 20));
+    assert_eq!(cg.children[hog].wait(), Err(libc::SIGKILL));
+    // memory.events notifications are asynchronous: wait for the inotify event.
+    let mut fds = [PollFd::new(watcher.as_fd(), PollFlags::POLLIN)];
+    assert_eq!(poll(&mut fds, PollTimeout::from(2000u16)).unwrap(), 1);
+    let report = watcher.read().unwrap();
+    assert!(report.ooms >= 1 && !report.gone, "{report:?}");
+}

@@ -9,7 +9,7 @@
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 
-use kiln_cli::commands::{exec, kill, update};
+use kiln_cli::commands::{exec, update};
 use kiln_cli::Command;
 use libfuzzer_sys::fuzz_target;
 
@@ -49,8 +49,9 @@ fuzz_target!(|data: &[u8]| {
     };
     match &cli.command {
         Some(Command::Kill(a)) => {
-            if let Some(sig) = kill::parse_signal(&a.signal) {
-                assert!((0..=64).contains(&sig), "{:?} → {sig}", a.signal);
+            if let Ok(sig) = a.signal.parse::<kiln_libcontainer::Signal>() {
+                let n = sig.as_raw();
+                assert!((0..=64).contains(&n), "{:?} → {n}", a.signal);
             }
         }
         Some(Command::Update(a)) => {

@@ -2,8 +2,9 @@
 //! running, isolated process, and operates on it afterwards.
 //!
 //! - [`ContainerBuilder`] creates a container from a bundle;
-//! - [`Container`] loads one from a state root and starts, kills, deletes it
-//!   or reports its [`State`];
+//! - [`Container`] loads one from a state root and starts, kills (with a [`Signal`]),
+//!   deletes it or reports its [`State`]; [`Container::events`] streams its statistics,
+//!   OOM events and exit ([`events`]);
 //! - the container init runs the ordered steps listed in the `init` module.
 //!
 //! The library never exits the process (except in the helper processes of
@@ -23,6 +24,7 @@ pub mod bundle;
 mod container;
 pub mod embed;
 pub mod error;
+pub mod events;
 pub mod exe_guard;
 #[doc(hidden)]
 pub mod failpoint;
@@ -33,6 +35,7 @@ mod init;
 mod process;
 mod rootfs;
 pub mod rootless;
+pub mod signal;
 pub mod state;
 pub mod store;
 pub(crate) mod tty;
@@ -44,12 +47,14 @@ pub use container::{
 };
 pub use embed::init;
 pub use error::{Error, Result};
+pub use events::{Event, Events};
 pub use kiln_cgroups;
 pub use oci_spec;
 pub use process::init_log;
 pub use process::proc_root::ProcfsError;
 pub use rootfs::RootfsError;
 pub use rootless::Rootless;
+pub use signal::Signal;
 pub use state::{State, Status, OCI_VERSION};
 pub use store::StateRoot;
 pub use tty::{

@@ -7,19 +7,23 @@ use kiln_cgroups::{CgroupError, FreezerState};
 use super::Container;
 use crate::error::Result;
 use crate::process::pidfd;
+use crate::signal::Signal;
 use crate::state::Status;
 
 impl Container {
     /// Sends `signal` to the container process; with `all`, to every process
-    /// in the container's cgroup.
-    pub fn kill(&self, signal: i32, all: bool) -> Result<()> {
+    /// in the container's cgroup. `signal` is a [`Signal`], parsed from runc's forms with
+    /// `"KILL".parse()`, or e.g. [`Signal::TERM`].
+    pub fn kill(&self, signal: Signal, all: bool) -> Result<()> {
         let status = self.status();
+        let is_kill = signal == Signal::KILL;
+        let signal = signal.as_raw();
         // As runc: without a pid namespace of its own, the container's other processes
         // would outlive its init, so SIGKILL goes to every process of its cgroup.
         // A rootless container without a cgroup: only its init can be signalled (with a
         // pid namespace, the kernel kills the rest when the init dies).
         let cgroup_less = !self.cgroup()?.has_hierarchies();
-        if (all || (signal == libc::SIGKILL && !self.has_own_pid_ns())) && !cgroup_less {
+        if (all || (is_kill && !self.has_own_pid_ns())) && !cgroup_less {
             // As runc: --all of a container that is gone is no error.
             if status == Status::Stopped
                 && self.cgroup()?.pids().map(|p| p.is_empty()).unwrap_or(true)
@@ -46,7 +50,7 @@ impl Container {
             return Err(self.refuse(Status::Stopped, "container not running"));
         }
         pidfd::send_signal(fd.as_fd(), signal)?;
-        if signal == libc::SIGKILL {
+        if is_kill {
             self.thaw_for_sigkill()?;
         }
         Ok(())

@@ -18,6 +18,7 @@ pub use create::ContainerBuilder;
 pub(crate) use create_support::listen_fds;
 pub use exec::{ExecOptions, ExecProcess};
 pub use stdio::Stdio;
+pub(crate) use wait::peek_exit_status;
 pub use wait::ExitStatus;
 
 use std::path::{Path, PathBuf};

@@ -10,8 +10,10 @@ use super::Container;
 use crate::error::{Error, Result};
 use crate::process::pidfd;
 
-/// How the container process ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How the container process ended. Serialised as `{"code":N}` or `{"signal":N}` (the
+/// `data` of an `exit` [`Event`](crate::events::Event)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ExitStatus {
     /// It exited with this code.
     Code(i32),
@@ -181,6 +183,15 @@ fn wait_pidfd(pidfd: i32, pid: i32, flags: libc::c_int) -> Result<Option<ExitSta
     Ok(Some(status_of(&info)))
 }
 
+/// The exit status of an exited child, without collecting it (`WNOWAIT`: whoever waits for
+/// it still gets it). `None` when the process is not our child (ECHILD) or has not exited.
+pub(crate) fn peek_exit_status(pidfd: std::os::fd::BorrowedFd<'_>) -> Option<ExitStatus> {
+    wait_pidfd(pidfd.as_raw_fd(), 0, libc::WNOHANG | libc::WNOWAIT)
+        .ok()
+        .flatten()
+}
+
+/// The [`ExitStatus`] in a siginfo filled by a successful `waitid(WEXITED)`.
 fn status_of(info: &libc::siginfo_t) -> ExitStatus {
     // SAFETY: waitid succeeded, so si_status is initialised for CLD_* codes.
     let status = unsafe { info.si_status() };

@@ -98,7 +98,7 @@ async fn one(i: usize, work: &Path, rootfs: &Path, state: &Path) -> Result<Timin
     if status != ExitStatus::Code(0) || out != format!("hello {i}\n") {
         return Err(format!("{id}: exec gave {status:?} and {out:?}"));
     }
-    c.kill(libc::SIGKILL, false)
+    c.kill(kiln_libcontainer::Signal::KILL, false)
         .map_err(|e| format!("{id}: kill: {e}"))?;
     let status = c
         .wait_async()

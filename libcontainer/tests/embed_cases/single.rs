@@ -156,7 +156,7 @@ pub fn try_wait_and_pidfd() -> Result<(), String> {
     c.start().map_err(|e| format!("start: {e}"))?;
     let fd = c.pidfd().map_err(|e| format!("pidfd: {e}"))?;
     let early = c.try_wait().map_err(|e| format!("try_wait: {e}"))?;
-    c.kill(libc::SIGKILL, false)
+    c.kill(kiln_libcontainer::Signal::KILL, false)
         .map_err(|e| format!("kill: {e}"))?;
     let mut pfd = [nix::poll::PollFd::new(
         fd.as_fd(),

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::process::Command;
 use std::time::Duration;
 
-use kiln_libcontainer::{Container, Error, StateRoot};
+use kiln_libcontainer::{Container, Error, Event, StateRoot};
 
 /// Options of `events`.
 #[derive(Debug, clap::Args)]
@@ -32,53 +32,36 @@ pub struct PsArgs {
     pub ps_args: Vec<String>,
 }
 
-/// One `events` line: `{"type":"stats"|"oom","id":…,"data":…}`, keys in runc's order.
-#[derive(serde::Serialize)]
-struct Event<'a> {
-    #[serde(rename = "type")]
-    kind: &'a str,
-    id: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    data: Option<serde_json::Value>,
-}
-
-fn event(kind: &str, id: &str, data: Option<serde_json::Value>) -> String {
-    serde_json::to_string(&Event { kind, id, data }).unwrap_or_default()
-}
-
-/// `events`: statistics once (`--stats`) or a stream of stats and OOM events
-/// until the container stops.
+/// `events`: statistics once (`--stats`) or the library's stream of stats and OOM events,
+/// one JSON line each as runc prints them, until the container's init exits. The stream's
+/// final `exit` event is not printed: runc has none.
 pub fn events(root: &StateRoot, a: &EventsArgs) -> Result<(), Error> {
     let c = Container::load(root, &a.id)?;
-    let stats_line = |c: &Container| -> Result<String, Error> {
-        let stats = serde_json::to_value(c.stats()?).unwrap_or_default();
-        Ok(event("stats", c.id(), Some(stats)))
-    };
+    let mut out = std::io::stdout().lock();
     if a.stats {
-        println!("{}", stats_line(&c)?);
-        return Ok(());
+        let event = Event::Stats {
+            id: c.id().to_string(),
+            data: Box::new(c.stats()?),
+        };
+        return print_event(&mut out, &event);
     }
-    let mut ooms = c.oom_kill_count().unwrap_or(0);
-    let mut out = std::io::stdout();
-    loop {
-        if c.status() == kiln_libcontainer::Status::Stopped {
-            return Ok(());
+    for event in c.events(a.interval)? {
+        match event? {
+            Event::Exit { .. } => break,
+            event => print_event(&mut out, &event)?,
         }
-        let now = c.oom_kill_count().unwrap_or(ooms);
-        if now > ooms {
-            ooms = now;
-            let _ = writeln!(out, "{}", event("oom", c.id(), None));
-        }
-        match stats_line(&c) {
-            Ok(line) => {
-                let _ = writeln!(out, "{line}");
-            }
-            Err(_) if c.status() == kiln_libcontainer::Status::Stopped => return Ok(()),
-            Err(e) => return Err(e),
-        }
-        let _ = out.flush();
-        std::thread::sleep(a.interval);
     }
+    Ok(())
+}
+
+fn print_event(out: &mut impl Write, event: &Event) -> Result<(), Error> {
+    let io = |e: std::io::Error| Error::Io {
+        op: "write event to",
+        path: "stdout".into(),
+        source: e,
+    };
+    serde_json::to_writer(&mut *out, event).map_err(|e| io(e.into()))?;
+    writeln!(out).and_then(|()| out.flush()).map_err(io)
 }
 
 /// `ps`: the container's processes, as `ps` lines (filtered by pid) or JSON pids.
