@@ -33,7 +33,7 @@ pub mod validate;
 
 pub use bundle::Bundle;
 pub use container::{list, Container, ContainerBuilder, ExecOptions, ExecProcess, ExitStatus};
-pub use error::{Error, Result};
+pub use error::{Error, InitError, Result};
 pub use process::init_log;
 pub use process::proc_root::ProcfsError;
 pub use rootfs::RootfsError;
