@@ -1,11 +1,12 @@
-//! The create/init sync channel's framing: any sequence of packets decodes to
-//! one message or to an error, never a panic, never a payload longer than its
-//! header says; a decoded message sent again (its packets) decodes to itself.
+//! The create/exec sync channel's framing and protocol: any sequence of
+//! packets decodes to one message or to an error, never a panic, never a
+//! payload longer than its header says; a decoded message sent again (its
+//! packets) decodes to itself.
 //!
 //! Input: packets, each a u16 LE length and that many bytes (no socket).
 #![no_main]
 
-use kiln_libcontainer::fuzzing::{sync_packets, SyncFrame, SyncMsg};
+use kiln_libcontainer::fuzzing::{SyncFrame, SyncMsg};
 use libfuzzer_sys::fuzz_target;
 
 fn split(mut data: &[u8]) -> Vec<&[u8]> {
@@ -25,14 +26,15 @@ fn decode<'a>(packets: impl IntoIterator<Item = &'a [u8]>) -> Option<SyncMsg> {
     while !frame.is_complete() {
         frame.push(packets.next()?).ok()?;
     }
-    frame.finish().ok()
+    let (kind, payload) = frame.finish().ok()?;
+    SyncMsg::decode(kind, &payload).ok()
 }
 
 fuzz_target!(|data: &[u8]| {
     let Some(msg) = decode(split(data)) else {
         return;
     };
-    let again = sync_packets(&msg).expect("a received message can be sent");
+    let again = msg.packets().expect("a received message can be sent");
     let decoded = decode(again.iter().map(Vec::as_slice));
     assert_eq!(decoded.as_ref(), Some(&msg));
 });

@@ -2,6 +2,10 @@
 
 use std::path::PathBuf;
 
+mod init_error;
+
+pub use init_error::InitError;
+
 /// Result alias used throughout kiln-libcontainer.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -113,10 +117,14 @@ pub enum Error {
         program: String,
         /// The errno's text, lower-case as Go prints it.
         reason: String,
+        /// The errno.
+        errno: nix::Error,
     },
-    /// The container's init process reported an error while setting up.
+    /// The container's init (or an exec'd process, before it executed its
+    /// program) reported an error while setting up: which step failed, the
+    /// config.json field and the errno when known (see [`InitError`]).
     #[error("container init: {0}")]
-    Init(String),
+    InitFailed(InitError),
     /// kiln could not run from a read-only view of its own binary (CVE-2019-5736).
     #[error("protecting the kiln binary (CVE-2019-5736): {0}")]
     ExeGuard(String),
@@ -189,6 +197,8 @@ impl Error {
             Error::Sys { source, .. } => Some(*source as i32),
             Error::Io { source, .. } => source.raw_os_error(),
             Error::Helper { errno, .. } => *errno,
+            Error::Exec { errno, .. } => Some(*errno as i32),
+            Error::InitFailed(e) => e.errno(),
             _ => None,
         }
     }

@@ -5,16 +5,63 @@
 use std::path::Path;
 
 use crate::container::incomplete::{Recovery, RECOVERY};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::state::{State, Status};
 use crate::store::{Record, STATE_FILE};
 
-pub use crate::process::channel::{packets as sync_packets, Frame as SyncFrame, Msg as SyncMsg};
+pub use crate::process::channel::{packets as sync_packets, Frame as SyncFrame};
+pub use crate::process::protocol::{FromExec, FromInit, LogEntry, ToExec, ToInit};
 
-/// The state the container's own hooks get, from the text `create` sent the
-/// init on the sync channel (`HooksDone`) and the init's pid.
+/// A message of any type of the create/exec protocol, as a receiver that
+/// expects the type its kind names decodes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncMsg {
+    /// `create` → init.
+    ToInit(ToInit),
+    /// Init → `create`.
+    FromInit(FromInit),
+    /// `exec` → helper and process.
+    ToExec(ToExec),
+    /// Helper and process → `exec`.
+    FromExec(FromExec),
+    /// Any child → the runtime.
+    Log(LogEntry),
+}
+
+impl SyncMsg {
+    /// The message a received frame's `(kind, payload)` carries.
+    pub fn decode(kind: u8, payload: &[u8]) -> Result<Self> {
+        use crate::process::protocol::{decode, Message};
+        Ok(match kind {
+            ToInit::KIND => SyncMsg::ToInit(decode(kind, payload)?),
+            FromInit::KIND => SyncMsg::FromInit(decode(kind, payload)?),
+            ToExec::KIND => SyncMsg::ToExec(decode(kind, payload)?),
+            FromExec::KIND => SyncMsg::FromExec(decode(kind, payload)?),
+            LogEntry::KIND => SyncMsg::Log(decode(kind, payload)?),
+            _ => return Err(Error::InitDied(format!("unknown message kind {kind}"))),
+        })
+    }
+
+    /// The packets the message is sent as.
+    pub fn packets(&self) -> Result<Vec<Vec<u8>>> {
+        use crate::process::protocol::encode;
+        let (kind, payload) = match self {
+            SyncMsg::ToInit(m) => encode(m)?,
+            SyncMsg::FromInit(m) => encode(m)?,
+            SyncMsg::ToExec(m) => encode(m)?,
+            SyncMsg::FromExec(m) => encode(m)?,
+            SyncMsg::Log(m) => encode(m)?,
+        };
+        sync_packets(kind, &payload)
+    }
+}
+
+/// The state the container's own hooks get, from the state `create` sent the
+/// init on the sync channel (`HooksDone`, here as JSON text) and the init's pid.
 pub fn hook_state(text: &str, pid: u32) -> Result<serde_json::Value> {
-    crate::hooks::container_state(text, pid)
+    let state: State = serde_json::from_str(text)
+        .map_err(|e| Error::InitDied(format!("container state from create: {e}")))?;
+    Ok(crate::hooks::container_state(&state, pid))
 }
 
 /// A container's `state.json` as [`Container::load`](crate::Container::load)

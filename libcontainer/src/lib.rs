@@ -46,7 +46,7 @@ pub use container::{
     list, Container, ContainerBuilder, ExecOptions, ExecProcess, ExitStatus, Stdio,
 };
 pub use embed::init;
-pub use error::{Error, Result};
+pub use error::{Error, InitError, Result};
 pub use events::{Event, Events};
 pub use kiln_cgroups;
 pub use oci_spec;

@@ -6,10 +6,11 @@
 use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, InitError, Result};
 use crate::init::exit_now;
-use crate::process::channel::{Channel, Msg};
+use crate::process::channel::Channel;
 use crate::process::clone::{fork, Forked};
+use crate::process::protocol::ToInit;
 use crate::rootfs::BindSource;
 
 /// Clones `sources` inside the mount namespace of `init` for it; waits for
@@ -27,8 +28,9 @@ pub(crate) fn send(init: i32, sources: &[BindSource], chan: &Channel) -> Result<
                 Ok(()) => 0,
                 Err(e) => {
                     let mut w = err_write;
-                    // The exit code tells the parent anyway if this write fails.
-                    std::io::Write::write_all(&mut w, e.to_string().as_bytes()).ok();
+                    let report = InitError::new("bind-sources", &e);
+                    // The exit code tells the parent anyway if this fails.
+                    serde_json::to_writer(&mut w, &report).ok();
                     1
                 }
             };
@@ -48,7 +50,10 @@ pub(crate) fn send(init: i32, sources: &[BindSource], chan: &Channel) -> Result<
     read.map_err(|e| Error::io("read (bind sources helper)", "", e))?;
     match status {
         nix::sys::wait::WaitStatus::Exited(_, 0) => Ok(()),
-        _ if !text.is_empty() => Err(Error::Init(text)),
+        _ if !text.is_empty() => Err(Error::InitFailed(
+            serde_json::from_str(&text)
+                .unwrap_or_else(|_| InitError::from_message("bind-sources", text)),
+        )),
         other => Err(Error::InitDied(format!(
             "the bind sources helper ended with {other:?}"
         ))),
@@ -67,7 +72,7 @@ fn clone_all(
         let tree = crate::rootfs::clone_bind_source(s)?;
         let index =
             u32::try_from(s.index).map_err(|_| Error::config("mounts", "too many mounts"))?;
-        chan.send_with(&Msg::MountSource(index), Some(tree.as_fd()))?;
+        chan.send_with(&ToInit::MountSource(index), Some(tree.as_fd()))?;
     }
     Ok(())
 }

@@ -19,8 +19,9 @@ use crate::error::{Error, Result};
 use crate::failpoint::hit;
 use crate::hooks::{self, DefaultEnv, HookKind};
 use crate::init::{self, caps::CapPlan, cgroup_join::CgroupJoin, namespaces, InitPlan};
-use crate::process::channel::{Channel, Msg};
+use crate::process::channel::Channel;
 use crate::process::clone::{clone_for_caller, Forked};
+use crate::process::protocol::{FromInit, ToInit};
 use crate::process::{pidfd, proc_root, procfs};
 use crate::state::Status;
 use crate::store::{Record, StateRoot, EXEC_FIFO};
@@ -343,7 +344,7 @@ impl ContainerBuilder {
             proc_root::write(&path, adj.to_string().as_bytes())
                 .map_err(|e| proc_root::field_error("process.oomScoreAdj", e))?;
         }
-        chan.send(&Msg::Go)?;
+        chan.send(&ToInit::Go)?;
         hit("create", "go");
         let record = Record {
             id: self.id.clone(),
@@ -368,13 +369,14 @@ impl ContainerBuilder {
             console: None,
             cgroup: Default::default(),
         };
-        let state = tmp.state_with(Status::Creating).to_spec_json();
+        let creating = tmp.state_with(Status::Creating);
+        let state = creating.to_spec_json();
         if !bind_sources.is_empty() {
-            chan.expect(Msg::MountSources)?;
+            chan.expect(FromInit::MountSources)?;
             super::bind_sources::send(pid, &bind_sources, &chan)?;
             hit("create", "bind-sources");
         }
-        chan.expect(Msg::MountsDone)?;
+        chan.expect(FromInit::MountsDone)?;
         hit("create", "mounts-done");
         // The init is in its network namespace: move the devices before the hooks.
         super::netdev::move_devices(spec, pid)?;
@@ -383,12 +385,13 @@ impl ContainerBuilder {
             hooks::run_all(kind, spec.hooks().as_ref(), &state, DefaultEnv::Runtime)?;
         }
         hit("create", "hooks-done");
-        chan.send(&Msg::HooksDone(state.to_string()))?;
+        chan.send(&ToInit::HooksDone(Box::new(creating)))?;
         loop {
             match chan.recv_with_fd()? {
-                (Msg::Ready, _) => break,
-                (Msg::SeccompFd, Some(fd)) => forward_notify_fd(spec, fd.as_fd(), pid, &state)?,
-                (Msg::Failed(e), _) => return Err(Error::Init(e)),
+                (FromInit::Ready, _) => break,
+                (FromInit::SeccompFd, Some(fd)) => {
+                    forward_notify_fd(spec, fd.as_fd(), pid, &state)?
+                }
                 (other, _) => {
                     return Err(Error::InitDied(format!(
                         "unexpected {other:?} on sync channel"
@@ -409,9 +412,9 @@ impl ContainerBuilder {
             .transpose()?;
         // Recorded: from now on the init outlives this process (once it said so:
         // the parent exiting before the init disarmed would still kill it).
-        chan.send(&Msg::Handover)?;
+        chan.send(&ToInit::Handover)?;
         hit("create", "handover");
-        chan.expect(Msg::HandedOver)?;
+        chan.expect(FromInit::HandedOver)?;
         hit("create", "handed-over");
         Ok((tmp.record, master))
     }
@@ -434,11 +437,11 @@ impl ContainerBuilder {
         }
         let pid = loop {
             match chan.recv()? {
-                Msg::MapRequest(p) => {
+                FromInit::MapRequest(p) => {
                     init::id_maps::write(spec, p)?;
-                    chan.send(&Msg::Go)?;
+                    chan.send(&ToInit::Go)?;
                 }
-                Msg::InitPid(p) => break p,
+                FromInit::InitPid(p) => break p,
                 other => {
                     return Err(Error::InitDied(format!(
                         "unexpected {other:?} on sync channel"

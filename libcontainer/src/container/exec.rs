@@ -4,9 +4,9 @@
 //! (so container processes cannot reach it or its binary through /proc),
 //! joins the container's namespaces (user first) and forks once so that the
 //! pid and time namespaces apply. The forked process then goes through the
-//! same final steps as the container init: rlimits, user, cwd, caps,
-//! no_new_privs, seccomp, exec — with every fd but stdio and the preserved
-//! ones closed on exec (CVE-2024-21626).
+//! same final steps as the container init (`init::setup`): rlimits, user,
+//! cwd, caps, no_new_privs, seccomp, exec — with every fd but stdio and the
+//! preserved ones closed on exec (CVE-2024-21626).
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
@@ -18,13 +18,16 @@ use super::create_support::{compile_seccomp, forward_notify_fd};
 use super::exec_defaults;
 use super::wait::{wait_forwarding, ExitStatus};
 use super::Container;
-use crate::error::{Error, Result};
+use crate::error::{Error, InitError, Result};
 use crate::failpoint::hit;
-use crate::init::setup::{setgroups_allowed, ProcessSetup};
-use crate::init::{caps::CapPlan, die_with_parent, exit_now, parent_death_signal, seccomp};
-use crate::process::channel::{Channel, Msg};
+use crate::init::setup::{setgroups_permitted, ProcessSetup, Stage};
+use crate::init::{
+    caps::CapPlan, current_step, die_with_parent, exit_now, parent_death_signal, step,
+};
+use crate::process::channel::Channel;
 use crate::process::clone::{clone_for_caller, fork_sibling, Forked};
 use crate::process::pidfd;
+use crate::process::protocol::{FromExec, ToExec};
 use crate::state::Status;
 use crate::store::{write_atomic, StateRoot};
 
@@ -196,7 +199,7 @@ impl Container {
                     stdio: &opts.stdio,
                 };
                 let err = joined_process(&child_chan, &setup);
-                let _ = child_chan.send(&Msg::Failed(err.to_string()));
+                let _ = child_chan.send(&FromExec::Failed(InitError::new(current_step(), &err)));
                 exit_now(255)
             }
             Forked::Parent { pid, pidfd } => (pid, pidfd),
@@ -240,15 +243,14 @@ fn helper_report(
     let mut early_notify_fd = None;
     let result = (|| {
         cgroup.add_process(helper)?;
-        chan.send(&Msg::Go)?;
+        chan.send(&ToExec::Go)?;
         loop {
             match chan.recv_with_fd()? {
-                (Msg::InitPid(p), _) => {
+                (FromExec::ProcessPid(p), _) => {
                     crate::embed::adopted(p)?;
                     return Ok(p);
                 }
-                (Msg::SeccompFd, Some(fd)) => early_notify_fd = Some(fd),
-                (Msg::Failed(e), _) => return Err(Error::Init(e)),
+                (FromExec::SeccompFd, Some(fd)) => early_notify_fd = Some(fd),
                 (other, _) => {
                     return Err(Error::InitDied(format!(
                         "unexpected {other:?} from exec helper"
@@ -282,11 +284,11 @@ impl Container {
             write_atomic(p, pid.to_string().as_bytes(), 0o644)?;
             hit("exec", "pid-file");
         }
-        if let Err(e) = chan.send(&Msg::Handover) {
+        if let Err(e) = chan.send(&ToExec::Handover) {
             // The process does not wait for `Handover` before failing (that saves a round
             // trip): if it is gone, the reason is already queued on the channel.
-            return Err(match chan.recv_with_fd() {
-                Ok((Msg::Failed(f), _)) => Error::Init(f),
+            return Err(match chan.recv_with_fd::<FromExec>() {
+                Err(failed @ Error::InitFailed(_)) => failed,
                 _ => e,
             });
         }
@@ -298,8 +300,7 @@ impl Container {
             }
             match chan.recv_with_fd() {
                 Err(Error::InitDied(_)) => return Ok(()),
-                Ok((Msg::SeccompFd, Some(fd))) => notify_fd = Some(fd),
-                Ok((Msg::Failed(e), _)) => return Err(Error::Init(e)),
+                Ok((FromExec::SeccompFd, Some(fd))) => notify_fd = Some(fd),
                 Ok((other, _)) => {
                     return Err(Error::InitDied(format!(
                         "unexpected {other:?} from exec process"
@@ -332,8 +333,9 @@ struct JoinedSetup<'a> {
 /// Returns only on failure.
 fn joined_process(chan: &Channel, s: &JoinedSetup) -> Error {
     let run = || -> Result<std::convert::Infallible> {
+        step("setns");
         nix::sys::prctl::set_dumpable(false).map_err(|e| Error::sys("prctl PR_SET_DUMPABLE", e))?;
-        chan.expect(Msg::Go)?;
+        chan.expect(ToExec::Go)?;
         crate::process::init_log::route_to(chan);
         log::debug!("exec helper joining the container (runc: \"child process in init()\")");
         hit("exec-helper", "setns");
@@ -341,10 +343,11 @@ fn joined_process(chan: &Channel, s: &JoinedSetup) -> Error {
             nix::sched::setns(fd.as_fd(), *flag)
                 .map_err(|e| Error::sys(format!("setns {flag:?}"), e))?;
         }
+        step("fork");
         hit("exec-helper", "fork");
         // A sibling: a child of `exec`, which it dies with until it executes.
         if let Forked::Parent { pid, .. } = fork_sibling()? {
-            let code = if chan.send(&Msg::InitPid(pid)).is_ok() {
+            let code = if chan.send(&FromExec::ProcessPid(pid)).is_ok() {
                 0
             } else {
                 1
@@ -355,36 +358,36 @@ fn joined_process(chan: &Channel, s: &JoinedSetup) -> Error {
         s.stdio.install()?;
         let process = s.process;
         if let Some(sock) = s.console {
+            step("console");
             hit("exec-process", "console");
             crate::tty::setup_console(sock.as_fd(), process.console_size().as_ref(), false)?;
             crate::tty::chown_stdio(process.user().uid())?;
         }
-        let joined_user = s
+        // As for the init: a joined user namespace, or the runtime's own.
+        let in_user_ns = s
             .joins
             .iter()
-            .any(|(_, f)| f.contains(CloneFlags::CLONE_NEWUSER));
-        let (program, filter) = ProcessSetup {
-            stage: "exec-process",
+            .any(|(_, f)| f.contains(CloneFlags::CLONE_NEWUSER))
+            || crate::rootless::in_user_namespace();
+        let mut program = ProcessSetup {
+            stage: Stage::ExecProcess,
             spec: s.spec,
             process,
             caps: s.caps,
             seccomp: s.seccomp,
             preserve_fds: s.preserve_fds,
-            setgroups: !joined_user || setgroups_allowed(),
+            setgroups: setgroups_permitted(in_user_ns),
         }
         .run(chan)?;
         hit("exec-process", "ready");
-        chan.expect(Msg::Handover)?;
+        step("handover");
+        chan.expect(ToExec::Handover)?;
         hit("exec-process", "handover");
         // Handed over (the pid file is written): the program outlives `exec`.
         parent_death_signal(0)?;
-        if let Some(f) = filter {
-            seccomp::load(f, chan)?;
-        }
-        crate::init::sched::final_affinity(process)?;
-        crate::init::exec::reset_signals();
+        program.load_seccomp(chan)?;
         log::debug!("exec'd process set up (runc: \"setns_init: about to exec\")");
-        Err(program.exec())
+        Err(program.exec(process))
     };
     match run() {
         Ok(never) => match never {},

@@ -8,7 +8,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use super::Container;
-use crate::error::{Error, Result};
+use crate::error::{Error, InitError, Result};
 use crate::hooks::{self, HookKind};
 use crate::process::pidfd;
 use crate::state::Status;
@@ -72,7 +72,7 @@ impl Container {
         }
         let _ = std::fs::remove_file(&fifo_path);
         if got.len() > 1 {
-            return Err(Error::Init(String::from_utf8_lossy(&got[1..]).into_owned()));
+            return Err(Error::InitFailed(init_report(&got[1..])));
         }
         let state = self.state_with(Status::Running).to_spec_json();
         hooks::run_all_warn(
@@ -81,5 +81,33 @@ impl Container {
             &state,
         );
         Ok(())
+    }
+}
+
+/// The failure the init wrote to the exec fifo after its `0`: an [`InitError`]
+/// as JSON, or (from an init of an older kiln) its text.
+fn init_report(bytes: &[u8]) -> InitError {
+    serde_json::from_slice(bytes).unwrap_or_else(|_| {
+        InitError::from_message("", String::from_utf8_lossy(bytes).into_owned())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_init_report_is_read_back_whole_or_as_text() {
+        let e = Error::config("process.cwd", "chdir /x: Permission denied");
+        let report = InitError::new("cwd", &e);
+        let got = init_report(&serde_json::to_vec(&report).unwrap());
+        assert_eq!(got, report);
+        assert_eq!(got.field(), Some("process.cwd"));
+        let old = init_report(b"exec /x: no such file or directory");
+        assert_eq!(old.step(), "");
+        assert_eq!(
+            Error::InitFailed(old).to_string(),
+            "container init: exec /x: no such file or directory"
+        );
     }
 }

@@ -5,10 +5,11 @@ use std::ffi::OsStr;
 use std::os::fd::{AsFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::OnceLock;
 
-use super::wire::{Op, Report, Request, WireError};
+use super::wire::WireError;
 use crate::container::{Container, ContainerBuilder};
 use crate::error::{Error, Result};
-use crate::process::channel::{Channel, Msg};
+use crate::process::channel::Channel;
+use crate::process::protocol::{FromHelper, HelperOp, ToHelper};
 use crate::store::StateRoot;
 
 /// This process' channel to the program, when it is a helper.
@@ -21,27 +22,23 @@ pub(crate) fn is_helper() -> bool {
 
 /// In a helper: `pid` was cloned as a child of the program.
 pub(crate) fn adopted(pid: i32) -> Result<()> {
-    report(&Report::Adopted(pid))
+    report(&FromHelper::Adopted(pid))
 }
 
 /// In a helper: the container directory is ours now.
 pub(crate) fn claimed() -> Result<()> {
-    report(&Report::Claimed)
+    report(&FromHelper::Claimed)
 }
 
-fn report(r: &Report) -> Result<()> {
+fn report(r: &FromHelper) -> Result<()> {
     match CHANNEL.get() {
         Some(chan) => send(chan, r, None),
         None => Ok(()),
     }
 }
 
-pub(super) fn send(chan: &Channel, r: &Report, fd: Option<std::os::fd::BorrowedFd>) -> Result<()> {
-    let bytes = serde_json::to_vec(r).map_err(|e| Error::Helper {
-        message: format!("encoding a helper report: {e}"),
-        errno: None,
-    })?;
-    chan.send_with(&Msg::Embed(bytes), fd)
+fn send(chan: &Channel, r: &FromHelper, fd: Option<std::os::fd::BorrowedFd>) -> Result<()> {
+    chan.send_with(r, fd)
 }
 
 /// The helper's life: never returns. Exit status 0 once the outcome was
@@ -94,35 +91,26 @@ fn serve(chan: &'static Channel) -> i32 {
     let sent = match outcome {
         Ok((pid, console)) => send(
             chan,
-            &Report::Done {
+            &FromHelper::Done {
                 pid,
                 console: console.is_some(),
             },
             console.as_ref().map(|c| c.as_fd()),
         ),
-        Err(e) => send(chan, &Report::Failed(WireError::from(&e)), None),
+        Err(e) => send(chan, &FromHelper::Failed(WireError::from(&e)), None),
     };
     i32::from(sent.is_err())
 }
 
-fn receive(chan: &Channel) -> Result<Request> {
-    match chan.recv()? {
-        Msg::Embed(bytes) => serde_json::from_slice(&bytes).map_err(|e| Error::Helper {
-            message: format!("malformed request from the program: {e}"),
-            errno: None,
-        }),
-        other => Err(Error::Helper {
-            message: format!("unexpected {other:?} from the program"),
-            errno: None,
-        }),
-    }
+fn receive(chan: &Channel) -> Result<ToHelper> {
+    chan.recv::<ToHelper>()
 }
 
 /// Runs the operation; returns the process made and a pty master for the program.
-fn execute(op: Op) -> Result<(i32, Option<OwnedFd>)> {
+fn execute(op: HelperOp) -> Result<(i32, Option<OwnedFd>)> {
     match op {
-        Op::Create(builder) => create(builder),
-        Op::Exec {
+        HelperOp::Create(builder) => create(builder),
+        HelperOp::Exec {
             root,
             id,
             process,

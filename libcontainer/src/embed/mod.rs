@@ -67,6 +67,7 @@ use crate::error::{Error, Result};
 
 pub(crate) use helper::{adopted, claimed, is_helper};
 pub(crate) use spawn::{create_in_helper, exec_in_helper};
+pub(crate) use wire::WireError;
 
 /// The environment variable that makes a process started from the program's
 /// binary a kiln helper: `<socket fd>:<parent pid>`.

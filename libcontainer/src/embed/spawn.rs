@@ -8,10 +8,10 @@ use std::sync::OnceLock;
 
 use oci_spec::runtime::Process;
 
-use super::wire::{Op, Report, Request};
 use crate::container::{Container, ContainerBuilder, ExecOptions, ExecProcess, Stdio};
 use crate::error::{Error, Result};
-use crate::process::channel::{Channel, Msg};
+use crate::process::channel::Channel;
+use crate::process::protocol::{FromHelper, HelperOp, ToHelper};
 use crate::store::StateRoot;
 
 /// `create` in a helper; the container is then loaded from its state root.
@@ -20,7 +20,7 @@ pub(crate) fn create_in_helper(builder: ContainerBuilder) -> Result<Container> {
     let id = builder.container_id().to_string();
     let stdio = builder.stdio_ref().clone();
     let preserve = builder.preserved_fds();
-    let outcome = run(Op::Create(builder), &stdio, preserve)?;
+    let outcome = run(HelperOp::Create(builder), &stdio, preserve)?;
     match outcome.error {
         None => {
             let mut c = Container::load(&root, &id)?;
@@ -42,7 +42,7 @@ pub(crate) fn exec_in_helper(
     process: &Process,
     opts: &ExecOptions,
 ) -> Result<ExecProcess> {
-    let op = Op::Exec {
+    let op = HelperOp::Exec {
         root: c.state_root_path(),
         id: c.id().to_string(),
         process: Box::new(process.clone()),
@@ -67,18 +67,14 @@ struct Outcome {
 /// Starts a helper, runs `op` in it, reaps it and the intermediate processes it
 /// made as our children; on failure kills and reaps every one of them. An
 /// error that prevented the helper from running at all is the `Err`.
-fn run(op: Op, stdio: &Stdio, preserve_fds: u32) -> Result<Outcome> {
+fn run(op: HelperOp, stdio: &Stdio, preserve_fds: u32) -> Result<Outcome> {
     let (ours, theirs) = Channel::pair()?;
     let helper = spawn(&theirs, stdio, preserve_fds)?;
     drop(theirs);
-    let request = Request {
+    let request = ToHelper {
         log_level: log::max_level() as u8,
         op,
     };
-    let bytes = serde_json::to_vec(&request).map_err(|e| Error::Helper {
-        message: format!("encoding the helper request: {e}"),
-        errno: None,
-    })?;
     let mut out = Outcome {
         pid: 0,
         console: None,
@@ -88,7 +84,7 @@ fn run(op: Op, stdio: &Stdio, preserve_fds: u32) -> Result<Outcome> {
     };
     let mut adopted: Vec<i32> = Vec::new();
     let result = ours
-        .send(&Msg::Embed(bytes))
+        .send(&request)
         .and_then(|()| collect(&ours, &mut out, &mut adopted));
     if let Err(e) = result {
         out.helper_died = true;
@@ -110,26 +106,16 @@ fn run(op: Op, stdio: &Stdio, preserve_fds: u32) -> Result<Outcome> {
 /// Reads the helper's reports until its outcome.
 fn collect(chan: &Channel, out: &mut Outcome, adopted: &mut Vec<i32>) -> Result<()> {
     loop {
-        let (msg, fd) = chan.recv_with_fd()?;
-        let Msg::Embed(bytes) = msg else {
-            return Err(Error::Helper {
-                message: format!("unexpected {msg:?} from the kiln helper"),
-                errno: None,
-            });
-        };
-        let report: Report = serde_json::from_slice(&bytes).map_err(|e| Error::Helper {
-            message: format!("malformed report from the kiln helper: {e}"),
-            errno: None,
-        })?;
+        let (report, fd) = chan.recv_with_fd::<FromHelper>()?;
         match report {
-            Report::Claimed => out.claimed = true,
-            Report::Adopted(pid) => adopted.push(pid),
-            Report::Done { pid, console } => {
+            FromHelper::Claimed => out.claimed = true,
+            FromHelper::Adopted(pid) => adopted.push(pid),
+            FromHelper::Done { pid, console } => {
                 out.pid = pid;
                 out.console = if console { fd } else { None };
                 return Ok(());
             }
-            Report::Failed(e) => {
+            FromHelper::Failed(e) => {
                 out.error = Some(e.into());
                 return Ok(());
             }

@@ -1,60 +1,34 @@
-//! What the program and its helper say to each other, over a sync channel
-//! (`Msg::Embed`, JSON): one request, then progress reports and one outcome.
+//! How an error crosses from a kiln helper to the program (the messages are
+//! `ToHelper`/`FromHelper` in `process::protocol`).
 
-use std::path::PathBuf;
-
-use oci_spec::runtime::Process;
 use serde::{Deserialize, Serialize};
 
-use crate::container::{ContainerBuilder, ExecOptions};
-use crate::error::Error;
-
-/// Program → helper: the operation to run.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct Request {
-    /// `log::max_level()` of the program (as a number, 0 = off … 5 = trace).
-    pub log_level: u8,
-    pub op: Op,
-}
-
-/// The operations a helper runs.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) enum Op {
-    Create(ContainerBuilder),
-    Exec {
-        root: PathBuf,
-        id: String,
-        process: Box<Process>,
-        opts: ExecOptions,
-    },
-}
-
-/// Helper → program.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) enum Report {
-    /// The container directory was made by this create: clean it up if the
-    /// helper dies from now on.
-    Claimed,
-    /// A process cloned as the program's child (CLONE_PARENT): the program
-    /// reaps it, or kills it if the helper dies before `Done`.
-    Adopted(i32),
-    /// Success: the container's init or the exec'd process; a pty master
-    /// follows as SCM_RIGHTS when `console` is set.
-    Done { pid: i32, console: bool },
-    /// Failure.
-    Failed(WireError),
-}
+use crate::error::{Error, InitError};
 
 /// An [`Error`] as it crosses the process boundary: the variants a caller
 /// matches on keep their shape; the others keep their text and errno.
 #[derive(Debug, Serialize, Deserialize)]
-pub(crate) enum WireError {
+pub enum WireError {
     Exists(String),
     NotFound(String),
-    InvalidId { id: String, reason: String },
-    Config { field: String, reason: String },
-    Exec { program: String, reason: String },
-    Other { message: String, errno: Option<i32> },
+    InvalidId {
+        id: String,
+        reason: String,
+    },
+    Config {
+        field: String,
+        reason: String,
+    },
+    Exec {
+        program: String,
+        reason: String,
+        errno: i32,
+    },
+    InitFailed(InitError),
+    Other {
+        message: String,
+        errno: Option<i32>,
+    },
 }
 
 impl From<&Error> for WireError {
@@ -70,10 +44,16 @@ impl From<&Error> for WireError {
                 field: field.clone(),
                 reason: reason.clone(),
             },
-            Error::Exec { program, reason } => WireError::Exec {
+            Error::Exec {
+                program,
+                reason,
+                errno,
+            } => WireError::Exec {
                 program: program.clone(),
                 reason: reason.clone(),
+                errno: *errno as i32,
             },
+            Error::InitFailed(e) => WireError::InitFailed(e.clone()),
             other => WireError::Other {
                 message: other.to_string(),
                 errno: other.errno(),
@@ -92,7 +72,16 @@ impl From<WireError> for Error {
                 errno: None,
             },
             WireError::Config { field, reason } => Error::Config { field, reason },
-            WireError::Exec { program, reason } => Error::Exec { program, reason },
+            WireError::Exec {
+                program,
+                reason,
+                errno,
+            } => Error::Exec {
+                program,
+                reason,
+                errno: nix::Error::from_raw(errno),
+            },
+            WireError::InitFailed(e) => Error::InitFailed(e),
             WireError::Other { message, errno } => Error::Helper { message, errno },
         }
     }

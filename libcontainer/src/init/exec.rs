@@ -9,7 +9,7 @@ use nix::fcntl::OFlag;
 use oci_spec::runtime::Process;
 
 use super::fds;
-use crate::error::{Error, Result};
+use crate::error::{Error, InitError, Result};
 use crate::process::proc_root::{self, ProcfsError};
 
 /// PATH used to find the program when `process.env` has none (runc's default).
@@ -107,6 +107,7 @@ impl ExecPlan {
                 Error::Exec {
                     program: program.to_string_lossy().into_owned(),
                     reason,
+                    errno: e,
                 }
             }
             Ok(never) => match never {},
@@ -220,6 +221,24 @@ pub(crate) fn wait_for_start(fifo: BorrowedFd<'_>) -> Result<OwnedFd> {
     let fd = OwnedFd::from(file);
     nix::unistd::write(&fd, b"0").map_err(|e| Error::sys("write exec fifo", e))?;
     Ok(fd)
+}
+
+/// Tells `start`, waiting on the exec fifo (after the `0` of
+/// [`wait_for_start`]), why the init failed: the report as JSON, which
+/// `start` turns into an [`Error::InitFailed`].
+pub(crate) fn report_to_start(fifo: &OwnedFd, report: &InitError) -> Result<()> {
+    let text = serde_json::to_vec(report)
+        .map_err(|e| Error::InitDied(format!("encoding the failure report: {e}")))?;
+    let mut rest = &text[..];
+    while !rest.is_empty() {
+        match nix::unistd::write(fifo, rest) {
+            Ok(0) => return Err(Error::sys("write exec fifo", nix::Error::EIO)),
+            Ok(n) => rest = &rest[n..],
+            Err(nix::Error::EINTR) => {}
+            Err(e) => return Err(Error::sys("write exec fifo", e)),
+        }
+    }
+    Ok(())
 }
 
 /// Restores default dispositions and an empty signal mask: Rust ignores

@@ -4,7 +4,8 @@
 //! cgroup, loopback, keyring, bind sources), `build_root` (mounts, hooks,
 //! pivot_root, devices, console, hostname, sysctl, masked paths),
 //! `setup::ProcessSetup` (rlimits … seccomp, shared with exec), then Ready/handover, wait for
-//! `start`, the last seccomp load, startContainer hooks and exec.
+//! `start`, the last seccomp load, startContainer hooks and exec. Each step is
+//! recorded as it starts ([`step`]): a failure names it ([`crate::InitError::step`]).
 
 pub(crate) mod caps;
 pub(crate) mod cgroup_join;
@@ -23,16 +24,40 @@ pub(crate) mod setup;
 pub(crate) mod sysctl;
 pub(crate) mod user;
 
+use std::cell::Cell;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 use oci_spec::runtime::{Process, Spec};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, InitError, Result};
 use crate::failpoint::hit;
 use crate::hooks::{self, DefaultEnv, HookKind};
-use crate::process::channel::{Channel, Msg};
+use crate::process::channel::Channel;
+use crate::process::protocol::{FromInit, ToInit};
 use crate::rootfs::{self, RootfsOptions};
+
+thread_local! {
+    /// The setup step this process (a container init or exec'd process) is at.
+    static STEP: Cell<&'static str> = const { Cell::new("") };
+}
+
+/// Records that this process now runs the setup step `name` (see
+/// [`InitError::step`] for the list).
+pub(crate) fn step(name: &'static str) {
+    STEP.with(|s| s.set(name));
+}
+
+/// The setup step this process is at ("" before the first).
+pub(crate) fn current_step() -> &'static str {
+    STEP.with(Cell::get)
+}
+
+/// Step `name` of the init, which is also a fail point.
+fn at(name: &'static str) {
+    step(name);
+    hit("init", name);
+}
 
 /// Everything the init needs, prepared by `create` before the clone so the
 /// child only acts and never parses.
@@ -68,6 +93,7 @@ pub(crate) fn main(plan: &InitPlan, chan: Channel) -> ! {
     let mut start_fifo = None;
     let mut handed_over = false;
     let run = |start_fifo: &mut Option<OwnedFd>, handed_over: &mut bool| {
+        step("fds");
         // Until `create` hands the container over, the init dies with it (a
         // crashed `create` leaves no orphan; one that died before this line
         // is noticed as EOF on the channel at the next receive).
@@ -83,13 +109,14 @@ pub(crate) fn main(plan: &InitPlan, chan: Channel) -> ! {
         Ok(never) => match never {},
         Err(e) => e,
     };
-    let msg = err.to_string();
+    let report = InitError::new(current_step(), &err);
+    let msg = report.message();
     match start_fifo {
-        // After `start`: it is waiting on the fifo for exec or this text.
+        // After `start`: it is waiting on the fifo for exec or this report.
         // `start` reports it (one line, as runc prints it); the container's
         // stderr gets it only if `start` is not there to read it.
         Some(fifo) => {
-            if nix::unistd::write(&fifo, msg.as_bytes()).is_err() {
+            if exec::report_to_start(&fifo, &report).is_err() {
                 eprintln!("kiln: container init: {msg}");
             }
         }
@@ -99,7 +126,7 @@ pub(crate) fn main(plan: &InitPlan, chan: Channel) -> ! {
             // The parent closing the channel means it is aborting the create and
             // reports its own error; say nothing then.
             let parent_gone = matches!(err, Error::InitDied(_));
-            if chan.send(&Msg::Failed(msg.clone())).is_err() && !parent_gone {
+            if chan.send(&FromInit::Failed(report.clone())).is_err() && !parent_gone {
                 eprintln!("kiln: container init: {msg}");
             }
         }
@@ -162,64 +189,63 @@ fn steps(
         sources: Some(&sources),
     };
     let mut state = build_root(plan, chan, &ro)?;
-    let (program, filter) = setup::ProcessSetup {
-        stage: "init",
+    let mut program = setup::ProcessSetup {
+        stage: setup::Stage::Init,
         spec: plan.spec,
         process: plan.process,
         caps: plan.caps.as_ref(),
         seccomp: plan.seccomp.as_ref(),
         preserve_fds: plan.preserve_fds,
-        setgroups: !in_user_ns || setup::setgroups_allowed(),
+        setgroups: setup::setgroups_permitted(in_user_ns),
     }
     .run(chan)?;
-    hit("init", "ready");
+    at("ready");
     log::debug!(
         "container init set up, sending Ready (runc: \"init: closing the pipe to signal completion\")"
     );
-    chan.send(&Msg::Ready)?;
-    chan.expect(Msg::Handover)?;
-    hit("init", "handover");
+    chan.send(&FromInit::Ready)?;
+    chan.expect(ToInit::Handover)?;
+    at("handover");
     parent_death_signal(0)?;
-    chan.send(&Msg::HandedOver)?;
+    chan.send(&FromInit::HandedOver)?;
     *handed_over = true;
     // created: wait for `kiln start`
+    step("wait-start");
     *start_fifo = Some(exec::wait_for_start(plan.exec_fifo.as_fd())?);
     state["status"] = "created".into();
-    if let Some(f) = filter {
-        seccomp::load(f, chan)?;
-    }
+    program.load_seccomp(chan)?;
     // Under the container's seccomp filter, as current runc runs them; they
     // inherit the process' environment, HOME included.
+    step("start-container-hooks");
     hooks::run_all(
         HookKind::StartContainer,
         plan.spec.hooks().as_ref(),
         &state,
         DefaultEnv::Container(program.env()),
     )?;
-    sched::final_affinity(plan.process)?;
-    exec::reset_signals();
-    Err(program.exec())
+    Err(program.exec(plan.process))
 }
 
 /// namespaces (join/unshare on the slow path, wait for cgroup + id maps,
 /// cgroupns) → cgroup join → loopback → session keyring → bind sources.
 fn enter(plan: &InitPlan, chan: &Channel) -> Result<rootfs::ClonedSources> {
-    hit("init", "namespaces");
+    at("namespaces");
     plan.ns.enter(chan)?;
-    chan.expect(Msg::Go)?;
-    hit("init", "cgroup");
+    chan.expect(ToInit::Go)?;
+    at("cgroup");
     cgroup_join::self_join(&plan.cgroup_tasks)?;
     plan.ns.finish()?;
     // Becoming root in a new user namespace changed the effective uid.
     die_with_parent(chan)?;
     if plan.ns.new_net {
-        hit("init", "loopback");
+        at("loopback");
         loopback::bring_up()?;
     }
     if !plan.no_new_keyring {
+        step("keyring");
         security::new_session_keyring(plan.id)?;
     }
-    hit("init", "bind-sources");
+    at("bind-sources");
     receive_bind_sources(plan.bind_sources, chan)
 }
 
@@ -228,39 +254,41 @@ fn enter(plan: &InitPlan, chan: &Channel) -> Result<rootfs::ClonedSources> {
 /// paths. Returns the container state for the startContainer hooks.
 fn build_root(plan: &InitPlan, chan: &Channel, ro: &RootfsOptions) -> Result<serde_json::Value> {
     let (spec, process) = (plan.spec, plan.process);
-    hit("init", "mounts");
+    at("mounts");
     let mut root = rootfs::mount_all(ro)?;
-    hit("init", "mounts-done");
-    chan.send(&Msg::MountsDone)?;
+    at("mounts-done");
+    chan.send(&FromInit::MountsDone)?;
     let state = match chan.recv()? {
-        Msg::HooksDone(state) => state,
+        ToInit::HooksDone(state) => state,
         other => {
             return Err(Error::InitDied(format!(
                 "expected HooksDone, got {other:?}"
             )))
         }
     };
-    let state = hooks::container_state(&state, std::process::id())?;
+    let state = hooks::container_state(&state, std::process::id());
     let hook_env = DefaultEnv::Container(process.env().as_deref().unwrap_or_default());
-    hit("init", "create-container-hooks");
+    at("create-container-hooks");
     hooks::run_all(
         HookKind::CreateContainer,
         spec.hooks().as_ref(),
         &state,
         hook_env,
     )?;
-    hit("init", "pivot-root");
+    at("pivot-root");
     rootfs::pivot_root(ro, &mut root)?;
-    hit("init", "devices");
+    at("devices");
     rootfs::create_devices(ro, &mut root)?;
     if let Some(sock) = &plan.console_socket {
+        step("console");
         crate::tty::setup_console(sock.as_fd(), process.console_size().as_ref(), true)?;
         crate::tty::chown_stdio(process.user().uid())?;
     }
-    hit("init", "hostname");
+    at("hostname");
     hostname::apply(spec)?;
+    step("sysctl");
     sysctl::apply(spec)?;
-    hit("init", "finalize-root");
+    at("finalize-root");
     rootfs::finalize(ro, root)?;
     Ok(state)
 }
@@ -273,11 +301,10 @@ fn receive_bind_sources(count: usize, chan: &Channel) -> Result<rootfs::ClonedSo
     if count == 0 {
         return Ok(sources);
     }
-    chan.send(&Msg::MountSources)?;
+    chan.send(&FromInit::MountSources)?;
     for _ in 0..count {
         match chan.recv_with_fd()? {
-            (Msg::MountSource(i), Some(fd)) => sources.push(i as usize, fd),
-            (Msg::Failed(e), _) => return Err(Error::Init(e)),
+            (ToInit::MountSource(i), Some(fd)) => sources.push(i as usize, fd),
             (other, _) => {
                 return Err(Error::InitDied(format!(
                     "expected a bind source, got {other:?}"

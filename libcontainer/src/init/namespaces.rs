@@ -13,8 +13,9 @@ use nix::sched::{setns, unshare, CloneFlags};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use crate::error::{Error, Result};
-use crate::process::channel::{Channel, Msg};
+use crate::process::channel::Channel;
 use crate::process::clone::{fork_sibling, Forked};
+use crate::process::protocol::{FromInit, ToInit};
 
 /// What the init must do about namespaces; built in the parent before clone.
 #[derive(Debug)]
@@ -154,8 +155,8 @@ impl NamespacePlan {
                 .map_err(|e| Error::sys(format!("unshare {:?}", self.unshare_flags), e))?;
         }
         if self.new_user {
-            chan.send(&Msg::MapRequest(nix::unistd::getpid().as_raw()))?;
-            chan.expect(Msg::Go)?;
+            chan.send(&FromInit::MapRequest(nix::unistd::getpid().as_raw()))?;
+            chan.expect(ToInit::Go)?;
         }
         if let Some(offsets) = &self.time_offsets {
             unshare(flag(LinuxNamespaceType::Time))
@@ -170,7 +171,7 @@ impl NamespacePlan {
         if self.fork_init {
             match fork_sibling()? {
                 Forked::Parent { pid, .. } => {
-                    let code = match chan.send(&Msg::InitPid(pid)) {
+                    let code = match chan.send(&FromInit::InitPid(pid)) {
                         Ok(()) => 0,
                         Err(_) => 1,
                     };
@@ -180,7 +181,7 @@ impl NamespacePlan {
                 Forked::Child => super::die_with_parent(chan)?,
             }
         } else {
-            chan.send(&Msg::InitPid(nix::unistd::getpid().as_raw()))?;
+            chan.send(&FromInit::InitPid(nix::unistd::getpid().as_raw()))?;
         }
         Ok(())
     }

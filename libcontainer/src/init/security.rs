@@ -6,13 +6,9 @@ use oci_spec::runtime::Process;
 use crate::error::{Error, Result};
 use crate::process::proc_root::{field_error, ProcRoot};
 
-/// Sets PR_SET_NO_NEW_PRIVS when `process.noNewPrivileges` is true.
-pub(crate) fn no_new_privs(process: &Process) -> Result<()> {
-    if process.no_new_privileges().unwrap_or(false) {
-        nix::sys::prctl::set_no_new_privs()
-            .map_err(|e| Error::sys("prctl PR_SET_NO_NEW_PRIVS", e))?;
-    }
-    Ok(())
+/// Sets PR_SET_NO_NEW_PRIVS (`process.noNewPrivileges`).
+pub(crate) fn set_no_new_privs() -> Result<()> {
+    nix::sys::prctl::set_no_new_privs().map_err(|e| Error::sys("prctl PR_SET_NO_NEW_PRIVS", e))
 }
 
 /// Joins a fresh session keyring named after the container, so containers

@@ -1,12 +1,18 @@
 //! Init step "user": supplementary groups, gid, uid and umask.
 
-use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
+use nix::unistd::{Gid, Uid};
 use oci_spec::runtime::Process;
 
+use super::setup::Privileges;
 use crate::error::{Error, Result};
 
-/// Switches to `process.user`, keeping capabilities for the "caps" step.
-pub(crate) fn switch(process: &Process, setgroups_allowed: bool) -> Result<()> {
+/// Switches to `process.user`, keeping capabilities for the "caps" step:
+/// supplementary groups, then keep-caps on, gid, uid, keep-caps off.
+pub(crate) fn switch<P: Privileges>(
+    sys: &mut P,
+    process: &Process,
+    setgroups_allowed: bool,
+) -> Result<()> {
     let user = process.user();
     let gids: Vec<Gid> = user
         .additional_gids()
@@ -15,7 +21,7 @@ pub(crate) fn switch(process: &Process, setgroups_allowed: bool) -> Result<()> {
         .map(|g| Gid::from_raw(*g))
         .collect();
     if setgroups_allowed {
-        setgroups(&gids)
+        sys.set_groups(&gids)
             .map_err(|e| Error::sys(format!("setgroups {:?}", user.additional_gids()), e))?;
     } else if !gids.is_empty() {
         return Err(Error::config(
@@ -23,12 +29,13 @@ pub(crate) fn switch(process: &Process, setgroups_allowed: bool) -> Result<()> {
             "cannot set supplementary groups: setgroups is denied in this user namespace",
         ));
     }
-    keep_caps(true)?;
-    let gid = Gid::from_raw(user.gid());
-    setresgid(gid, gid, gid).map_err(|e| Error::sys(format!("setresgid {}", user.gid()), e))?;
-    let uid = Uid::from_raw(user.uid());
-    setresuid(uid, uid, uid).map_err(|e| Error::sys(format!("setresuid {}", user.uid()), e))?;
-    keep_caps(false)?;
+    let keep_caps = |e| Error::sys("prctl PR_SET_KEEPCAPS", e);
+    sys.keep_caps(true).map_err(keep_caps)?;
+    sys.set_gid(Gid::from_raw(user.gid()))
+        .map_err(|e| Error::sys(format!("setresgid {}", user.gid()), e))?;
+    sys.set_uid(Uid::from_raw(user.uid()))
+        .map_err(|e| Error::sys(format!("setresuid {}", user.uid()), e))?;
+    sys.keep_caps(false).map_err(keep_caps)?;
     if let Some(mask) = user.umask() {
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
     }
@@ -56,10 +63,6 @@ fn home_in_passwd(text: &str, uid: u32) -> Option<&str> {
             _ => None,
         }
     })
-}
-
-fn keep_caps(on: bool) -> Result<()> {
-    nix::sys::prctl::set_keepcaps(on).map_err(|e| Error::sys("prctl PR_SET_KEEPCAPS", e))
 }
 
 #[cfg(test)]

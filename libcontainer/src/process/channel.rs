@@ -1,5 +1,7 @@
-//! The sync channel between `create` (parent) and the container init (child):
-//! a SOCK_SEQPACKET socketpair carrying one small message per packet.
+//! The sync channel between the runtime (`create`, `exec`) and the processes
+//! it clones: a SOCK_SEQPACKET socketpair. This is the transport — framing,
+//! fds passed as SCM_RIGHTS, EOF and peer detection; the messages and their
+//! encoding are in [`super::protocol`].
 
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -9,87 +11,8 @@ use nix::sys::socket::{
     SockFlag, SockType,
 };
 
+use super::protocol::{self, LogEntry, Message};
 use crate::error::{Error, Result};
-
-/// One message of the create protocol. Order of a create:
-/// parent `Go` → child `MountsDone` → parent `HooksDone` → child `Ready`.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Msg {
-    /// Parent → child: ids mapped and cgroup joined; carry on.
-    Go,
-    /// Child → parent: I unshared a user namespace; write uid/gid maps of pid.
-    MapRequest(i32),
-    /// Child → parent: the container init is this (host) pid.
-    InitPid(i32),
-    /// Child → parent: mounts are done; run prestart/createRuntime hooks.
-    MountsDone,
-    /// Parent → child: those hooks succeeded; the state JSON for the container's own hooks.
-    HooksDone(String),
-    /// Child → parent: fully set up, about to wait for `start`.
-    Ready,
-    /// Child → parent: the seccomp notify fd follows as SCM_RIGHTS.
-    SeccompFd,
-    /// Child → parent: setup failed with this message.
-    Failed(String),
-    /// Child → parent: my mount namespace exists; clone the bind sources.
-    MountSources,
-    /// Helper → child: the detached clone of `mounts[i]` follows as SCM_RIGHTS.
-    MountSource(u32),
-    /// Parent → child: the container is recorded; outlive `create` from now on.
-    Handover,
-    /// Child → parent: done; the parent may exit without taking the child along.
-    HandedOver,
-    /// Child → parent: a log entry (level 1 = error … 5 = trace) for the parent's logger.
-    Log(u8, String),
-    /// Program ↔ kiln helper: a JSON message of `embed::wire`.
-    Embed(Vec<u8>),
-}
-
-impl Msg {
-    fn tag_and_payload(&self) -> (u8, Vec<u8>) {
-        match self {
-            Msg::Go => (1, vec![]),
-            Msg::MapRequest(p) => (2, p.to_le_bytes().to_vec()),
-            Msg::InitPid(p) => (3, p.to_le_bytes().to_vec()),
-            Msg::MountsDone => (4, vec![]),
-            Msg::HooksDone(s) => (5, s.as_bytes().to_vec()),
-            Msg::Ready => (6, vec![]),
-            Msg::SeccompFd => (7, vec![]),
-            Msg::Failed(s) => (8, s.as_bytes().to_vec()),
-            Msg::MountSources => (9, vec![]),
-            Msg::MountSource(i) => (10, i.to_le_bytes().to_vec()),
-            Msg::Handover => (12, vec![]),
-            Msg::HandedOver => (13, vec![]),
-            Msg::Log(level, s) => (11, [&[*level][..], s.as_bytes()].concat()),
-            Msg::Embed(b) => (14, b.clone()),
-        }
-    }
-
-    fn decode(tag: u8, payload: &[u8]) -> Option<Msg> {
-        let pid = || Some(i32::from_le_bytes(payload.try_into().ok()?));
-        let text = || String::from_utf8_lossy(payload).into_owned();
-        Some(match tag {
-            1 => Msg::Go,
-            2 => Msg::MapRequest(pid()?),
-            3 => Msg::InitPid(pid()?),
-            4 => Msg::MountsDone,
-            5 => Msg::HooksDone(text()),
-            6 => Msg::Ready,
-            7 => Msg::SeccompFd,
-            8 => Msg::Failed(text()),
-            9 => Msg::MountSources,
-            10 => Msg::MountSource(u32::from_le_bytes(payload.try_into().ok()?)),
-            12 => Msg::Handover,
-            13 => Msg::HandedOver,
-            14 => Msg::Embed(payload.to_vec()),
-            11 => {
-                let (level, msg) = payload.split_first()?;
-                Msg::Log(*level, String::from_utf8_lossy(msg).into_owned())
-            }
-            _ => return None,
-        })
-    }
-}
 
 /// One end of the sync channel.
 #[derive(Debug)]
@@ -97,7 +20,7 @@ pub(crate) struct Channel {
     fd: OwnedFd,
 }
 
-/// Framing: a message is a header packet `[tag, len: u32 LE]` followed by the
+/// Framing: a message is a header packet `[kind, len: u32 LE]` followed by the
 /// payload in packets of at most `CHUNK` bytes (the first one inside the
 /// header packet). Nothing is cut: a hook state of any size arrives whole.
 const HEADER: usize = 5;
@@ -116,6 +39,12 @@ fn malformed(bytes: &[u8]) -> Error {
 impl AsRawFd for Channel {
     fn as_raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
+    }
+}
+
+impl AsFd for Channel {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
     }
 }
 
@@ -139,8 +68,9 @@ impl Channel {
 
     /// Sends a message, optionally with a file descriptor (attached to the
     /// header packet).
-    pub(crate) fn send_with(&self, msg: &Msg, fd: Option<BorrowedFd<'_>>) -> Result<()> {
-        let mut packets = packets(msg)?.into_iter();
+    pub(crate) fn send_with<M: Message>(&self, msg: &M, fd: Option<BorrowedFd<'_>>) -> Result<()> {
+        let (kind, payload) = protocol::encode(msg)?;
+        let mut packets = packets(kind, &payload)?.into_iter();
         if let Some(header) = packets.next() {
             self.send_packet(&header, fd)?;
         }
@@ -163,23 +93,28 @@ impl Channel {
     }
 
     /// Sends a message.
-    pub(crate) fn send(&self, msg: &Msg) -> Result<()> {
+    pub(crate) fn send<M: Message>(&self, msg: &M) -> Result<()> {
         self.send_with(msg, None)
     }
 
-    /// Receives a message and the fd sent with it, if any. EOF (the other
-    /// side exited) is an [`Error::InitDied`]. `Log` entries on the way go to
-    /// this process' logger.
-    pub(crate) fn recv_with_fd(&self) -> Result<(Msg, Option<OwnedFd>)> {
+    /// Receives an `M` and the fd sent with it, if any. EOF (the other side
+    /// exited) is an [`Error::InitDied`], and so is a message that is no `M`;
+    /// a child's `Failed` becomes the error it reports ([`Message::into_result`]).
+    /// [`LogEntry`]s on the way go to this process' logger.
+    pub(crate) fn recv_with_fd<M: Message>(&self) -> Result<(M, Option<OwnedFd>)> {
         loop {
-            match self.recv_one()? {
-                (Msg::Log(level, msg), _) => crate::process::init_log::emit(level, &msg),
-                other => return Ok(other),
+            let (kind, payload, fd) = self.recv_one()?;
+            if kind == LogEntry::KIND {
+                let entry: LogEntry = protocol::decode(kind, &payload)?;
+                crate::process::init_log::emit(entry.level, &entry.message);
+                continue;
             }
+            return Ok((protocol::decode::<M>(kind, &payload)?.into_result()?, fd));
         }
     }
 
-    fn recv_one(&self) -> Result<(Msg, Option<OwnedFd>)> {
+    /// One framed message: its kind, its payload and the fd sent with it.
+    fn recv_one(&self) -> Result<(u8, Vec<u8>, Option<OwnedFd>)> {
         let mut buf = vec![0u8; HEADER + CHUNK];
         let (n, fd) = self.recv_packet(&mut buf)?;
         let mut frame = Frame::start(&buf[..n])?;
@@ -187,7 +122,8 @@ impl Channel {
             let (n, _) = self.recv_packet(&mut buf[..CHUNK])?;
             frame.push(&buf[..n])?;
         }
-        Ok((frame.finish()?, fd))
+        let (kind, payload) = frame.finish()?;
+        Ok((kind, payload, fd))
     }
 
     /// One packet into `buf`: its length and the first fd passed with it.
@@ -237,17 +173,14 @@ impl Channel {
         Ok((msg.bytes, fd))
     }
 
-    /// Receives a message; a `Failed` message becomes an [`Error::Init`].
-    pub(crate) fn recv(&self) -> Result<Msg> {
-        match self.recv_with_fd()?.0 {
-            Msg::Failed(e) => Err(Error::Init(e)),
-            m => Ok(m),
-        }
+    /// Receives an `M` (see [`Channel::recv_with_fd`]); an fd sent with it is closed.
+    pub(crate) fn recv<M: Message>(&self) -> Result<M> {
+        Ok(self.recv_with_fd()?.0)
     }
 
     /// Receives and checks that it is `want`.
-    pub(crate) fn expect(&self, want: Msg) -> Result<()> {
-        let got = self.recv()?;
+    pub(crate) fn expect<M: Message + PartialEq>(&self, want: M) -> Result<()> {
+        let got: M = self.recv()?;
         if got == want {
             Ok(())
         } else {
@@ -278,25 +211,24 @@ pub(crate) fn send_packet_on(
     }
 }
 
-/// The first packet of a message: `[tag, len: u32 LE]` and the first chunk.
-fn header_packet(tag: u8, len: u32, first_chunk: &[u8]) -> Vec<u8> {
+/// The first packet of a message: `[kind, len: u32 LE]` and the first chunk.
+fn header_packet(kind: u8, len: u32, first_chunk: &[u8]) -> Vec<u8> {
     let mut p = Vec::with_capacity(HEADER + first_chunk.len());
-    p.push(tag);
+    p.push(kind);
     p.extend_from_slice(&len.to_le_bytes());
     p.extend_from_slice(first_chunk);
     p
 }
 
-/// The packets of `msg`: the header packet with the first chunk, then the
-/// rest of the payload in chunks. A payload over `MAX_PAYLOAD` is an error.
-pub fn packets(msg: &Msg) -> Result<Vec<Vec<u8>>> {
-    let (tag, payload) = msg.tag_and_payload();
+/// The packets of a message: the header packet with the first chunk, then
+/// the rest of the payload in chunks. A payload over `MAX_PAYLOAD` is an error.
+pub fn packets(kind: u8, payload: &[u8]) -> Result<Vec<Vec<u8>>> {
     let len = u32::try_from(payload.len())
         .ok()
         .filter(|&l| l as usize <= MAX_PAYLOAD)
         .ok_or_else(|| Error::InitDied(format!("sync message of {} bytes", payload.len())))?;
     let mut chunks = payload.chunks(CHUNK);
-    let header = header_packet(tag, len, chunks.next().unwrap_or_default());
+    let header = header_packet(kind, len, chunks.next().unwrap_or_default());
     Ok(std::iter::once(header)
         .chain(chunks.map(<[u8]>::to_vec))
         .collect())
@@ -305,7 +237,7 @@ pub fn packets(msg: &Msg) -> Result<Vec<Vec<u8>>> {
 /// A message being received: the header packet read, the payload filling up.
 #[derive(Debug)]
 pub struct Frame {
-    tag: u8,
+    kind: u8,
     len: usize,
     payload: Vec<u8>,
 }
@@ -326,7 +258,7 @@ impl Frame {
         let mut payload = Vec::with_capacity(len.min(HEADER + CHUNK));
         payload.extend_from_slice(first);
         Ok(Frame {
-            tag: header[0],
+            kind: header[0],
             len,
             payload,
         })
@@ -346,64 +278,70 @@ impl Frame {
         Ok(())
     }
 
-    /// The message, once complete; an unknown tag or a payload that does not
-    /// fit the tag is malformed.
-    pub fn finish(self) -> Result<Msg> {
+    /// The message's kind and payload, once complete (decoding them is the
+    /// protocol's business: `protocol::decode`).
+    pub fn finish(self) -> Result<(u8, Vec<u8>)> {
         if !self.is_complete() {
             return Err(malformed(&self.payload));
         }
-        Msg::decode(self.tag, &self.payload).ok_or_else(|| {
-            let mut header = vec![self.tag];
-            header.extend_from_slice(&(self.len as u32).to_le_bytes());
-            malformed(&header)
-        })
+        Ok((self.kind, self.payload))
     }
 }
 
 /// The header-and-payload packet of a message that fits one packet.
-pub(crate) fn single_packet(msg: &Msg) -> Option<Vec<u8>> {
-    let (tag, payload) = msg.tag_and_payload();
+pub(crate) fn single_packet<M: Message>(msg: &M) -> Option<Vec<u8>> {
+    let (kind, payload) = protocol::encode(msg).ok()?;
     if payload.len() > CHUNK {
         return None;
     }
     let len = u32::try_from(payload.len()).ok()?;
-    Some(header_packet(tag, len, &payload))
+    Some(header_packet(kind, len, &payload))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::process::protocol::{FromInit, ToInit};
+
+    /// A message type of the transport's own, so that these tests do not depend on the protocol's.
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Text(String);
+
+    impl Message for Text {
+        const KIND: u8 = 200;
+        const NAME: &'static str = "Text";
+    }
 
     #[test]
     fn roundtrip() {
         let (a, b) = Channel::pair().unwrap();
         for m in [
-            Msg::Go,
-            Msg::InitPid(1234),
-            Msg::MapRequest(7),
-            Msg::Failed("boom".into()),
+            FromInit::Ready,
+            FromInit::InitPid(1234),
+            FromInit::MapRequest(7),
         ] {
             a.send(&m).unwrap();
-            assert_eq!(b.recv_with_fd().unwrap().0, m);
+            assert_eq!(b.recv_with_fd::<FromInit>().unwrap().0, m);
         }
         drop(a);
-        assert!(matches!(b.recv(), Err(Error::InitDied(_))));
+        assert!(matches!(b.recv::<FromInit>(), Err(Error::InitDied(_))));
     }
 
     #[test]
     fn large_messages_arrive_whole() {
         let (a, b) = Channel::pair().unwrap();
-        // Several chunks, an exact multiple, and one byte less than a chunk.
-        for len in [200_000, CHUNK * 2, CHUNK - 1, 0] {
+        // Several chunks, an exact multiple, one byte less than a chunk, and empty.
+        // (The payload is the JSON string: two quotes more than the text.)
+        for len in [200_000, CHUNK * 2 - 2, CHUNK - 3, 0] {
             let text: String = (0..len).map(|i| (b'a' + (i % 26) as u8) as char).collect();
             let writer = {
                 let text = text.clone();
                 let a = Channel {
                     fd: a.fd.try_clone().unwrap(),
                 };
-                std::thread::spawn(move || a.send(&Msg::HooksDone(text)).unwrap())
+                std::thread::spawn(move || a.send(&Text(text)).unwrap())
             };
-            assert_eq!(b.recv().unwrap(), Msg::HooksDone(text));
+            assert_eq!(b.recv::<Text>().unwrap(), Text(text));
             writer.join().unwrap();
         }
     }
@@ -411,17 +349,21 @@ mod tests {
     #[test]
     fn a_foreign_packet_is_an_error_not_a_cut() {
         let (a, b) = Channel::pair().unwrap();
-        a.send_packet(&[5, 0, 0, 0], None).unwrap();
-        assert!(matches!(b.recv(), Err(Error::InitDied(_))));
+        a.send_packet(&[200, 0, 0, 0], None).unwrap();
+        assert!(matches!(b.recv::<Text>(), Err(Error::InitDied(_))));
         // Header says 3 bytes, the packet carries 4.
-        a.send_packet(&[8, 3, 0, 0, 0, b'a', b'b', b'c', b'd'], None)
+        a.send_packet(&[200, 3, 0, 0, 0, b'"', b'b', b'"', b'd'], None)
             .unwrap();
-        assert!(matches!(b.recv(), Err(Error::InitDied(_))));
+        assert!(matches!(b.recv::<Text>(), Err(Error::InitDied(_))));
+        // Header says 3 bytes, the peer closes after 2.
+        a.send_packet(&[200, 3, 0, 0, 0, b'"', b'b'], None).unwrap();
+        drop(a);
+        assert!(matches!(b.recv::<Text>(), Err(Error::InitDied(_))));
     }
 
     #[test]
     fn frames_decode_without_a_socket() {
-        let decode = |packets: &[Vec<u8>]| -> Result<Msg> {
+        let decode = |packets: &[Vec<u8>]| -> Result<(u8, Vec<u8>)> {
             let (first, rest) = packets.split_first().unwrap();
             let mut frame = Frame::start(first)?;
             for p in rest {
@@ -429,32 +371,46 @@ mod tests {
             }
             frame.finish()
         };
-        let big = Msg::HooksDone("x".repeat(CHUNK * 2 + 3));
-        let packets = packets(&big).unwrap();
+        let big = vec![b'x'; CHUNK * 2 + 3];
+        let packets = packets(7, &big).unwrap();
         assert_eq!(packets.len(), 3);
-        assert_eq!(decode(&packets).unwrap(), big);
-        // Too short, too long for the header's length, unknown tag.
+        assert_eq!(decode(&packets).unwrap(), (7, big));
+        // Too short, too long for the header's length, shorter than it.
         for bad in [
             &[5u8, 0, 0][..],
             &[8, 1, 0, 0, 0, b'a', b'b'],
-            &[99, 0, 0, 0, 0],
+            &[8, 3, 0, 0, 0, b'a', b'b'],
         ] {
             assert!(decode(&[bad.to_vec()]).is_err(), "{bad:?}");
         }
-        // A pid of 3 bytes; a continuation past the length.
-        assert!(decode(&[vec![3, 3, 0, 0, 0, 1, 2, 3]]).is_err());
+        // A continuation past the length.
         let mut frame = Frame::start(&[8, 2, 0, 0, 0]).unwrap();
         assert!(frame.push(b"abc").is_err());
+        // Over the limit: refused by the sender and by the receiver.
+        assert!(super::packets(1, &vec![0; MAX_PAYLOAD + 1]).is_err());
+        let len = (MAX_PAYLOAD as u32 + 1).to_le_bytes();
+        assert!(Frame::start(&[1, len[0], len[1], len[2], len[3]]).is_err());
     }
 
     #[test]
     fn passes_fd() {
         let (a, b) = Channel::pair().unwrap();
         let file = std::fs::File::open("/proc/self/stat").unwrap();
-        use std::os::fd::AsFd;
-        a.send_with(&Msg::SeccompFd, Some(file.as_fd())).unwrap();
-        let (m, fd) = b.recv_with_fd().unwrap();
-        assert_eq!(m, Msg::SeccompFd);
+        a.send_with(&FromInit::SeccompFd, Some(file.as_fd()))
+            .unwrap();
+        let (m, fd) = b.recv_with_fd::<FromInit>().unwrap();
+        assert_eq!(m, FromInit::SeccompFd);
         assert!(fd.is_some());
+    }
+
+    #[test]
+    fn expect_names_what_came_instead() {
+        let (a, b) = Channel::pair().unwrap();
+        a.send(&ToInit::Handover).unwrap();
+        let err = b.expect(ToInit::Go).unwrap_err().to_string();
+        assert!(
+            err.contains("expected Go") && err.contains("got Handover"),
+            "{err}"
+        );
     }
 }

@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use log::Level;
 use nix::sys::socket::MsgFlags;
 
-use super::channel::{self, Channel, Msg};
+use super::channel::{self, Channel};
+use super::protocol::LogEntry;
 
 /// The child's end of the sync channel while its entries go there; -1 otherwise.
 /// Set only in a cloned child (its own copy of this static).
@@ -29,7 +30,11 @@ pub fn forward(level: Level, msg: &str) -> bool {
     if fd < 0 {
         return false;
     }
-    let Some(packet) = channel::single_packet(&Msg::Log(level as u8, msg.to_string())) else {
+    let entry = LogEntry {
+        level: level as u8,
+        message: msg.to_string(),
+    };
+    let Some(packet) = channel::single_packet(&entry) else {
         return false;
     };
     // SAFETY: `fd` is the child's channel end, which stays open (close-on-exec)
