@@ -37,6 +37,14 @@ pub struct PsArgs {
 /// final `exit` event is not printed: runc has none.
 pub fn events(root: &StateRoot, a: &EventsArgs) -> Result<(), Error> {
     let c = Container::load(root, &a.id)?;
+    // As runc: no events of a stopped container (runc: "container with id X is not running").
+    if c.status() == kiln_libcontainer::Status::Stopped {
+        return Err(Error::WrongStatus {
+            id: c.id().to_string(),
+            status: kiln_libcontainer::Status::Stopped,
+            action: "container with this id is not running: no events",
+        });
+    }
     let mut out = std::io::stdout().lock();
     if a.stats {
         let event = Event::Stats {
