@@ -68,7 +68,7 @@ async fn library(bundle: &Path, state: &Path, id: &str) -> Res<[Duration; 3]> {
         ..Default::default()
     };
     let t = Instant::now();
-    let p = c.exec_async(common_process(&["true"]), opts).await?;
+    let p = c.exec_async(common::process(&["true"]), opts).await?;
     p.wait_async().await?;
     let exec = t.elapsed();
     let t = Instant::now();
@@ -102,13 +102,4 @@ async fn spawned(kiln: &str, bundle: &Path, state: &Path, id: &str) -> Res<[Dura
     let t = Instant::now();
     run(vec!["delete".into(), "-f".into(), id.into()]).await?;
     Ok([create, exec, t.elapsed()])
-}
-
-fn common_process(args: &[&str]) -> kiln_libcontainer::oci_spec::runtime::Process {
-    kiln_libcontainer::oci_spec::runtime::ProcessBuilder::default()
-        .args(args.iter().map(|a| a.to_string()).collect::<Vec<_>>())
-        .env(vec!["PATH=/bin".to_string()])
-        .cwd("/")
-        .build()
-        .expect("a valid process")
 }

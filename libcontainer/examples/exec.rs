@@ -7,7 +7,6 @@ mod common;
 
 use std::io::Read;
 
-use kiln_libcontainer::oci_spec::runtime::ProcessBuilder;
 use kiln_libcontainer::{ContainerBuilder, ExecOptions, Stdio};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -7,7 +7,7 @@ use std::io;
 use std::os::unix::fs::symlink;
 use std::path::Path;
 
-use kiln_libcontainer::oci_spec::runtime::{ProcessBuilder, RootBuilder, Spec};
+use kiln_libcontainer::oci_spec::runtime::{Process, ProcessBuilder, RootBuilder, Spec};
 
 /// The statically linked busybox the bundle is made of (Debian: busybox-static).
 pub const BUSYBOX: &str = "/bin/busybox";
@@ -60,4 +60,14 @@ pub fn write_config(dir: &Path, rootfs: &Path, args: &[&str], cgroup: &str) -> i
         linux.set_cgroups_path(Some(cgroup.into()));
     }
     spec.save(dir.join("config.json")).map_err(io::Error::other)
+}
+
+/// A process for `exec`: `args` with PATH=/bin, in `/`.
+pub fn process(args: &[&str]) -> Process {
+    ProcessBuilder::default()
+        .args(args.iter().map(|a| a.to_string()).collect::<Vec<_>>())
+        .env(vec!["PATH=/bin".to_string()])
+        .cwd("/")
+        .build()
+        .expect("a valid process")
 }

@@ -60,15 +60,7 @@ fn has_cgroup_children(dir: &Path) -> bool {
         .unwrap_or(false)
 }
 
-/// A process the container runs, as the library takes it for `exec`.
-pub fn process(args: &[&str]) -> kiln_libcontainer::oci_spec::runtime::Process {
-    kiln_libcontainer::oci_spec::runtime::ProcessBuilder::default()
-        .args(args.iter().map(|a| a.to_string()).collect::<Vec<_>>())
-        .env(vec!["PATH=/bin".to_string()])
-        .cwd("/")
-        .build()
-        .expect("a valid process")
-}
+pub use crate::common::process;
 
 /// Removes the (empty) cgroup parents of this test process.
 pub fn remove_cgroup_parent() {
