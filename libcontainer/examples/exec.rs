@@ -18,15 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .root(work.path().join("state"))
         .create()?;
     container.start()?;
-    let process = ProcessBuilder::default()
-        .args(vec![
-            "sh".into(),
-            "-c".into(),
-            "echo exec in $(hostname): $(id)".into(),
-        ])
-        .env(vec!["PATH=/bin".into()])
-        .cwd("/")
-        .build()?;
+    let process = common::process(&["sh", "-c", "echo exec in $(hostname): $(id)"]);
     let (mut reader, writer) = std::io::pipe()?;
     let opts = ExecOptions {
         stdio: Stdio::default().stdout(writer),
