@@ -6,6 +6,10 @@ use std::process::ExitCode;
 use kiln_cli::{commands, logger, Command};
 
 fn main() -> ExitCode {
+    // kiln is an embedder of its library like any other (see kiln_libcontainer::embed); its
+    // create/run/exec re-execute themselves from a read-only view and stay single-threaded,
+    // so they clone in-process and no helper is started.
+    kiln_libcontainer::init();
     let cli = kiln_cli::parse();
     if cli.version {
         println!("{}", commands::version::long());
