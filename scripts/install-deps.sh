@@ -87,15 +87,23 @@ if ((${#missing[@]} == 0 && ${#reinstall[@]} == 0)); then
 fi
 ((${#missing[@]} == 0)) || say "missing Debian packages: ${missing[*]}"
 ((${#lost[@]} == 0)) || say "missing files (FILE:PACKAGE): ${lost[*]}"
+# apt refuses to install a package that is on hold (`apt-mark hold`) although not installed.
+held=()
+if ((${#missing[@]})); then
+  mapfile -t held < <(dpkg-query -W -f='${Package} ${db:Status-Want}\n' "${missing[@]}" 2>/dev/null |
+    awk '$2 == "hold" { print $1 }' || true)
+fi
+((${#held[@]} == 0)) || say "on hold but not installed, which apt will not change: ${held[*]} (undo with: apt-mark unhold ${held[*]})"
 if [[ $mode == check ]]; then
   exit 1
 fi
+wanted=("${missing[@]}" "${reinstall[@]}")
 
 as_root=()
 if ((EUID != 0)); then
   if ! command -v sudo >/dev/null; then
     say "not root and sudo is not installed; as root, run:"
-    say "  apt-get update && apt-get install ${missing[*]} ${reinstall[*]}"
+    say "  apt-get update && apt-get install --reinstall ${wanted[*]}"
     exit 1
   fi
   say "not root: using sudo"
@@ -104,7 +112,7 @@ fi
 apt=("${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -y -q)
 
 if ! "${apt[@]}" update >/dev/null; then
-  say "apt-get update failed; the packages needed are: ${missing[*]} ${reinstall[*]}"
+  say "apt-get update failed; the packages needed are: ${wanted[*]}"
   exit 1
 fi
 if ((${#missing[@]})) && ! "${apt[@]}" install "${missing[@]}" >/dev/null; then
@@ -122,4 +130,4 @@ if ((${#still[@]})); then
   say "still missing after installing: ${still[*]}"
   exit 1
 fi
-say "installed: ${missing[*]} ${reinstall[*]}"
+say "installed: ${wanted[*]}"
