@@ -1,16 +1,12 @@
 # kiln: the two commands a newcomer needs are `make demo` and `make test`.
 CARGO ?= cargo
 
-.PHONY: deps build release demo test test-unit test-fuzz fuzz-campaign test-integration test-v2 test-runc-suite test-runc-suite-rootless
+.PHONY: deps build release demo test check-docs test-unit test-fuzz fuzz-campaign test-integration test-v2 test-runc-suite test-runc-suite-rootless
 
-# The Debian packages building and testing need; installed when missing (root).
-DEPS := libseccomp-dev pkg-config busybox-static jq runc uidmap
+# The Debian packages building and testing need, installed when missing (as root, else through
+# sudo); the list is in scripts/install-deps.sh (`--list`), which .ci/run calls too.
 deps:
-	@missing=$$(for p in $(DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-	  echo "make: installing" $$missing; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	fi
+	@./scripts/install-deps.sh
 
 build: deps
 	$(CARGO) build -p kiln
@@ -22,12 +18,19 @@ release: deps
 demo: release
 	./scripts/demo.sh target/x86_64-unknown-linux-gnu/release/kiln
 
-# Everything CI runs: unit tests, a short run of every fuzz target, end-to-end
-# tests against the kiln binary on this host (cgroup v1/hybrid), runc's own
-# integration suite against kiln (compared with
+# Everything CI runs: the docs and packaging check, unit tests, a short run of
+# every fuzz target, end-to-end tests against the kiln binary on this host
+# (cgroup v1/hybrid), runc's own integration suite against kiln (compared with
 # integration-tests/runc-suite/expected.txt), and the cgroup v2 tests inside a
 # small VM.
-test: deps build test-unit test-fuzz test-integration test-runc-suite test-runc-suite-rootless test-v2
+test: deps check-docs build test-unit test-fuzz test-integration test-runc-suite test-runc-suite-rootless test-v2
+
+# The library crates' API docs build without warnings (broken intra-doc links...), and every
+# published crate packages and builds from its package alone, as `cargo publish` checks it.
+# The READMEs' examples are doc tests, run by test-unit.
+check-docs: deps
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps -p kiln-libcontainer -p kiln-cgroups -p kiln-seccomp
+	$(CARGO) package --workspace --exclude kiln-integration-tests --allow-dirty
 
 test-unit: deps
 	$(CARGO) test --workspace --exclude kiln-integration-tests -- --test-threads=2

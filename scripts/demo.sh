@@ -5,7 +5,7 @@ set -euo pipefail
 kiln=$(realpath "${1:-target/x86_64-unknown-linux-gnu/release/kiln}")
 [[ $EUID -eq 0 ]] || { echo "demo: kiln needs root (run as root)" >&2; exit 1; }
 if ! command -v busybox >/dev/null || ! command -v jq >/dev/null; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static jq >/dev/null
+  "$(dirname "$0")/install-deps.sh"
 fi
 work=$(mktemp -d /tmp/kiln-demo.XXXXXX)
 root=$work/state

@@ -1,5 +1,9 @@
-//! kiln-cgroups: kiln's cgroup manager for cgroup v1, v2 and hybrid hosts, implementing every
-//! field of OCI `linux.resources` (runtime-spec config-linux.md).
+#![doc = include_str!("../README.md")]
+//!
+//! ## Design
+//!
+//! kiln's cgroup manager for cgroup v1, v2 and hybrid hosts, implementing every field of OCI
+//! `linux.resources` (runtime-spec config-linux.md).
 //!
 //! Written from scratch rather than on `cgroups-rs` (0.5): it treats hybrid hosts as plain v1,
 //! has no eBPF device filter and no runc-shaped statistics, so it would cover little here.

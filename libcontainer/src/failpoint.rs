@@ -7,7 +7,7 @@
 //! environment has `KILN_FAILPOINT=NAME` SIGKILLs itself there — what an
 //! engine's crash, the OOM killer or `kill -9` would do at that moment. The
 //! tests in `integration-tests/tests/faults.rs` then check that `delete -f`
-//! leaves nothing behind. In a release build [`hit`] is empty.
+//! leaves nothing behind. In a release build passing a point does nothing.
 
 /// The environment variable naming the point at which to die.
 pub const ENV: &str = "KILN_FAILPOINT";

@@ -1,4 +1,8 @@
-//! kiln-libcontainer: turns an OCI bundle (config.json + rootfs) into a
+#![doc = include_str!("../README.md")]
+//!
+//! ## Design
+//!
+//! kiln-libcontainer turns an OCI bundle (config.json + rootfs) into a
 //! running, isolated process, and operates on it afterwards.
 //!
 //! - [`ContainerBuilder`] creates a container from a bundle;

@@ -76,7 +76,8 @@ impl Rootless {
 /// The state root when `--root` is not given: `/run/<name>` for real root; for an
 /// unprivileged caller `$XDG_RUNTIME_DIR/<name>`, else `/run/user/<uid>/<name>` when that
 /// directory is the caller's, else `<tmp>/<name>-<uid>` (`$TMPDIR` or `/tmp`). uid 0 in a user
-/// namespace: see [`uid0_state_root`].
+/// namespace gets `$XDG_RUNTIME_DIR/<name>` (if set and not empty) unless `$USER` is "root",
+/// as with runc.
 pub fn default_state_root(name: &str) -> PathBuf {
     let euid = nix::unistd::geteuid();
     let xdg = std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty());

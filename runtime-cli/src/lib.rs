@@ -1,3 +1,7 @@
+#![doc = include_str!("../README.md")]
+//!
+//! ## Design
+//!
 //! The `kiln` command line (the binary is `src/main.rs`): a runc-compatible
 //! command line over kiln-libcontainer.
 //!

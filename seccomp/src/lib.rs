@@ -1,3 +1,7 @@
+#![doc = include_str!("../README.md")]
+//!
+//! ## Design
+//!
 //! kiln's seccomp support: OCI `linux.seccomp` → BPF program (with libseccomp), a compiled-filter
 //! cache, loading with seccomp(2) after fork, and handing the notify fd to a seccomp agent.
 //!

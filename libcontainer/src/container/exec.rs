@@ -124,7 +124,9 @@ impl Container {
     /// Starts `process` inside this running (or created) container. Returns
     /// once the program has been executed (or failed to be).
     /// What `process` leaves out of its security and scheduling attributes
-    /// comes from the container's `process` (see [`exec_defaults`]).
+    /// (capabilities, noNewPrivileges, apparmorProfile, selinuxLabel, rlimits,
+    /// ioPriority, scheduler, execCPUAffinity) comes from the container's
+    /// `process`, as with runc.
     pub fn exec(&self, process: &Process, opts: &ExecOptions) -> Result<ExecProcess> {
         if crate::embed::needs_helper()? {
             return crate::embed::exec_in_helper(self, process, opts);
