@@ -29,7 +29,7 @@ test: deps check-docs build test-unit test-fuzz test-integration test-runc-suite
 # published crate packages and builds from its package alone, as `cargo publish` checks it.
 # The READMEs' examples are doc tests, run by test-unit.
 check-docs: deps
-	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps -p kiln-libcontainer -p kiln-cgroups -p kiln-seccomp
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --all-features -p kiln-libcontainer -p kiln-cgroups -p kiln-seccomp
 	$(CARGO) package --workspace --exclude kiln-integration-tests --allow-dirty
 
 test-unit: deps

@@ -15,7 +15,7 @@
 //! work and exits. Nothing the program does before `init` (a logger, a
 //! runtime, reading its arguments) may be needed by them, so it must be the
 //! first call, before any thread is started. A program that does not call it
-//! gets [`Error::NotInitialised`](crate::Error::NotInitialised) from
+//! gets [`Error::NotInitialised`](crate::Error) from
 //! `create`/`exec`; nothing runs.
 //!
 //! # Why
