@@ -132,14 +132,7 @@ impl Container {
             return crate::embed::exec_in_helper(self, process, opts);
         }
         let process = &exec_defaults::inherit(process, self.spec().process().as_ref());
-        let status = self.status();
-        match status {
-            Status::Running | Status::Created => {}
-            Status::Paused if opts.ignore_paused => {}
-            Status::Paused => return Err(self.refuse(status, "cannot exec in a paused container")),
-            _ => return Err(self.refuse(status, "cannot exec in a container that is not running")),
-        }
-        let init = self.record.pid;
+        self.check_exec_status(opts)?;
         let (console_ours, console_theirs) = crate::tty::console_sockets(
             process.terminal().unwrap_or(false),
             opts.console_socket.as_deref(),
@@ -151,39 +144,19 @@ impl Container {
                 "must name at least the program to run",
             ));
         }
-        // Open the namespaces while the init is pinned by its pid.
-        let ns_types: Vec<LinuxNamespaceType> = self
-            .spec()
-            .linux()
-            .as_ref()
-            .and_then(|l| l.namespaces().as_ref())
-            .map(|v| v.iter().map(|n| n.typ()).collect())
-            .unwrap_or_default();
-        let mut joins: Vec<(OwnedFd, CloneFlags)> = Vec::new();
-        for (typ, name) in JOIN_ORDER {
-            if ns_types.contains(&typ) {
-                let path = format!("/proc/{init}/ns/{name}");
-                let f = std::fs::File::open(&path).map_err(|e| Error::io("open", &path, e))?;
-                joins.push((OwnedFd::from(f), crate::init::namespaces::flag(typ)));
-            }
-        }
-        if self.pid().is_none() {
-            return Err(self.refuse(Status::Stopped, "container exited"));
-        }
+        let joins = self.open_namespaces()?;
         let caps = process
             .capabilities()
             .as_ref()
             .map(CapPlan::from_spec)
             .transpose()?;
-        let seccomp = match self
+        let seccomp = self
             .spec()
             .linux()
             .as_ref()
             .and_then(|l| l.seccomp().as_ref())
-        {
-            Some(s) => Some(compile_seccomp(s, &self.state_root())?),
-            None => None,
-        };
+            .map(|s| compile_seccomp(s, &self.state_root()))
+            .transpose()?;
         let cgroup = self.cgroup()?;
         let (chan, child_chan) = Channel::pair()?;
         log::debug!("clone3 of the exec helper (runc: \"nsexec container setup\")");
@@ -311,6 +284,43 @@ impl Container {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Refuses an exec in a container that is not running or created (paused: only with
+    /// `ignore_paused`).
+    fn check_exec_status(&self, opts: &ExecOptions) -> Result<()> {
+        let status = self.status();
+        match status {
+            Status::Running | Status::Created => Ok(()),
+            Status::Paused if opts.ignore_paused => Ok(()),
+            Status::Paused => Err(self.refuse(status, "cannot exec in a paused container")),
+            _ => Err(self.refuse(status, "cannot exec in a container that is not running")),
+        }
+    }
+
+    /// The container's namespaces in join order, opened while the init is pinned by its
+    /// pid (checked alive afterwards, so they are its namespaces).
+    fn open_namespaces(&self) -> Result<Vec<(OwnedFd, CloneFlags)>> {
+        let init = self.record.pid;
+        let ns_types: Vec<LinuxNamespaceType> = self
+            .spec()
+            .linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().as_ref())
+            .map(|v| v.iter().map(|n| n.typ()).collect())
+            .unwrap_or_default();
+        let mut joins: Vec<(OwnedFd, CloneFlags)> = Vec::new();
+        for (typ, name) in JOIN_ORDER {
+            if ns_types.contains(&typ) {
+                let path = format!("/proc/{init}/ns/{name}");
+                let f = std::fs::File::open(&path).map_err(|e| Error::io("open", &path, e))?;
+                joins.push((OwnedFd::from(f), crate::init::namespaces::flag(typ)));
+            }
+        }
+        if self.pid().is_none() {
+            return Err(self.refuse(Status::Stopped, "container exited"));
+        }
+        Ok(joins)
     }
 
     /// The state root the container lives in.
