@@ -41,13 +41,8 @@ pub fn leftovers() -> Result<(), String> {
     if !children.is_empty() {
         return Err(format!("child processes left: {children:?}"));
     }
-    let parent = cgroup_parent();
-    for h in std::fs::read_dir("/sys/fs/cgroup")
-        .map_err(|e| e.to_string())?
-        .flatten()
-    {
-        let dir = h.path().join(parent.trim_start_matches('/'));
-        if dir.is_dir() && has_cgroup_children(&dir) {
+    for dir in cgroup_parent_dirs()? {
+        if has_cgroup_children(&dir) {
             return Err(format!("cgroup left: {}", dir.display()));
         }
     }
@@ -64,13 +59,23 @@ pub use crate::common::process;
 
 /// Removes the (empty) cgroup parents of this test process.
 pub fn remove_cgroup_parent() {
-    let parent = cgroup_parent();
-    if let Ok(hs) = std::fs::read_dir("/sys/fs/cgroup") {
-        for h in hs.flatten() {
-            let dir = h.path().join(parent.trim_start_matches('/'));
-            if dir.is_dir() {
-                let _ = std::fs::remove_dir(&dir);
-            }
+    for dir in cgroup_parent_dirs().unwrap_or_default() {
+        if let Err(e) = std::fs::remove_dir(&dir) {
+            eprintln!("could not remove {}: {e}", dir.display());
         }
     }
+}
+
+/// This test process' cgroup parent in each hierarchy where it exists: under
+/// /sys/fs/cgroup itself (cgroup v2) and under each v1 hierarchy.
+fn cgroup_parent_dirs() -> Result<Vec<std::path::PathBuf>, String> {
+    let parent = cgroup_parent();
+    let name = parent.trim_start_matches('/');
+    let top = Path::new("/sys/fs/cgroup");
+    let mut dirs = vec![top.join(name)];
+    for h in std::fs::read_dir(top).map_err(|e| e.to_string())?.flatten() {
+        dirs.push(h.path().join(name));
+    }
+    dirs.retain(|d| d.is_dir());
+    Ok(dirs)
 }
