@@ -19,6 +19,14 @@ fn main() {
         std::process::exit(embed_cases::without_init());
     }
     kiln_libcontainer::init();
+    if let Some(bundle) = std::env::var_os("KILN_EMBED_TEST_ROOTLESS") {
+        // Re-run as an unprivileged user by `rootless_program`.
+        let state = std::env::var_os("KILN_EMBED_TEST_STATE").unwrap_or_default();
+        std::process::exit(embed_cases::as_nobody(
+            &bundle.to_string_lossy(),
+            &state.to_string_lossy(),
+        ));
+    }
     if !nix::unistd::geteuid().is_root() {
         eprintln!("libcontainer/tests/embed.rs needs root (containers with cgroups): FAILED");
         std::process::exit(1);
@@ -27,7 +35,7 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
-    let cases: [(&str, Case); 7] = [
+    let cases: [(&str, Case); 8] = [
         (
             "fifty_containers_from_tokio_tasks",
             embed_cases::fifty_concurrent,
@@ -47,6 +55,7 @@ fn main() {
             "create_without_init_is_refused",
             embed_cases::refused_without_init,
         ),
+        ("an_unprivileged_program", embed_cases::rootless_program),
     ];
     let (mut passed, mut failed) = (0, 0);
     for (name, case) in cases {
