@@ -40,7 +40,7 @@ pub fn rootless_program() -> Result<(), String> {
         .output()
         .map_err(|e| e.to_string())?;
     let stdout = String::from_utf8_lossy(&out.stdout);
-    if out.status.success() && stdout == format!("rootless 0 in kiln-example\n") {
+    if out.status.success() && stdout == "rootless 0 in kiln-example\n" {
         Ok(())
     } else {
         Err(format!(
