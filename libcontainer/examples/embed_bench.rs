@@ -3,6 +3,10 @@
 //! binary as a shim does today. Interleaved runs; medians of each.
 //!
 //! `cargo run --release -p kiln-libcontainer --example embed_bench -- KILN_BINARY [RUNS]`
+//!
+//! With `--in-process [RUNS]` instead: the path the `kiln` command takes inside (a
+//! single-threaded process that re-executed itself from a read-only view of its binary, so
+//! create and exec clone in-process, no helper), for comparison.
 
 mod common;
 
@@ -16,7 +20,12 @@ type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 fn main() -> Res<()> {
     kiln_libcontainer::init();
     let mut args = std::env::args().skip(1);
-    let kiln = args.next().ok_or("usage: embed_bench KILN_BINARY [RUNS]")?;
+    let kiln = args
+        .next()
+        .ok_or("usage: embed_bench KILN_BINARY|--in-process [RUNS]")?;
+    if kiln == "--in-process" {
+        return in_process(args.next().map_or(Ok(30), |r| r.parse())?);
+    }
     let runs: usize = args.next().map_or(Ok(30), |r| r.parse())?;
     let work = tempfile::tempdir()?;
     let bundle = work.path().join("bundle");
@@ -45,6 +54,37 @@ fn main() -> Res<()> {
             "{name:7} library {l:>9.2?}   spawning kiln {c:>9.2?}   kiln/library {:.2}",
             c.as_secs_f64() / l.as_secs_f64()
         );
+    }
+    Ok(())
+}
+
+/// Single-threaded, from a read-only view of this binary: the library clones in-process.
+fn in_process(runs: usize) -> Res<()> {
+    kiln_libcontainer::exe_guard::reexec_from_readonly_view()?;
+    let work = tempfile::tempdir()?;
+    let bundle = work.path().join("bundle");
+    common::busybox_bundle(&bundle, &["sleep", "1000"], "/kiln-embed-bench/c")?;
+    let state = work.path().join("state");
+    let mut times = Vec::new();
+    for i in 0..runs + 2 {
+        let id = format!("p{i}");
+        let t = Instant::now();
+        let mut c = ContainerBuilder::new(&id, &bundle).root(&state).create()?;
+        let create = t.elapsed();
+        c.start()?;
+        let t = Instant::now();
+        c.exec(&common::process(&["true"]), &ExecOptions::default())?
+            .wait()?;
+        let exec = t.elapsed();
+        let t = Instant::now();
+        c.delete(true)?;
+        if i >= 2 {
+            times.push([create, exec, t.elapsed()]);
+        }
+    }
+    for (name, pick) in [("create", 0), ("exec", 1), ("delete", 2)] {
+        let m = median(times.iter().map(|t: &[Duration; 3]| t[pick]).collect());
+        println!("{name:7} in-process (single-threaded, no helper) {m:>9.2?}");
     }
     Ok(())
 }
