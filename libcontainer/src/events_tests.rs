@@ -65,6 +65,23 @@ fn counting_stats() -> (StatsSource, Arc<AtomicUsize>) {
     (source, calls)
 }
 
+/// A `sleep` child as the init of container `c`, a fake OOM source (and its trigger), counted
+/// statistics, and their stream with a 30 s interval.
+fn watched_sleeper() -> (Child, OwnedFd, Arc<AtomicUsize>, Events) {
+    let (child, init) = sleeper();
+    let (oom, trigger) = fake_oom();
+    let (stats, calls) = counting_stats();
+    let ev = Events::new(
+        "c".into(),
+        Duration::from_secs(30),
+        Some(init),
+        Some(oom),
+        stats,
+    )
+    .unwrap();
+    (child, trigger, calls, ev)
+}
+
 fn sleeper() -> (Child, OwnedFd) {
     let child = Command::new("sleep")
         .arg("100")
@@ -130,17 +147,7 @@ fn events_serialise_as_runc_lines() {
 
 #[test]
 fn stats_oom_and_exit_in_order_then_the_end() {
-    let (mut child, init) = sleeper();
-    let (oom, trigger) = fake_oom();
-    let (stats, calls) = counting_stats();
-    let mut ev = Events::new(
-        "c".into(),
-        Duration::from_secs(30),
-        Some(init),
-        Some(oom),
-        stats,
-    )
-    .unwrap();
+    let (mut child, trigger, calls, mut ev) = watched_sleeper();
     // The first statistics come at once, then nothing until the interval.
     match ev.next() {
         Some(Ok(Event::Stats { id, data })) => {
@@ -222,17 +229,7 @@ fn statistics_tick_and_errors_do_not_end_the_stream() {
 
 #[test]
 fn oom_before_exit_and_a_gone_cgroup_stops_oom_watching() {
-    let (mut child, init) = sleeper();
-    let (oom, trigger) = fake_oom();
-    let (stats, _) = counting_stats();
-    let mut ev = Events::new(
-        "c".into(),
-        Duration::from_secs(30),
-        Some(init),
-        Some(oom),
-        stats,
-    )
-    .unwrap();
+    let (mut child, trigger, _, mut ev) = watched_sleeper();
     assert!(matches!(ev.next(), Some(Ok(Event::Stats { .. }))));
     fire(&trigger, GONE);
     assert!(ev.try_next().is_pending(), "gone is no event");
