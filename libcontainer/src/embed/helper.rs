@@ -9,7 +9,7 @@ use super::wire::WireError;
 use crate::container::{Container, ContainerBuilder};
 use crate::error::{Error, Result};
 use crate::process::channel::Channel;
-use crate::process::protocol::{FromHelper, HelperOp, ToHelper};
+use crate::process::protocol::{FromHelper, HelperFd, HelperOp, ToHelper};
 use crate::store::StateRoot;
 
 /// This process' channel to the program, when it is a helper.
@@ -86,6 +86,7 @@ fn connect(value: &OsStr) -> Result<&'static Channel> {
 fn serve(chan: &'static Channel) -> i32 {
     let outcome = receive(chan).and_then(|req| {
         install_logger(chan, req.log_level);
+        receive_stdio(chan, req.stdio)?;
         execute(req.op)
     });
     let sent = match outcome {
@@ -104,6 +105,31 @@ fn serve(chan: &'static Channel) -> i32 {
 
 fn receive(chan: &Channel) -> Result<ToHelper> {
     chan.recv::<ToHelper>()
+}
+
+/// The stdio streams the program sends (to a helper started ahead of time) become this
+/// helper's 0, 1 and 2, which the container process inherits.
+fn receive_stdio(chan: &Channel, given: [bool; 3]) -> Result<()> {
+    let mut stdio = crate::container::Stdio::default();
+    for _ in given.iter().filter(|g| **g) {
+        let (HelperFd(n), fd) = chan.recv_with_fd::<HelperFd>()?;
+        let fd = fd.ok_or_else(|| Error::Helper {
+            message: format!("stdio {n} from the program came without its fd"),
+            errno: None,
+        })?;
+        stdio = match n {
+            0 => stdio.stdin(fd),
+            1 => stdio.stdout(fd),
+            2 => stdio.stderr(fd),
+            _ => {
+                return Err(Error::Helper {
+                    message: format!("stdio {n} from the program: not 0, 1 or 2"),
+                    errno: None,
+                })
+            }
+        };
+    }
+    stdio.install()
 }
 
 /// Runs the operation; returns the process made and a pty master for the program.

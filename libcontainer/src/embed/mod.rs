@@ -55,15 +55,25 @@
 //! - If the helper is killed, the processes it had made are killed and
 //!   reaped and a container it had started to create is removed (as
 //!   `delete --force` would).
+//! - After the first `create`/`exec`, one helper is kept started ahead of
+//!   time (a library thread, `kiln-spare`, starts the next when one is
+//!   taken), so that an operation does not wait for the binary to be executed.
+//!   It is an idle child of the program (argv[0] `kiln-helper`) with the
+//!   environment the program had when it was started; [`release_spare`] ends
+//!   it. Operations that pass fds 3.. (`preserve_fds`, `LISTEN_FDS`) start a
+//!   helper of their own.
 
 mod helper;
 mod posix;
+mod spare;
 mod spawn;
 mod wire;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::{Error, Result};
+
+pub use spare::release_spare;
 
 pub(crate) use helper::{adopted, claimed, is_helper};
 pub(crate) use spawn::{create_in_helper, exec_in_helper};

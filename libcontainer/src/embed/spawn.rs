@@ -8,10 +8,11 @@ use std::sync::OnceLock;
 
 use oci_spec::runtime::Process;
 
+use super::spare::Helper;
 use crate::container::{Container, ContainerBuilder, ExecOptions, ExecProcess, Stdio};
 use crate::error::{Error, Result};
 use crate::process::channel::Channel;
-use crate::process::protocol::{FromHelper, HelperOp, ToHelper};
+use crate::process::protocol::{FromHelper, HelperFd, HelperOp, ToHelper};
 use crate::store::StateRoot;
 
 /// `create` in a helper; the container is then loaded from its state root.
@@ -68,12 +69,26 @@ struct Outcome {
 /// made as our children; on failure kills and reaps every one of them. An
 /// error that prevented the helper from running at all is the `Err`.
 fn run(op: HelperOp, stdio: &Stdio, preserve_fds: u32) -> Result<Outcome> {
-    let (ours, theirs) = Channel::pair()?;
-    let helper = spawn(&theirs, stdio, preserve_fds)?;
-    drop(theirs);
+    // A spare has only stdio of its own: fds 3.. need a helper started for this request.
+    let spare = if preserve_fds == 0 && crate::container::listen_fds() == 0 {
+        super::spare::take()
+    } else {
+        None
+    };
+    let (
+        given,
+        Helper {
+            pid: helper,
+            chan: ours,
+        },
+    ) = match spare {
+        Some(h) => (stdio.fds(), h),
+        None => ([None; 3], start(stdio, preserve_fds)?),
+    };
     let request = ToHelper {
         log_level: log::max_level() as u8,
         op,
+        stdio: given.map(|f| f.is_some()),
     };
     let mut out = Outcome {
         pid: 0,
@@ -85,6 +100,7 @@ fn run(op: HelperOp, stdio: &Stdio, preserve_fds: u32) -> Result<Outcome> {
     let mut adopted: Vec<i32> = Vec::new();
     let result = ours
         .send(&request)
+        .and_then(|()| send_stdio(&ours, given))
         .and_then(|()| collect(&ours, &mut out, &mut adopted));
     if let Err(e) = result {
         out.helper_died = true;
@@ -101,6 +117,18 @@ fn run(op: HelperOp, stdio: &Stdio, preserve_fds: u32) -> Result<Outcome> {
         }
     }
     Ok(out)
+}
+
+/// The stdio fds for a helper that was started ahead of time.
+fn send_stdio(chan: &Channel, given: [Option<RawFd>; 3]) -> Result<()> {
+    for (n, fd) in given.into_iter().enumerate() {
+        if let Some(fd) = fd {
+            // SAFETY: `fd` belongs to the caller's Stdio, which outlives this call.
+            let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+            chan.send_with(&HelperFd(n as u8), Some(fd))?;
+        }
+    }
+    Ok(())
 }
 
 /// Reads the helper's reports until its outcome.
@@ -124,7 +152,7 @@ fn collect(chan: &Channel, out: &mut Outcome, adopted: &mut Vec<i32>) -> Result<
 }
 
 /// Waits for our child `pid` to exit and collects it.
-fn reap(pid: i32) {
+pub(super) fn reap(pid: i32) {
     let pid = nix::unistd::Pid::from_raw(pid);
     loop {
         match nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::__WALL)) {
@@ -160,6 +188,13 @@ fn protected_exe() -> Result<&'static OwnedFd> {
     }
     let fd = crate::exe_guard::readonly_view_of_self()?;
     Ok(EXE.get_or_init(|| fd))
+}
+
+/// A helper started now, with `stdio` and the caller's fds 3..3+preserve_fds.
+pub(super) fn start(stdio: &Stdio, preserve_fds: u32) -> Result<Helper> {
+    let (ours, theirs) = Channel::pair()?;
+    let pid = spawn(&theirs, stdio, preserve_fds)?;
+    Ok(Helper { pid, chan: ours })
 }
 
 /// posix_spawn of the helper: the channel at fd `3 + preserve_fds (+ LISTEN_FDS)`,

@@ -22,7 +22,9 @@
 //! program is executed (close-on-exec).
 //!
 //! A program that embeds the library and its kiln helper (see [`crate::embed`]):
-//! program → helper [`ToHelper`] (the operation); helper → program
+//! program → helper [`ToHelper`] (the operation), then one [`HelperFd`] per
+//! stdio stream it names (a helper started ahead of time has no per-request
+//! stdio of its own); helper → program
 //! [`FromHelper::Claimed`] (create made the container directory),
 //! [`FromHelper::Adopted`] × n (each process cloned as the program's child),
 //! then [`FromHelper::Done`] (with the pty master as SCM_RIGHTS, if any) or
@@ -137,7 +139,14 @@ pub struct ToHelper {
     pub log_level: u8,
     /// What to do.
     pub op: HelperOp,
+    /// Which of stdin, stdout, stderr follow as [`HelperFd`] messages, to become the
+    /// helper's own (and so the container process') before it runs `op`.
+    pub stdio: [bool; 3],
 }
+
+/// Program → helper: stdio stream `.0` (0, 1 or 2) follows as SCM_RIGHTS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HelperFd(pub u8);
 
 /// The operations a kiln helper runs for the program.
 #[derive(Debug, Serialize, Deserialize)]
@@ -180,6 +189,11 @@ pub enum FromHelper {
 impl Message for ToHelper {
     const KIND: u8 = 6;
     const NAME: &'static str = "ToHelper";
+}
+
+impl Message for HelperFd {
+    const KIND: u8 = 8;
+    const NAME: &'static str = "HelperFd";
 }
 
 impl Message for FromHelper {
@@ -236,6 +250,7 @@ pub(crate) fn kind_name(kind: u8) -> Option<&'static str> {
         (LogEntry::KIND, LogEntry::NAME),
         (ToHelper::KIND, ToHelper::NAME),
         (FromHelper::KIND, FromHelper::NAME),
+        (HelperFd::KIND, HelperFd::NAME),
     ]
     .into_iter()
     .find_map(|(k, name)| (k == kind).then_some(name))
