@@ -35,7 +35,7 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
-    let cases: [(&str, Case); 8] = [
+    let cases: [(&str, Case); 9] = [
         (
             "fifty_containers_from_tokio_tasks",
             embed_cases::fifty_concurrent,
@@ -56,6 +56,10 @@ fn main() {
             embed_cases::refused_without_init,
         ),
         ("an_unprivileged_program", embed_cases::rootless_program),
+        (
+            "a_killed_spare_helper_is_replaced",
+            embed_cases::killed_spare,
+        ),
     ];
     let (mut passed, mut failed) = (0, 0);
     for (name, case) in cases {

@@ -63,50 +63,69 @@ struct Outcome {
     error: Option<Error>,
     claimed: bool,
     helper_died: bool,
+    /// Whether the helper reported any process it made.
+    adopted_any: bool,
 }
 
-/// Starts a helper, runs `op` in it, reaps it and the intermediate processes it
-/// made as our children; on failure kills and reaps every one of them. An
-/// error that prevented the helper from running at all is the `Err`.
+impl Outcome {
+    /// The helper died before it reported making anything (nothing to clean up).
+    fn untouched(&self) -> bool {
+        self.helper_died && !self.claimed && !self.adopted_any
+    }
+}
+
+/// Runs `op` in a helper (the spare one, or one started now). An error that prevented
+/// the helper from running at all is the `Err`; its own outcome is in the `Outcome`.
 fn run(op: HelperOp, stdio: &Stdio, preserve_fds: u32) -> Result<Outcome> {
+    let mut request = ToHelper {
+        log_level: log::max_level() as u8,
+        op,
+        stdio: [false; 3],
+    };
     // A spare has only stdio of its own: fds 3.. need a helper started for this request.
     let spare = if preserve_fds == 0 && crate::container::listen_fds() == 0 {
         super::spare::take()
     } else {
         None
     };
-    let (
-        given,
-        Helper {
-            pid: helper,
-            chan: ours,
-        },
-    ) = match spare {
-        Some(h) => (stdio.fds(), h),
-        None => ([None; 3], start(stdio, preserve_fds)?),
-    };
-    let request = ToHelper {
-        log_level: log::max_level() as u8,
-        op,
-        stdio: given.map(|f| f.is_some()),
-    };
+    if let Some(h) = spare {
+        let (pid, given) = (h.pid, stdio.fds());
+        request.stdio = given.map(|f| f.is_some());
+        let sent = h
+            .chan
+            .send(&request)
+            .and_then(|()| send_stdio(&h.chan, given));
+        let out = conclude(h, sent);
+        if !out.untouched() {
+            return Ok(out);
+        }
+        // It died (killed behind our back) before it made anything: start one for this.
+        log::debug!("spare kiln helper {pid} died before it started the operation; starting one");
+        request.stdio = [false; 3];
+    }
+    let h = start(stdio, preserve_fds)?;
+    let sent = h.chan.send(&request);
+    Ok(conclude(h, sent))
+}
+
+/// Reads the helper's outcome (unless sending it the request failed), reaps it and the
+/// intermediate processes it made as our children; on failure kills and reaps them all.
+fn conclude(h: Helper, sent: Result<()>) -> Outcome {
     let mut out = Outcome {
         pid: 0,
         console: None,
         error: None,
         claimed: false,
         helper_died: false,
+        adopted_any: false,
     };
     let mut adopted: Vec<i32> = Vec::new();
-    let result = ours
-        .send(&request)
-        .and_then(|()| send_stdio(&ours, given))
-        .and_then(|()| collect(&ours, &mut out, &mut adopted));
-    if let Err(e) = result {
+    if let Err(e) = sent.and_then(|()| collect(&h.chan, &mut out, &mut adopted)) {
         out.helper_died = true;
         out.error = Some(e);
     }
-    reap(helper);
+    reap(h.pid);
+    out.adopted_any = !adopted.is_empty();
     for pid in adopted {
         if out.error.is_some() || pid != out.pid {
             if out.error.is_some() {
@@ -116,7 +135,7 @@ fn run(op: HelperOp, stdio: &Stdio, preserve_fds: u32) -> Result<Outcome> {
             reap(pid);
         }
     }
-    Ok(out)
+    out
 }
 
 /// The stdio fds for a helper that was started ahead of time.

@@ -7,8 +7,8 @@ mod single;
 pub use concurrent::fifty_concurrent;
 pub use rootless::{as_nobody, rootless_program};
 pub use single::{
-    joined_pid_namespace, killed_helper, refused_without_init, stdio_roundtrip, try_wait_and_pidfd,
-    typed_errors, without_init,
+    joined_pid_namespace, killed_helper, killed_spare, refused_without_init, stdio_roundtrip,
+    try_wait_and_pidfd, typed_errors, without_init,
 };
 
 use std::path::Path;

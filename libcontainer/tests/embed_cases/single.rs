@@ -289,3 +289,43 @@ pub fn joined_pid_namespace() -> Result<(), String> {
         .map_err(|e| format!("delete first: {e}"))?;
     result
 }
+
+/// The idle spare helper killed behind the library's back: the next create still works.
+pub fn killed_spare() -> Result<(), String> {
+    let work = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let dir = bundle(work.path(), "sp", &["true"])?;
+    let state = work.path().join("state");
+    let run = |id: &str| -> Result<(), String> {
+        let mut c = ContainerBuilder::new(id, &dir)
+            .root(&state)
+            .create()
+            .map_err(|e| format!("create {id}: {e}"))?;
+        c.start().map_err(|e| format!("start {id}: {e}"))?;
+        c.wait().map_err(|e| format!("wait {id}: {e}"))?;
+        c.delete(false).map_err(|e| format!("delete {id}: {e}"))
+    };
+    run("sp0")?;
+    // Ten times, killing the spare right before the next create (not waiting for it to die:
+    // the library finds it dead, or it dies while taking the request).
+    for round in 1..=10 {
+        let spare = wait_for_spare()?;
+        // SAFETY: kill(2) of the spare helper, a child of this process found above.
+        unsafe { libc::kill(spare, libc::SIGKILL) };
+        run(&format!("sp{round}"))?;
+    }
+    Ok(())
+}
+
+/// The pid of the idle spare helper, once one is running (5 s at most).
+fn wait_for_spare() -> Result<i32, String> {
+    let t = Instant::now();
+    loop {
+        if let Some(pid) = children_of(std::process::id() as i32, "kiln-helper").first() {
+            return Ok(*pid);
+        }
+        if t.elapsed() > Duration::from_secs(5) {
+            return Err("no spare helper was started".into());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
