@@ -44,6 +44,7 @@ mod plan;
 mod procs;
 mod resources;
 pub mod stats;
+pub mod systemd;
 
 pub use devices::{default_device_rules, DeviceRule, DeviceType};
 pub use error::CgroupError;
