@@ -2,4 +2,6 @@
 //! and the unit properties `linux.resources` maps to.
 
 pub mod dbus;
+// Used by the systemd driver that is being written (#12).
+#[allow(dead_code)]
 pub(crate) mod properties;
