@@ -2,6 +2,7 @@
 //! and the unit properties `linux.resources` maps to.
 
 pub mod dbus;
+pub mod manager;
 // Used by the systemd driver that is being written (#12).
 #[allow(dead_code)]
 pub(crate) mod properties;
