@@ -1,7 +1,7 @@
 # kiln: the two commands a newcomer needs are `make demo` and `make test`.
 CARGO ?= cargo
 
-.PHONY: deps build release demo test check-docs test-unit test-fuzz fuzz-campaign test-integration test-v2 test-runc-suite test-runc-suite-rootless
+.PHONY: deps build release demo test check-docs test-unit test-fuzz fuzz-campaign test-integration test-v2 test-runc-suite test-runc-suite-rootless test-systemd
 
 # The Debian packages building and testing need, installed when missing (as root, else through
 # sudo); the list is in scripts/install-deps.sh (`--list`), which .ci/run calls too.
@@ -73,3 +73,10 @@ test-runc-suite-rootless: release
 test-v2:
 	./cgroups/tests/run-v2-vm.sh
 	./integration-tests/run-v2-vm.sh
+
+# systemd as PID 1 on a pure cgroup v2 hierarchy, in a VM (integration-tests/systemd-vm/, its
+# README): smoke checks of systemd, D-Bus, transient scopes and Debian's runc --systemd-cgroup,
+# with kiln copied in. The image is built on first use (mmdebstrap, as root) and cached.
+# Not part of `test` (yet).
+test-systemd: build
+	./integration-tests/systemd-vm/test-systemd.sh target/x86_64-unknown-linux-gnu/debug/kiln
