@@ -52,9 +52,7 @@ pub fn release_spare() {
         std::thread::sleep(Duration::from_millis(1));
     }
     if let Some(h) = lock().take() {
-        // SAFETY: kill(2) of our own child, not yet reaped (its pid cannot be reused).
-        unsafe { libc::kill(h.pid, libc::SIGKILL) };
-        super::spawn::reap(h.pid);
+        super::spawn::kill_and_reap(h.pid);
     }
 }
 
