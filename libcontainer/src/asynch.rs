@@ -3,7 +3,7 @@
 //! `create` and `exec` run on tokio's blocking pool (they wait for the
 //! container process to be set up); waiting for a process to exit is driven
 //! by its pidfd, registered with the runtime's reactor: no thread is held.
-//! The program must have called [`crate::init`] first thing in `main`.
+//! The program must have called [`crate::init`](fn@crate::init) first thing in `main`.
 
 use std::os::fd::{AsRawFd, OwnedFd};
 

@@ -147,7 +147,7 @@ pub enum Error {
     /// Creating a container needs a single-threaded caller (fork safety).
     #[error("kiln-libcontainer must create containers from a single-threaded process (found {0} threads)")]
     MultiThreaded(usize),
-    /// The program did not call [`crate::init`] first thing in `main`, so it cannot start the
+    /// The program did not call [`crate::init`](fn@crate::init) first thing in `main`, so it cannot start the
     /// helper that creates containers and execs into them (see [`crate::embed`]).
     #[error(
         "kiln_libcontainer::init() was not called first thing in main(): it is needed to \

@@ -204,19 +204,24 @@ impl Drop for PinnedToThisCpu {
     }
 }
 
+/// This process' environment as the `KEY=value` C strings execve takes.
+pub(crate) fn environment() -> Vec<CString> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| {
+            let mut kv = k.as_bytes().to_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            CString::new(kv).ok()
+        })
+        .collect()
+}
+
 /// execveat(fd, "", argv, environ, AT_EMPTY_PATH). Returns only on error.
 fn execveat_self(fd: &OwnedFd) -> Error {
     let argv: Vec<CString> = std::env::args_os()
         .map(|a| CString::new(a.as_bytes()).unwrap_or_default())
         .collect();
-    let envp: Vec<CString> = std::env::vars_os()
-        .map(|(k, v)| {
-            let mut kv = k.as_bytes().to_vec();
-            kv.push(b'=');
-            kv.extend_from_slice(v.as_bytes());
-            CString::new(kv).unwrap_or_default()
-        })
-        .collect();
+    let envp = environment();
     let mut argv_p: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
     argv_p.push(std::ptr::null());
     let mut envp_p: Vec<*const libc::c_char> = envp.iter().map(|e| e.as_ptr()).collect();

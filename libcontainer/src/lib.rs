@@ -15,7 +15,7 @@
 //! [`embed`]) and reports every failure as an [`Error`] naming the path,
 //! syscall or config field.
 //!
-//! **A program that embeds the library calls [`init`] first thing in `main`**
+//! **A program that embeds the library calls [`init`](fn@crate::init) first thing in `main`**
 //! (see [`embed`]): `create` and `exec` then work from any thread of it,
 //! tokio's included, and the program's binary is protected against
 //! CVE-2019-5736.

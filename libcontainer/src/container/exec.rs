@@ -87,7 +87,7 @@ impl ExecProcess {
 
     /// Waits for it to exit and collects its status, leaving signal masks alone. It is a
     /// child of the caller when exec'd through the library from a program that called
-    /// [`crate::init`]; `kiln exec` makes itself a child subreaper instead.
+    /// [`crate::init`](fn@crate::init); `kiln exec` makes itself a child subreaper instead.
     pub fn wait(&self) -> Result<ExitStatus> {
         super::wait::reap(self.pidfd.as_raw_fd(), self.pid)
     }

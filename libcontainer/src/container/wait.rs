@@ -48,7 +48,7 @@ impl Container {
     /// Waits for the container process to exit and collects its status. It
     /// must be a child of the caller: it is when this program created the
     /// container through the library from a program that called
-    /// [`crate::init`]; a `kiln run` makes itself a child subreaper instead.
+    /// [`crate::init`](fn@crate::init); a `kiln run` makes itself a child subreaper instead.
     /// Signal masks and handlers are left alone (see
     /// [`wait_forwarding_signals`](Self::wait_forwarding_signals)).
     pub fn wait(&self) -> Result<ExitStatus> {

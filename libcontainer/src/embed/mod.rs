@@ -1,6 +1,6 @@
 //! Embedding kiln-libcontainer in a program: what the program must do, and why.
 //!
-//! # The one rule: call [`init`] first thing in `main`
+//! # The one rule: call [`init`](fn@crate::init) first thing in `main`
 //!
 //! ```no_run
 //! # #![allow(clippy::needless_doctest_main)]
@@ -10,7 +10,7 @@
 //! }
 //! ```
 //!
-//! [`init`] returns at once in the program itself. In the processes kiln
+//! [`init`](fn@crate::init) returns at once in the program itself. In the processes kiln
 //! starts from the program's binary (below) it never returns: it does their
 //! work and exits. Nothing the program does before `init` (a logger, a
 //! runtime, reading its arguments) may be needed by them, so it must be the
@@ -58,7 +58,7 @@
 //! - After the first `create`/`exec`, one helper is kept started ahead of
 //!   time (a library thread, `kiln-spare`, starts the next when one is
 //!   taken), so that an operation does not wait for the binary to be executed.
-//!   It is an idle child of the program (argv[0] `kiln-helper`) with the
+//!   It is an idle child of the program (`argv[0]` `kiln-helper`) with the
 //!   environment the program had when it was started; [`release_spare`] ends
 //!   it. Operations that pass fds 3.. (`preserve_fds`, `LISTEN_FDS`) start a
 //!   helper of their own.
@@ -83,7 +83,7 @@ pub(crate) use wire::WireError;
 /// binary a kiln helper: `<socket fd>:<parent pid>`.
 const HELPER_ENV: &str = "_KILN_HELPER";
 
-/// Set by [`init`] in the program itself.
+/// Set by [`init`](fn@crate::init) in the program itself.
 static INITIALISED: AtomicBool = AtomicBool::new(false);
 
 /// Makes the program able to create containers and exec into them from any

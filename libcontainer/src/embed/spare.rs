@@ -7,7 +7,7 @@
 //! (PR_SET_PDEATHSIG follows the parent *thread*). The spare inherits the
 //! program's environment as it was when it started, and no fds but stdio:
 //! requests that pass fds 3.. (`preserve_fds`, LISTEN_FDS) start a fresh
-//! helper instead. It is an idle child of the program (argv[0]
+//! helper instead. It is an idle child of the program (`argv[0]`
 //! `kiln-helper`); [`release_spare`] ends it.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -52,9 +52,7 @@ pub fn release_spare() {
         std::thread::sleep(Duration::from_millis(1));
     }
     if let Some(h) = lock().take() {
-        // SAFETY: kill(2) of our own child, not yet reaped (its pid cannot be reused).
-        unsafe { libc::kill(h.pid, libc::SIGKILL) };
-        super::spawn::reap(h.pid);
+        super::spawn::kill_and_reap(h.pid);
     }
 }
 

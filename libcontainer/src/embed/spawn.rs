@@ -3,7 +3,6 @@
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
 use std::sync::OnceLock;
 
 use oci_spec::runtime::Process;
@@ -127,11 +126,9 @@ fn conclude(h: Helper, sent: Result<()>) -> Outcome {
     reap(h.pid);
     out.adopted_any = !adopted.is_empty();
     for pid in adopted {
-        if out.error.is_some() || pid != out.pid {
-            if out.error.is_some() {
-                // SAFETY: kill(2) on our own unreaped child (its pid cannot be reused yet).
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
+        if out.error.is_some() {
+            kill_and_reap(pid);
+        } else if pid != out.pid {
             reap(pid);
         }
     }
@@ -168,6 +165,14 @@ fn collect(chan: &Channel, out: &mut Outcome, adopted: &mut Vec<i32>) -> Result<
             }
         }
     }
+}
+
+/// SIGKILLs our own child `pid` (not reaped yet, so its pid cannot have been reused) and
+/// collects it.
+pub(super) fn kill_and_reap(pid: i32) {
+    // ESRCH only: it has exited already; reaping collects it either way.
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
+    reap(pid);
 }
 
 /// Waits for our child `pid` to exit and collects it.
@@ -256,15 +261,9 @@ fn spawn(chan: &Channel, stdio: &Stdio, preserve_fds: u32) -> Result<i32> {
 
 /// The program's environment and the helper marker.
 fn helper_env(value: &str) -> Vec<CString> {
-    let mut env: Vec<CString> = std::env::vars_os()
-        .filter(|(k, _)| k != super::HELPER_ENV)
-        .filter_map(|(k, v)| {
-            let mut kv = k.as_bytes().to_vec();
-            kv.push(b'=');
-            kv.extend_from_slice(v.as_bytes());
-            CString::new(kv).ok()
-        })
-        .collect();
+    let prefix = format!("{}=", super::HELPER_ENV);
+    let mut env = crate::exe_guard::environment();
+    env.retain(|kv| !kv.as_bytes().starts_with(prefix.as_bytes()));
     if let Ok(marker) = CString::new(format!("{}={value}", super::HELPER_ENV)) {
         env.push(marker);
     }

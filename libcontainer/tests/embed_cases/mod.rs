@@ -59,13 +59,44 @@ fn has_cgroup_children(dir: &Path) -> bool {
 
 pub use crate::common::process;
 
-/// Removes the (empty) cgroup parents of this test process.
+/// Removes this test process' cgroup parents, and what a failed case left in them: its
+/// containers' processes (started by this test) are killed, their cgroups removed.
 pub fn remove_cgroup_parent() {
     for dir in cgroup_parent_dirs().unwrap_or_default() {
+        let children: Vec<_> = std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect();
+        for child in children {
+            kill_cgroup(&child);
+        }
         if let Err(e) = std::fs::remove_dir(&dir) {
             eprintln!("could not remove {}: {e}", dir.display());
         }
     }
+}
+
+/// SIGKILLs the processes of a container cgroup this test made and removes it.
+fn kill_cgroup(dir: &Path) {
+    for _ in 0..100 {
+        let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+        let pids: Vec<i32> = procs
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect();
+        if pids.is_empty() && std::fs::remove_dir(dir).is_ok() {
+            return;
+        }
+        for pid in pids {
+            // SAFETY: kill(2) of a process in a cgroup this test created for its container.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    eprintln!("could not remove {}", dir.display());
 }
 
 /// This test process' cgroup parent in each hierarchy where it exists: under
