@@ -54,3 +54,4 @@ pub use manager::Manager;
 pub use oom::{OomReport, OomWatcher};
 pub use path::{CgroupPath, DEFAULT_PARENT};
 pub use stats::Stats;
+pub use systemd::SystemdProperties;

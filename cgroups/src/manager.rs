@@ -41,6 +41,8 @@ pub struct Manager {
     /// The host's hierarchies: only mounted cgroup filesystems, never a plain directory.
     mounts: Arc<Mounts>,
     created: Arc<Mutex<Vec<PathBuf>>>,
+    /// The systemd driver's bus connection (made on first use), shared between clones.
+    pub(crate) bus: Arc<Mutex<Option<crate::systemd::manager::Systemd>>>,
 }
 
 impl Manager {
@@ -63,6 +65,7 @@ impl Manager {
             rel,
             mounts: Arc::new(mounts),
             created: Arc::new(Mutex::new(Vec::new())),
+            bus: Arc::new(Mutex::new(None)),
         })
     }
 
@@ -137,6 +140,9 @@ impl Manager {
     /// `None` on pure v1. Lets a caller clone first and [`Manager::create`] the
     /// rest (and apply limits) while the new process sets up its namespaces.
     pub fn create_for_clone(&self) -> Result<Option<OwnedFd>, CgroupError> {
+        if self.is_systemd() {
+            return Ok(None); // systemd makes the scope's cgroup, with the init in it
+        }
         let Some(h) = self.hierarchies().into_iter().find(Hierarchy::is_unified) else {
             return Ok(None);
         };
@@ -226,6 +232,7 @@ impl Manager {
             rel: self.rel.clone(),
             mounts: Arc::new(mounts),
             created: self.created.clone(),
+            bus: self.bus.clone(),
         }
     }
 
@@ -233,12 +240,20 @@ impl Manager {
     /// file to be written exists) before the first write; the cgroup must exist.
     pub fn apply(&self, resources: &LinuxResources) -> Result<(), CgroupError> {
         let res = resources::validate(resources)?;
+        if self.is_systemd() {
+            self.set_unit_properties(&res)?;
+        }
+        self.apply_files(&res)
+    }
+
+    /// Writes `res` to the cgroup's files.
+    pub(crate) fn apply_files(&self, res: &resources::Resources) -> Result<(), CgroupError> {
         if self.layout() == Layout::V2 && self.is_withheld("unified") {
-            return self.refuse_withheld_v2(&res);
+            return self.refuse_withheld_v2(res);
         }
         let plan = match self.layout() {
-            Layout::V2 => plan::v2::plan(self.existing_unified_dir()?.as_path(), &res)?,
-            Layout::V1 | Layout::Hybrid => plan::v1::plan(self, &res)?,
+            Layout::V2 => plan::v2::plan(self.existing_unified_dir()?.as_path(), res)?,
+            Layout::V1 | Layout::Hybrid => plan::v1::plan(self, res)?,
         };
         plan.preflight()?;
         plan.execute()
@@ -421,6 +436,9 @@ impl Manager {
     /// hierarchy, retrying briefly while it is busy, and then the parents [`Manager::create`]
     /// made, if nothing else uses them. A missing directory is fine, so this is idempotent.
     pub fn destroy(&self) -> Result<(), CgroupError> {
+        if self.is_systemd() {
+            self.stop_unit()?;
+        }
         let created = self.created_dirs();
         let mut first_err = None;
         for h in self.hierarchies() {
@@ -434,7 +452,7 @@ impl Manager {
     /// On a pure v2 host, an `O_DIRECTORY` descriptor of the container cgroup for
     /// `clone3(CLONE_INTO_CGROUP)`; `None` on other layouts or if it cannot be opened.
     pub fn clone_into_fd(&self) -> Option<OwnedFd> {
-        if self.layout() != Layout::V2 {
+        if self.layout() != Layout::V2 || self.is_systemd() {
             return None;
         }
         let dir = self.unified_dir()?;

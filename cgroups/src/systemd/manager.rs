@@ -132,6 +132,22 @@ impl Systemd {
         }
     }
 
+    /// Forgets `unit` if it is loaded in the failed state (a unit not loaded is fine).
+    pub fn reset_failed(&mut self, unit: &str) -> Result<(), UnitError> {
+        match self.manager(
+            unit,
+            "reset-failed",
+            "ResetFailedUnit",
+            vec![Value::Str(unit.into())],
+        ) {
+            Err(UnitError::Bus {
+                source: DbusError::Remote { ref name, .. },
+                ..
+            }) if name == "org.freedesktop.systemd1.NoSuchUnit" => Ok(()),
+            other => other.map(drop),
+        }
+    }
+
     /// Sets `properties` on the running `unit` (not persisted across a reboot).
     pub fn set_properties(&mut self, unit: &str, properties: Vec<Value>) -> Result<(), UnitError> {
         let body = vec![

@@ -1,8 +1,11 @@
-//! The systemd cgroup driver's plumbing: a D-Bus client for systemd's manager
-//! and the unit properties `linux.resources` maps to.
+//! The systemd cgroup driver: a D-Bus client for systemd's manager, the unit
+//! properties `linux.resources` maps to, the `org.systemd.property.*`
+//! annotations, and the [`Manager`](crate::Manager) operations that use them.
 
+pub mod annotations;
 pub mod dbus;
+mod driver;
 pub mod manager;
-// Used by the systemd driver that is being written (#12).
-#[allow(dead_code)]
 pub(crate) mod properties;
+
+pub use annotations::SystemdProperties;

@@ -61,7 +61,7 @@ pub(crate) fn resource_properties(r: &Resources) -> Vec<Value> {
         }
     }
     if let Some(rules) = &r.devices {
-        p.extend(device_properties(rules));
+        p.extend(device_properties(rules, &proc_devices_name));
     }
     p
 }
@@ -133,41 +133,55 @@ pub(crate) fn id_list_mask(list: &str) -> Vec<u8> {
 }
 
 /// DevicePolicy/DeviceAllow for the device rules: `strict` with the allowed devices when
-/// the rules start by denying everything (the OCI default), `auto` when everything is allowed.
-pub(crate) fn device_properties(rules: &[DeviceRule]) -> Vec<Value> {
+/// the rules start by denying everything (the OCI default), `auto` (no filter of systemd's)
+/// when everything is allowed. systemd's program and kiln's eBPF program (attached next to
+/// it) must both allow an access; so when an allowed rule has no systemd spelling (a major
+/// with any minor whose name `/proc/devices` does not give), systemd gets `auto` too and
+/// kiln's program alone decides, rather than systemd denying what the rules allow.
+/// `DeviceAllow` starts with an empty list, which resets the unit's (for `update`).
+pub(crate) fn device_properties(
+    rules: &[DeviceRule],
+    names: &dyn Fn(DeviceType, u32) -> Option<String>,
+) -> Vec<Value> {
     let mut allow: Vec<Value> = Vec::new();
     let mut policy = "strict";
     for rule in rules {
         if rule.is_everything() {
-            if rule.allow {
-                policy = "auto";
-                allow.clear();
-            } else {
-                policy = "strict";
-                allow.clear();
-            }
+            policy = if rule.allow { "auto" } else { "strict" };
+            allow.clear();
             continue;
         }
         if !rule.allow {
             continue; // a deny after the default deny: the eBPF program kiln writes keeps it
         }
-        if let Some(spec) = device_spec(rule) {
-            allow.push(Value::Struct(vec![
+        match device_spec(rule, names) {
+            Some(spec) => allow.push(Value::Struct(vec![
                 Value::Str(spec),
                 Value::Str(access(rule.access)),
-            ]));
+            ])),
+            None => {
+                policy = "auto";
+                allow.clear();
+                break;
+            }
         }
+    }
+    if policy == "auto" {
+        allow.clear();
     }
     vec![
         prop("DevicePolicy", Value::Str(policy.into())),
+        prop("DeviceAllow", Value::Array("(ss)".into(), Vec::new())),
         prop("DeviceAllow", Value::Array("(ss)".into(), allow)),
     ]
 }
 
-/// systemd's name for the devices a rule matches: `/dev/char/M:m`, or `char-*` for every
-/// character device (a wildcard minor of one major needs /proc/devices' name: left to the
-/// eBPF program).
-fn device_spec(rule: &DeviceRule) -> Option<String> {
+/// systemd's name for the devices a rule matches: `/dev/char/M:m`, `char-*` for every
+/// character device, `char-<name>` for every minor of a major that `/proc/devices` names.
+fn device_spec(
+    rule: &DeviceRule,
+    names: &dyn Fn(DeviceType, u32) -> Option<String>,
+) -> Option<String> {
     let kind = match rule.kind {
         DeviceType::Char => "char",
         DeviceType::Block => "block",
@@ -176,8 +190,30 @@ fn device_spec(rule: &DeviceRule) -> Option<String> {
     match (rule.major, rule.minor) {
         (Some(major), Some(minor)) => Some(format!("/dev/{kind}/{major}:{minor}")),
         (None, _) => Some(format!("{kind}-*")),
-        (Some(_), None) => None,
+        (Some(major), None) => names(rule.kind, major).map(|n| format!("{kind}-{n}")),
     }
+}
+
+/// The driver name of `major` in `/proc/devices` (e.g. 136 → `pts`); `None` if it has none,
+/// or one systemd could not take as a unit-safe name.
+pub(crate) fn proc_devices_name(kind: DeviceType, major: u32) -> Option<String> {
+    let text = std::fs::read_to_string("/proc/devices").ok()?;
+    let section = match kind {
+        DeviceType::Char => "Character devices:",
+        DeviceType::Block => "Block devices:",
+        DeviceType::All => return None,
+    };
+    text.split("\n\n")
+        .find(|part| part.trim_start().starts_with(section))?
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.trim().split_once(' '))
+        .find(|(m, _)| m.parse::<u32>().ok() == Some(major))
+        .map(|(_, name)| name.trim().to_string())
+        .filter(|n| {
+            n.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
 }
 
 fn access(bits: u8) -> String {

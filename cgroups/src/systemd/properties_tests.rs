@@ -5,8 +5,11 @@ use crate::resources::validate;
 
 fn props(v: serde_json::Value) -> Vec<(String, Value)> {
     let r = validate(&serde_json::from_value(v).unwrap()).unwrap();
-    resource_properties(&r)
-        .into_iter()
+    named(resource_properties(&r))
+}
+
+fn named(p: Vec<Value>) -> Vec<(String, Value)> {
+    p.into_iter()
         .map(|p| match p {
             Value::Struct(mut f) => {
                 let Value::Variant(v) = f.remove(1) else {
@@ -85,23 +88,64 @@ fn unlimited_is_infinity_and_the_quota_rounds_up_to_10ms() {
 
 #[test]
 fn devices_become_a_strict_policy_with_the_allowed_ones() {
-    let p = props(json!({"devices": [
+    let r = |v: serde_json::Value| {
+        validate(&serde_json::from_value(json!({"devices": v})).unwrap())
+            .unwrap()
+            .devices
+            .unwrap()
+    };
+    let names = |kind: DeviceType, major: u32| {
+        (kind == DeviceType::Char && major == 136).then(|| "pts".to_string())
+    };
+    let rules = r(json!([
         {"allow": false, "access": "rwm"},
         {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rw"},
         {"allow": true, "type": "c", "major": 136, "access": "rwm"},
         {"allow": true, "type": "b", "access": "m"}
-    ]}));
-    assert_eq!(get(&p, "DevicePolicy"), Some(&Value::Str("strict".into())));
+    ]));
+    let p = device_properties(&rules, &names);
     let pair = |a: &str, b: &str| Value::Struct(vec![Value::Str(a.into()), Value::Str(b.into())]);
     assert_eq!(
-        get(&p, "DeviceAllow"),
-        Some(&Value::Array(
-            "(ss)".into(),
-            vec![pair("/dev/char/1:3", "rw"), pair("block-*", "m")]
-        ))
+        p,
+        vec![
+            prop("DevicePolicy", Value::Str("strict".into())),
+            prop("DeviceAllow", Value::Array("(ss)".into(), vec![])),
+            prop(
+                "DeviceAllow",
+                Value::Array(
+                    "(ss)".into(),
+                    vec![
+                        pair("/dev/char/1:3", "rw"),
+                        pair("char-pts", "rwm"),
+                        pair("block-*", "m")
+                    ]
+                )
+            ),
+        ]
     );
+    // A major without a name: systemd cannot say it, so it filters nothing (kiln's program does).
+    let rules = r(json!([
+        {"allow": false, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rw"},
+        {"allow": true, "type": "c", "major": 240, "access": "rwm"}
+    ]));
+    let p = named(device_properties(&rules, &names));
+    assert_eq!(get(&p, "DevicePolicy"), Some(&Value::Str("auto".into())));
     let p = props(json!({"devices": [{"allow": true, "access": "rwm"}]}));
     assert_eq!(get(&p, "DevicePolicy"), Some(&Value::Str("auto".into())));
+}
+
+#[test]
+fn proc_devices_names_majors() {
+    assert_eq!(
+        proc_devices_name(DeviceType::Char, 1).as_deref(),
+        Some("mem")
+    );
+    assert_eq!(
+        proc_devices_name(DeviceType::Char, 136).as_deref(),
+        Some("pts")
+    );
+    assert_eq!(proc_devices_name(DeviceType::Char, 4095), None);
 }
 
 #[test]

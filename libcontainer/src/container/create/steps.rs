@@ -74,11 +74,12 @@ impl ContainerBuilder {
             .as_ref()
             .map(|s| compile_seccomp(s, root))
             .transpose()?;
+        let unit = self.unit_properties(spec)?;
         let cgroup = self.plan_cgroup(linux, dir)?;
         undo.cgroup = Some(cgroup.clone());
         let exec_fifo = make_exec_fifo(dir)?;
         let bind_sources = bind_sources_for(&ns, spec, bundle);
-        let mut join = CgroupJoin::plan(&cgroup, ns.new_user);
+        let mut join = CgroupJoin::plan(&cgroup, ns.new_user, unit);
         join.prepare_clone(&cgroup)?;
         let mut plan = InitPlan {
             id: &self.id,
@@ -120,6 +121,22 @@ impl ContainerBuilder {
         Ok((tmp.record, master))
     }
 
+    /// systemd driver: the unit properties of the `org.systemd.property.*` annotations
+    /// (checked before anything is made). `None` for the cgroupfs driver.
+    fn unit_properties(
+        &self,
+        spec: &oci_spec::runtime::Spec,
+    ) -> Result<Option<kiln_cgroups::SystemdProperties>> {
+        if !self.systemd_cgroup {
+            return Ok(None);
+        }
+        let none = std::collections::HashMap::new();
+        let annotations = spec.annotations().as_ref().unwrap_or(&none);
+        Ok(Some(kiln_cgroups::SystemdProperties::from_annotations(
+            annotations,
+        )?))
+    }
+
     /// The container's cgroup, named in the recovery record before it exists (`delete -f`
     /// of a create killed from then on finds it, see `incomplete`). The init joins it
     /// before doing anything (see CgroupJoin).
@@ -130,6 +147,9 @@ impl ContainerBuilder {
             self.systemd_cgroup,
         )?;
         let cgroup = kiln_cgroups::Manager::new(cg_path)?;
+        if self.systemd_cgroup && !nix::unistd::geteuid().is_root() {
+            return Err(kiln_cgroups::CgroupError::SystemdRootless.into());
+        }
         let given_path = linux.cgroups_path().is_some();
         let no_cgroup = self.rootless && !given_path;
         let cgroup = if no_cgroup {
@@ -186,16 +206,22 @@ impl ContainerBuilder {
                 .map_err(|e| Error::io("dup pidfd", "", e))?,
         );
         // The init unshares its other namespaces meanwhile (see NamespacePlan).
-        cgroup.create()?;
-        hit("create", "cgroup");
-        cgroup.apply(&effective_resources(linux, self.rootless))?;
-        hit("create", "resources");
+        let resources = effective_resources(linux, self.rootless);
+        if join.unit.is_none() {
+            cgroup.create()?;
+            hit("create", "cgroup");
+            cgroup.apply(&resources)?;
+            hit("create", "resources");
+        }
         let pid = handshake(plan, &chan, child_pid, child_fd, undo)?;
         hit("create", "id-maps");
         let pid_start = procfs::start_time_and_state(pid)
             .map(|(s, _)| s)
             .ok_or_else(|| Error::InitDied(format!("container process {pid} vanished")))?;
-        if join.by_parent {
+        if let Some(extra) = &join.unit {
+            cgroup.start_unit(pid, &resources, extra)?;
+            hit("create", "unit");
+        } else if join.by_parent {
             cgroup.add_process(pid)?;
         }
         write_oom_score_adj(plan.process, pid)?;
