@@ -65,6 +65,14 @@ nothing_left() {
   [[ ${#why[@]} == 0 ]] || { echo "${why[*]}"; return 1; }
 }
 
+# The check itself: it sees a running container (else the checks below could not fail).
+config_with "system.slice:kiln-f:live"
+if "$K" --root "$ROOT" --systemd-cgroup run -d --bundle "$B" live </dev/null >/dev/null 2>"$T/err"; then
+  if nothing_left live kiln-f-live.scope >/dev/null; then bad "nothing_left sees a running container"
+  else ok "nothing_left sees a running container (unit, cgroup, process, state)"; fi
+  "$K" --root "$ROOT" delete -f live
+else bad "run -d of a container to check the check" "$(cat "$T/err")"; fi
+
 STEPS=(recovery-record cloned id-maps unit go mounts-done hooks-done ready state-saved handover handed-over)
 n=0
 # (the loop's stderr is bash's "Killed" report of each killed create)
