@@ -67,9 +67,9 @@ impl Manager {
     /// systemd driver: stops the unit (a unit already gone is fine) and forgets a failed one.
     pub(crate) fn stop_unit(&self) -> Result<(), CgroupError> {
         let (unit, _) = self.unit_and_slice()?;
-        self.with_bus(|bus| {
-            bus.stop(&unit)?;
-            bus.reset_failed(&unit)
+        self.with_bus(|bus| match bus.stop(&unit)? {
+            true => bus.reset_failed(&unit),
+            false => Ok(()),
         })
     }
 

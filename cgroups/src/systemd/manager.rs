@@ -58,14 +58,16 @@ impl Systemd {
     pub fn new(mut conn: Connection) -> Result<Self, DbusError> {
         let rule = "type='signal',sender='org.freedesktop.systemd1',\
                     interface='org.freedesktop.systemd1.Manager',member='JobRemoved'";
-        conn.call(Message::call(
+        // Not waited for: their replies are checked during the first real call (which the
+        // bus answers after them), so subscribing costs no round trip of its own.
+        conn.call_later(Message::call(
             "org.freedesktop.DBus",
             "/org/freedesktop/DBus",
             "org.freedesktop.DBus",
             "AddMatch",
             vec![Value::Str(rule.into())],
         ))?;
-        conn.call(Message::call(DEST, PATH, MANAGER, "Subscribe", vec![]))?;
+        conn.call_later(Message::call(DEST, PATH, MANAGER, "Subscribe", vec![]))?;
         Ok(Systemd { conn })
     }
 
@@ -119,15 +121,16 @@ impl Systemd {
         self.wait_job(unit, "start", &job)
     }
 
-    /// Stops `unit` and waits for its job (a unit that is already gone is fine).
-    pub fn stop(&mut self, unit: &str) -> Result<(), UnitError> {
+    /// Stops `unit` and waits for its job; `false` when it was not loaded (gone already:
+    /// fine). A unit left failed by the stop can then be [reset](Systemd::reset_failed).
+    pub fn stop(&mut self, unit: &str) -> Result<bool, UnitError> {
         let body = vec![Value::Str(unit.into()), Value::Str("replace".into())];
         match self.manager(unit, "stop", "StopUnit", body) {
-            Ok(job) => self.wait_job(unit, "stop", &job),
+            Ok(job) => self.wait_job(unit, "stop", &job).map(|()| true),
             Err(UnitError::Bus {
                 source: DbusError::Remote { ref name, .. },
                 ..
-            }) if name == "org.freedesktop.systemd1.NoSuchUnit" => Ok(()),
+            }) if name == "org.freedesktop.systemd1.NoSuchUnit" => Ok(false),
             Err(e) => Err(e),
         }
     }
