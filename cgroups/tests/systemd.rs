@@ -45,7 +45,10 @@ fn a_transient_scope_with_limits_comes_and_goes() {
     sd.stop(&unit).unwrap();
     assert!(!std::path::Path::new(&dir).exists(), "{dir} left");
     // Stopping it again is fine; a bad name is an error naming the unit.
-    assert!(!sd.stop(&unit).unwrap(), "a unit already gone is reported as not loaded");
+    assert!(
+        !sd.stop(&unit).unwrap(),
+        "a unit already gone is reported as not loaded"
+    );
     let err = sd.start_transient("not a unit name", vec![]).unwrap_err();
     assert!(err.to_string().contains("not a unit name"), "{err}");
 }
