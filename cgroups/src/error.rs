@@ -27,13 +27,6 @@ pub enum CgroupError {
     )]
     SystemdNotRunning,
 
-    /// The systemd driver was asked for by an unprivileged user.
-    #[error(
-        "the systemd cgroup driver needs root: rootless containers under systemd's user \
-         instance are not supported yet; use the cgroupfs driver (no --systemd-cgroup)"
-    )]
-    SystemdRootless,
-
     /// systemd's manager could not be reached on the bus.
     #[error("the systemd cgroup driver cannot reach systemd over D-Bus: {0}")]
     SystemdBus(#[source] crate::systemd::dbus::DbusError),

@@ -24,12 +24,18 @@ impl Manager {
     /// the job. Then, as runc, creates what systemd did not (the v1 hierarchies of a hybrid
     /// host) with `pid` in it, and writes the resources systemd has no property for (unified
     /// keys, swappiness, the eBPF device program, …) to the scope's files.
+    ///
+    /// As root this is systemd's system instance (system bus). For an unprivileged caller it
+    /// is the user's own instance (session bus); its slices live below the user's
+    /// `user@<uid>.service`, so the returned manager is the one placed where systemd put the
+    /// scope ([`Manager::relative`], to be recorded and given to [`Manager::placed_at`] when
+    /// the container is loaded again).
     pub fn start_unit(
         &self,
         pid: i32,
         resources: &LinuxResources,
         extra: &SystemdProperties,
-    ) -> Result<(), CgroupError> {
+    ) -> Result<Manager, CgroupError> {
         let res = resources::validate(resources)?;
         let (unit, slice) = self.unit_and_slice()?;
         let pid = u32::try_from(pid).map_err(|_| CgroupError::Signal {
@@ -46,12 +52,29 @@ impl Manager {
         ];
         props.extend(resource_properties(&res));
         props.extend(extra.0.iter().cloned());
-        self.with_bus(|bus| bus.start_transient(&unit, props))?;
+        let manager = self.with_bus(|bus| {
+            bus.start_transient(&unit, props)?;
+            match bus.is_user {
+                // The user instance's slices are below its own cgroup: ask where.
+                true => bus.control_group(&unit).map(Some),
+                false => Ok(None),
+            }
+        })?;
+        let manager = match manager {
+            Some(cg) => self.clone().placed_at(cg.trim_start_matches('/').into()),
+            None => self.clone(),
+        };
+        manager.finish_start(pid, &res)?;
+        Ok(manager)
+    }
+
+    /// After the unit started: what systemd did not make, and the files it cannot set.
+    fn finish_start(&self, pid: u32, res: &resources::Resources) -> Result<(), CgroupError> {
         self.create()?;
         if self.layout() != Layout::V2 {
             self.add_process(pid as i32)?;
         }
-        self.apply_files(&res)
+        self.apply_files(res)
     }
 
     /// systemd driver: sets the resources as properties of the running unit (`update`).
@@ -98,12 +121,16 @@ impl Manager {
     }
 }
 
-/// A connection to systemd's manager on the system bus. Only root's containers can have
-/// system units; the user instance (rootless) is not driven yet.
+/// A connection to systemd's manager: the system instance for root, the user's own instance
+/// (on the session bus) for anyone else.
 fn connect() -> Result<Systemd, CgroupError> {
-    if !nix::unistd::geteuid().is_root() {
-        return Err(CgroupError::SystemdRootless);
+    let user = !nix::unistd::geteuid().is_root();
+    let conn = match user {
+        true => Connection::session(),
+        false => Connection::system(),
     }
-    let conn = Connection::system().map_err(CgroupError::SystemdBus)?;
-    Systemd::new(conn).map_err(CgroupError::SystemdBus)
+    .map_err(CgroupError::SystemdBus)?;
+    let mut sd = Systemd::new(conn).map_err(CgroupError::SystemdBus)?;
+    sd.is_user = user;
+    Ok(sd)
 }

@@ -51,6 +51,8 @@ pub enum UnitError {
 #[derive(Debug)]
 pub struct Systemd {
     conn: Connection,
+    /// Whether this is a user's instance (session bus) rather than the system's.
+    pub is_user: bool,
 }
 
 impl Systemd {
@@ -68,7 +70,10 @@ impl Systemd {
             vec![Value::Str(rule.into())],
         ))?;
         conn.call_later(Message::call(DEST, PATH, MANAGER, "Subscribe", vec![]))?;
-        Ok(Systemd { conn })
+        Ok(Systemd {
+            conn,
+            is_user: false,
+        })
     }
 
     fn manager(
@@ -148,6 +153,48 @@ impl Systemd {
                 ..
             }) if name == "org.freedesktop.systemd1.NoSuchUnit" => Ok(()),
             other => other.map(drop),
+        }
+    }
+
+    /// The cgroup of the scope `unit` (its `ControlGroup` property, e.g.
+    /// `/user.slice/user-1000.slice/user@1000.service/user.slice/x.scope`).
+    pub fn control_group(&mut self, unit: &str) -> Result<String, UnitError> {
+        let reply = self.manager(unit, "get unit", "GetUnit", vec![Value::Str(unit.into())])?;
+        let path = reply
+            .body
+            .first()
+            .and_then(Value::as_str)
+            .unwrap_or("/")
+            .to_string();
+        let get = Message::call(
+            DEST,
+            &path,
+            "org.freedesktop.DBus.Properties",
+            "Get",
+            vec![
+                Value::Str("org.freedesktop.systemd1.Scope".into()),
+                Value::Str("ControlGroup".into()),
+            ],
+        );
+        let reply = self.conn.call(get).map_err(|source| UnitError::Bus {
+            unit: unit.into(),
+            op: "get ControlGroup",
+            source,
+        })?;
+        match reply.body.first() {
+            Some(Value::Variant(v)) => match v.as_str() {
+                Some(cg) if cg.starts_with('/') => Ok(cg.to_string()),
+                _ => Err(UnitError::Job {
+                    unit: unit.into(),
+                    op: "get ControlGroup",
+                    result: format!("unexpected value {v:?}"),
+                }),
+            },
+            other => Err(UnitError::Job {
+                unit: unit.into(),
+                op: "get ControlGroup",
+                result: format!("unexpected reply {other:?}"),
+            }),
         }
     }
 

@@ -67,6 +67,22 @@ impl Connection {
         Self::open(&address)
     }
 
+    /// Connects to the user's session bus: `DBUS_SESSION_BUS_ADDRESS`, else
+    /// `$XDG_RUNTIME_DIR/bus`, else `/run/user/<uid>/bus` (where systemd's user instance has it).
+    pub fn session() -> Result<Self, DbusError> {
+        let address = match std::env::var("DBUS_SESSION_BUS_ADDRESS") {
+            Ok(a) if !a.is_empty() => a,
+            _ => {
+                let dir = std::env::var("XDG_RUNTIME_DIR")
+                    .ok()
+                    .filter(|d| !d.is_empty())
+                    .unwrap_or_else(|| format!("/run/user/{}", nix::unistd::geteuid()));
+                format!("unix:path={dir}/bus")
+            }
+        };
+        Self::open(&address)
+    }
+
     /// Connects to the bus at `address`, authenticates and says `Hello`. The authentication,
     /// `BEGIN` and `Hello` go out in one write (as sd-bus does): one round trip, not four.
     /// A bus that rejects the socket's credentials without an identity is tried again on a

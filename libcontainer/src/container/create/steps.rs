@@ -99,7 +99,7 @@ impl ContainerBuilder {
             bind_sources: bind_sources.len(),
             stdio: &self.stdio,
         };
-        let init = self.start_init(&mut plan, &join, &cgroup, linux, undo)?;
+        let (init, cgroup) = self.start_init(&mut plan, &join, cgroup, linux, undo)?;
         let tmp = self.record(dir, bundle, linux, &cgroup, &init);
         self.run_to_ready(&tmp, &init, &bind_sources)?;
         tmp.record.save(dir)?;
@@ -147,11 +147,9 @@ impl ContainerBuilder {
             self.systemd_cgroup,
         )?;
         let cgroup = kiln_cgroups::Manager::new(cg_path)?;
-        if self.systemd_cgroup && !nix::unistd::geteuid().is_root() {
-            return Err(kiln_cgroups::CgroupError::SystemdRootless.into());
-        }
         let given_path = linux.cgroups_path().is_some();
-        let no_cgroup = self.rootless && !given_path;
+        // (the systemd driver always has a scope: the user's own instance's when rootless)
+        let no_cgroup = self.rootless && !given_path && !self.systemd_cgroup;
         let cgroup = if no_cgroup {
             warn_if_unkillable(linux);
             rootless_without_cgroup(&cgroup, linux)?
@@ -170,7 +168,7 @@ impl ContainerBuilder {
         }
         .save(dir)?;
         hit("create", "recovery-record");
-        if self.rootless && given_path {
+        if self.rootless && given_path && !self.systemd_cgroup {
             rootless_cgroup(&cgroup)
         } else {
             Ok(cgroup)
@@ -182,10 +180,10 @@ impl ContainerBuilder {
         &self,
         plan: &mut InitPlan,
         join: &CgroupJoin,
-        cgroup: &kiln_cgroups::Manager,
+        cgroup: kiln_cgroups::Manager,
         linux: &Linux,
         undo: &mut Undo,
-    ) -> Result<Running> {
+    ) -> Result<(Running, kiln_cgroups::Manager)> {
         let (chan, child_chan) = Channel::pair()?;
         let into_cgroup = join.clone_into.as_ref().map(|f| f.as_raw_fd());
         log::debug!("clone3 of the container init (runc: \"nsexec container setup\")");
@@ -218,20 +216,32 @@ impl ContainerBuilder {
         let pid_start = procfs::start_time_and_state(pid)
             .map(|(s, _)| s)
             .ok_or_else(|| Error::InitDied(format!("container process {pid} vanished")))?;
-        if let Some(extra) = &join.unit {
-            cgroup.start_unit(pid, &resources, extra)?;
-            hit("create", "unit");
-        } else if join.by_parent {
-            cgroup.add_process(pid)?;
-        }
+        let cgroup = match &join.unit {
+            Some(extra) => {
+                // Placed where systemd put the scope (the user instance's is elsewhere).
+                let placed = cgroup.start_unit(pid, &resources, extra)?;
+                undo.cgroup = Some(placed.clone());
+                hit("create", "unit");
+                placed
+            }
+            None => {
+                if join.by_parent {
+                    cgroup.add_process(pid)?;
+                }
+                cgroup
+            }
+        };
         write_oom_score_adj(plan.process, pid)?;
         chan.send(&ToInit::Go)?;
         hit("create", "go");
-        Ok(Running {
-            chan,
-            pid,
-            pid_start,
-        })
+        Ok((
+            Running {
+                chan,
+                pid,
+                pid_start,
+            },
+            cgroup,
+        ))
     }
 
     /// The container as it will be recorded.
@@ -258,6 +268,8 @@ impl ContainerBuilder {
             systemd_cgroup: self.systemd_cgroup,
             cgroup_created: cgroup.created_dirs(),
             cgroup_withheld: cgroup.withheld(),
+            cgroup_placed: (cgroup.relative() != cgroup.cgroup_path().relative())
+                .then(|| cgroup.relative().to_path_buf()),
             spec: bundle.spec.clone(),
         };
         Container {
