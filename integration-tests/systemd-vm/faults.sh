@@ -73,7 +73,7 @@ if "$K" --root "$ROOT" --systemd-cgroup run -d --bundle "$B" live </dev/null >/d
   "$K" --root "$ROOT" delete -f live
 else bad "run -d of a container to check the check" "$(cat "$T/err")"; fi
 
-STEPS=(recovery-record cloned id-maps unit go mounts-done hooks-done ready state-saved handover handed-over)
+STEPS=(recovery-record cloned id-maps unit go mounts-done hooks-done ready unit-recorded state-saved handover handed-over)
 n=0
 # (the loop's stderr is bash's "Killed" report of each killed create)
 for step in "${STEPS[@]}"; do

@@ -64,7 +64,13 @@ impl Manager {
             Some(cg) => self.clone().placed_at(cg.trim_start_matches('/').into()),
             None => self.clone(),
         };
-        manager.finish_start(pid, &res)?;
+        if let Err(e) = manager.finish_start(pid, &res) {
+            // The unit is ours: it goes with the failed create.
+            if let Err(stop) = manager.stop_unit() {
+                log::warn!("stopping {unit} after a failed start: {stop}");
+            }
+            return Err(e);
+        }
         Ok(manager)
     }
 

@@ -76,7 +76,11 @@ impl ContainerBuilder {
             .transpose()?;
         let unit = self.unit_properties(spec)?;
         let cgroup = self.plan_cgroup(linux, dir)?;
-        undo.cgroup = Some(cgroup.clone());
+        // (a systemd unit is the container's only once it started it: one of that name may be
+        // another's, see start_init)
+        if !self.systemd_cgroup {
+            undo.cgroup = Some(cgroup.clone());
+        }
         let exec_fifo = make_exec_fifo(dir)?;
         let bind_sources = bind_sources_for(&ns, spec, bundle);
         let mut join = CgroupJoin::plan(&cgroup, ns.new_user, unit);
@@ -100,6 +104,11 @@ impl ContainerBuilder {
             stdio: &self.stdio,
         };
         let (init, cgroup) = self.start_init(&mut plan, &join, cgroup, linux, undo)?;
+        if self.systemd_cgroup {
+            // Now `delete -f` may stop the unit and kill what is in it: it is this container's.
+            self.recovery(linux, false, true).save(dir)?;
+            hit("create", "unit-recorded");
+        }
         let tmp = self.record(dir, bundle, linux, &cgroup, &init);
         self.run_to_ready(&tmp, &init, &bind_sources)?;
         tmp.record.save(dir)?;
@@ -137,6 +146,24 @@ impl ContainerBuilder {
         )?))
     }
 
+    /// The recovery record (see `incomplete`).
+    fn recovery(
+        &self,
+        linux: &Linux,
+        no_cgroup: bool,
+        unit_started: bool,
+    ) -> super::super::incomplete::Recovery {
+        super::super::incomplete::Recovery {
+            cgroups_path: linux
+                .cgroups_path()
+                .as_ref()
+                .map(|p| p.to_string_lossy().into_owned()),
+            systemd_cgroup: self.systemd_cgroup,
+            no_cgroup,
+            unit_started,
+        }
+    }
+
     /// The container's cgroup, named in the recovery record before it exists (`delete -f`
     /// of a create killed from then on finds it, see `incomplete`). The init joins it
     /// before doing anything (see CgroupJoin).
@@ -158,15 +185,7 @@ impl ContainerBuilder {
         };
         // Before anything is made: a cgroup kiln did not create is never removed.
         cgroup.ensure_not_frozen()?;
-        super::super::incomplete::Recovery {
-            cgroups_path: linux
-                .cgroups_path()
-                .as_ref()
-                .map(|p| p.to_string_lossy().into_owned()),
-            systemd_cgroup: self.systemd_cgroup,
-            no_cgroup,
-        }
-        .save(dir)?;
+        self.recovery(linux, no_cgroup, false).save(dir)?;
         hit("create", "recovery-record");
         if self.rootless && given_path && !self.systemd_cgroup {
             rootless_cgroup(&cgroup)
