@@ -88,6 +88,22 @@ for step in "${STEPS[@]}"; do
   else bad "create killed at create:$step, then delete -f: nothing left" "$why; delete said: $(cat "$T/del")"; fi
 done 2>/dev/null
 
+# A create given a running container's cgroupsPath, killed before its unit would start: its
+# delete -f must not stop the other's unit nor kill its processes.
+config_with "system.slice:kiln-f:shared"
+if "$K" --root "$ROOT" --systemd-cgroup run -d --bundle "$B" owner </dev/null >/dev/null 2>"$T/err"; then
+  for step in cloned id-maps; do
+    KILN_FAILPOINT=create:$step "$K" --root "$ROOT" --systemd-cgroup create --bundle "$B" "intruder-$step" \
+      </dev/null >/dev/null 2>&1
+    "$K" --root "$ROOT" delete -f "intruder-$step" >"$T/del" 2>&1
+    if systemctl is-active -q kiln-f-shared.scope && "$K" --root "$ROOT" state owner | grep -q '"running"'; then
+      ok "delete -f of a killed create (create:$step) with a running container's cgroupsPath leaves that container alone"
+    else bad "delete -f of a killed create (create:$step) with a running container's cgroupsPath leaves that container alone" \
+      "$(systemctl show -p ActiveState kiln-f-shared.scope) $(cat "$T/del")"; fi
+  done 2>/dev/null
+  "$K" --root "$ROOT" delete -f owner
+else bad "run -d owner" "$(cat "$T/err")"; fi
+
 # The bus is not reachable: a clear error naming the socket, nothing left.
 config_with "system.slice:kiln-f:nobus"
 if DBUS_SYSTEM_BUS_ADDRESS=unix:path=/nonexistent/bus "$K" --root "$ROOT" --systemd-cgroup run -d \
