@@ -35,6 +35,15 @@ pub enum UnitError {
         /// systemd's result: failed, timeout, dependency, canceled…
         result: String,
     },
+    /// A unit of that name is loaded and not failed: another container's (or anyone's).
+    #[error(
+        "systemd unit {unit} already exists and is active (is another container using this \
+         cgroupsPath?)"
+    )]
+    InUse {
+        /// The unit.
+        unit: String,
+    },
     /// The job did not end in time.
     #[error("systemd unit {unit}: {op} job did not finish within {waited:?}")]
     Timeout {
@@ -119,7 +128,15 @@ impl Systemd {
                     "ResetFailedUnit",
                     vec![Value::Str(unit.into())],
                 )?;
-                self.manager(unit, "start", "StartTransientUnit", body(properties))?
+                match self.manager(unit, "start", "StartTransientUnit", body(properties)) {
+                    Err(UnitError::Bus {
+                        source: DbusError::Remote { ref name, .. },
+                        ..
+                    }) if name == "org.freedesktop.systemd1.UnitExists" => {
+                        return Err(UnitError::InUse { unit: unit.into() })
+                    }
+                    other => other?,
+                }
             }
             other => other?,
         };
