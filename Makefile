@@ -79,4 +79,4 @@ test-v2:
 # with kiln copied in. The image is built on first use (mmdebstrap, as root) and cached.
 # Not part of `test` (yet).
 test-systemd: build
-	./integration-tests/systemd-vm/test-systemd.sh target/x86_64-unknown-linux-gnu/debug/kiln
+	./integration-tests/systemd-vm/test-systemd.sh $(if $(RUNTIME),--runtime $(RUNTIME)) $(or $(KILN),target/x86_64-unknown-linux-gnu/debug/kiln)

@@ -1,23 +1,72 @@
 #!/usr/bin/env bash
-# test-systemd.sh: `make test-systemd`. Boots the systemd VM (run.sh) and runs smoke.sh in it,
-# with the kiln binary given as $1 (optional) copied in. The output ends with the line
-# `N passed, N failed`, also when the VM itself failed (then counted as one failure).
+# test-systemd.sh: `make test-systemd`. Boots the systemd VM once (run.sh --engines) and runs
+# in it smoke.sh (systemd itself, Debian's runc), driver.sh (the runtime under test with
+# --systemd-cgroup) and engines.sh (podman and containerd driving it). The output ends with
+# one line `N passed, M failed` summing the three scripts' summaries; a script (or the VM)
+# that ends without its summary counts as one failure.
+#
+# usage: test-systemd.sh [--runtime runc|kiln|PATH] [--no-engines] [KILN]
+#   KILN        the kiln binary (copied into the VM; smoke.sh runs its --version)
+#   --runtime   the runtime under test: `kiln` (KILN; the default when KILN is given), `runc`
+#               (Debian's /usr/sbin/runc in the VM; the default otherwise), or a PATH (copied in)
+#   --no-engines  smoke.sh and driver.sh only, in the plain image (boots faster)
+# Environment passed on to the scripts: DEFAULT_PREFIX, DUP_CGROUP (driver.sh), DRIVER_TESTS,
+# ENGINE_TESTS, HANG.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-args=(--copy "$here/smoke.sh")
-envs=()
-if [[ -n ${1:-} ]]; then
-  kiln=$(realpath "$1")
-  [[ -x $kiln ]] || { echo "test-systemd: $1 is not an executable"; echo "0 passed, 1 failed"; exit 1; }
-  args+=(--copy "$kiln"); envs+=(KILN_BIN="$kiln")
+runtime='' kiln='' engines=1
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --runtime) runtime=${2:-}; shift 2 ;;
+    --no-engines) engines=0; shift ;;
+    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+    -*) echo "test-systemd: unknown option $1"; echo "0 passed, 1 failed"; exit 1 ;;
+    *) kiln=$1; shift ;;
+  esac
+done
+fail() { echo "test-systemd: $*"; echo "0 passed, 1 failed"; exit 1; }
+
+args=(--copy "$here") envs=()
+if [[ -n $kiln ]]; then
+  [[ -x $kiln ]] || fail "$kiln is not an executable"
+  kiln=$(realpath "$kiln")
+  args+=(--copy "$kiln") envs+=(KILN_BIN="$kiln")
 fi
+case ${runtime:-$([[ -n $kiln ]] && echo kiln || echo runc)} in
+  runc) rt=/usr/sbin/runc ;;
+  kiln) [[ -n $kiln ]] || fail "--runtime kiln needs the kiln binary as argument"; rt=$kiln ;;
+  *)
+    [[ -x $runtime ]] || fail "--runtime $runtime: not runc, kiln or an executable"
+    rt=$(realpath "$runtime")
+    [[ $rt == "$kiln" ]] || args+=(--copy "$rt")
+    ;;
+esac
+envs+=(RUNTIME="$rt")
+for v in DEFAULT_PREFIX DUP_CGROUP DRIVER_TESTS ENGINE_TESTS HANG; do
+  [[ -n ${!v:-} ]] && envs+=("$v=${!v}")
+done
+scripts=(smoke driver)
+if ((engines)); then scripts+=(engines); args+=(--engines); fi
+
 out=$(mktemp /tmp/kiln-test-systemd.XXXXXX)
 trap 'rm -f "$out"' EXIT
-"$here/run.sh" "${args[@]}" -- env "${envs[@]}" bash "$here/smoke.sh" | tee "$out"
+echo "test-systemd: runtime under test $rt; ${scripts[*]} in one VM boot${kiln:+; kiln $kiln}"
+start=$SECONDS
+# (in the VM: each script in turn, a header before each; the exit status is the VM's)
+# shellcheck disable=SC2016 # (the bash -c script expands in the VM)
+"$here/run.sh" --timeout 540 "${args[@]}" -- env "${envs[@]}" bash -c \
+  'for s in "${@:2}"; do echo "=== $s.sh"; bash "$1/$s.sh"; done' _ "$here" "${scripts[@]}" |
+  tee "$out"
 rc=${PIPESTATUS[0]}
-if ! tail -n 1 "$out" | grep -qE '^[0-9]+ passed, [0-9]+ failed$'; then
-  echo "test-systemd: the VM run ended without a summary (run.sh exit $rc)"
-  echo "0 passed, 1 failed"
-  exit 1
+echo "test-systemd: the VM run took $((SECONDS - start)) s (run.sh exit $rc)"
+
+passed=0 failed=0 seen=0
+while read -r p _ f _; do
+  passed=$((passed + p)) failed=$((failed + f)) seen=$((seen + 1))
+done < <(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out")
+if ((seen < ${#scripts[@]})); then
+  echo "test-systemd: $((${#scripts[@]} - seen)) of ${#scripts[@]} scripts ended without a summary"
+  failed=$((failed + ${#scripts[@]} - seen))
 fi
-exit "$rc"
+echo "$passed passed, $failed failed"
+((failed == 0))
