@@ -75,8 +75,8 @@ test-v2:
 	./integration-tests/run-v2-vm.sh
 
 # systemd as PID 1 on a pure cgroup v2 hierarchy, in a VM (integration-tests/systemd-vm/, its
-# README): smoke checks of systemd, D-Bus, transient scopes and Debian's runc --systemd-cgroup,
-# with kiln copied in. The image is built on first use (mmdebstrap, as root) and cached.
-# Not part of `test` (yet).
+# README): the systemd cgroup driver end to end (driver.sh, rootless.sh, podman and containerd
+# in engines.sh, kill points in faults.sh, kiln-cgroups' systemd tests). `RUNTIME=runc` runs
+# the same scripts against Debian's runc. The image is built on first use and cached.
 test-systemd: build
-	./integration-tests/systemd-vm/test-systemd.sh $(if $(RUNTIME),--runtime $(RUNTIME)) $(or $(KILN),target/x86_64-unknown-linux-gnu/debug/kiln)
+	./integration-tests/systemd-vm/test-systemd.sh $(if $(RUNTIME),--runtime $(RUNTIME)) --cgroups-test "$$(./integration-tests/systemd-vm/run-cgroups-tests.sh --path)" $(or $(KILN),target/x86_64-unknown-linux-gnu/debug/kiln)

@@ -35,7 +35,7 @@ kernel=$(printf '%s\n' /boot/vmlinuz-* | sort -V | tail -n 1)
 kver=${kernel#/boot/vmlinuz-}
 [[ -d /lib/modules/$kver ]] || { echo "build-image: /lib/modules/$kver missing" >&2; exit 2; }
 
-packages=(systemd systemd-sysv dbus udev kmod runc busybox-static "${extra[@]}")
+packages=(systemd systemd-sysv dbus dbus-user-session udev kmod runc busybox-static "${extra[@]}")
 key=$( { cat "$0" "$here/vm-runner.sh" | sha256sum | cut -d" " -f1; echo "$kver"; echo "${packages[*]}"; } | sha256sum | cut -c1-16)
 dir=$cache/$key
 image=$dir/rootfs.img

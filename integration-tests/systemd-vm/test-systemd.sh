@@ -5,7 +5,11 @@
 # one line `N passed, M failed` summing the three scripts' summaries; a script (or the VM)
 # that ends without its summary counts as one failure.
 #
-# usage: test-systemd.sh [--runtime runc|kiln|PATH] [--no-engines] [KILN]
+# With kiln as the runtime under test, also faults.sh (create killed at each step; kiln's fail
+# points) and, given --cgroups-test, kiln-cgroups' own systemd tests (lib-tests.sh); with any
+# runtime, rootless.sh (an unprivileged user's systemd instance).
+#
+# usage: test-systemd.sh [--runtime runc|kiln|PATH] [--no-engines] [--cgroups-test BIN] [KILN]
 #   KILN        the kiln binary (copied into the VM; smoke.sh runs its --version)
 #   --runtime   the runtime under test: `kiln` (KILN; the default when KILN is given), `runc`
 #               (Debian's /usr/sbin/runc in the VM; the default otherwise), or a PATH (copied in)
@@ -14,12 +18,13 @@
 # ENGINE_TESTS, HANG.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-runtime='' kiln='' engines=1
+runtime='' kiln='' engines=1 cgroups_test=''
 while [[ $# -gt 0 ]]; do
   case $1 in
     --runtime) runtime=${2:-}; shift 2 ;;
     --no-engines) engines=0; shift ;;
-    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+    --cgroups-test) cgroups_test=${2:-}; shift 2 ;;
+    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
     -*) echo "test-systemd: unknown option $1"; echo "0 passed, 1 failed"; exit 1 ;;
     *) kiln=$1; shift ;;
   esac
@@ -42,11 +47,17 @@ case ${runtime:-$([[ -n $kiln ]] && echo kiln || echo runc)} in
     ;;
 esac
 envs+=(RUNTIME="$rt")
-for v in DEFAULT_PREFIX DUP_CGROUP DRIVER_TESTS ENGINE_TESTS HANG; do
+for v in DEFAULT_PREFIX DUP_CGROUP SWAP_AFTER_UPDATE DRIVER_TESTS ENGINE_TESTS HANG; do
   [[ -n ${!v:-} ]] && envs+=("$v=${!v}")
 done
-scripts=(smoke driver)
+scripts=(smoke driver rootless)
 if ((engines)); then scripts+=(engines); args+=(--engines); fi
+if [[ $rt == "$kiln" ]]; then scripts+=(faults); fi
+if [[ -n $cgroups_test ]]; then
+  [[ -x $cgroups_test ]] || fail "--cgroups-test $cgroups_test is not an executable"
+  cgroups_test=$(realpath "$cgroups_test")
+  args+=(--copy "$cgroups_test") envs+=(CGROUPS_TEST="$cgroups_test") scripts+=(lib-tests)
+fi
 
 out=$(mktemp /tmp/kiln-test-systemd.XXXXXX)
 trap 'rm -f "$out"' EXIT
