@@ -21,9 +21,9 @@ demo: release
 # Everything CI runs: the docs and packaging check, unit tests, a short run of
 # every fuzz target, end-to-end tests against the kiln binary on this host
 # (cgroup v1/hybrid), runc's own integration suite against kiln (compared with
-# integration-tests/runc-suite/expected.txt), and the cgroup v2 tests inside a
-# small VM.
-test: deps check-docs build test-unit test-fuzz test-integration test-runc-suite test-runc-suite-rootless test-v2
+# integration-tests/runc-suite/expected.txt), the cgroup v2 tests inside a
+# small VM, and the systemd cgroup driver's tests under systemd in a VM.
+test: deps check-docs build test-unit test-fuzz test-integration test-runc-suite test-runc-suite-rootless test-v2 test-systemd
 
 # The library crates' API docs build without warnings (broken intra-doc links...), and every
 # published crate packages and builds from its package alone, as `cargo publish` checks it.

@@ -27,6 +27,18 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 [[ $# -gt 0 ]] || { echo "run.sh: no command given" >&2; exit 125; }
+# qemu on first use, as ../shared/tools/v2vm installs it (this host's qemu-utils comes from
+# bookworm-backports, and qemu-system-x86 must match it)
+if ! command -v qemu-system-x86_64 >/dev/null && [[ $(id -u) == 0 ]]; then
+  echo "run.sh: installing qemu-system-x86 (bookworm-backports)" >&2
+  if ! grep -rqs bookworm-backports /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    echo "deb http://deb.debian.org/debian bookworm-backports main" \
+      >/etc/apt/sources.list.d/kiln-bookworm-backports.list
+  fi
+  apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    -t bookworm-backports qemu-system-x86 qemu-utils >/dev/null
+fi
 for t in qemu-system-x86_64 qemu-img mkfs.ext4; do
   command -v "$t" >/dev/null || { echo "run.sh: $t not found" >&2; exit 125; }
 done
