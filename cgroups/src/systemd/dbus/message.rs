@@ -122,7 +122,7 @@ impl Message {
         head.buf
     }
 
-    /// The whole length of the message whose first [`FIXED`] bytes are `fixed`.
+    /// The whole length of the message whose first `FIXED` (16) bytes are `fixed`.
     pub fn total_len(fixed: &[u8; FIXED]) -> Result<usize, DbusError> {
         if fixed[0] != b'l' {
             return Err(DbusError::Malformed("a big-endian message".into()));
