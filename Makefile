@@ -1,7 +1,7 @@
 # kiln: the two commands a newcomer needs are `make demo` and `make test`.
 CARGO ?= cargo
 
-.PHONY: deps build release demo test check-docs test-unit test-fuzz fuzz-campaign test-integration test-v2 test-runc-suite test-runc-suite-rootless
+.PHONY: deps build release demo test check-docs test-unit test-fuzz fuzz-campaign test-integration test-v2 test-runc-suite test-runc-suite-rootless test-systemd
 
 # The Debian packages building and testing need, installed when missing (as root, else through
 # sudo); the list is in scripts/install-deps.sh (`--list`), which .ci/run calls too.
@@ -21,9 +21,9 @@ demo: release
 # Everything CI runs: the docs and packaging check, unit tests, a short run of
 # every fuzz target, end-to-end tests against the kiln binary on this host
 # (cgroup v1/hybrid), runc's own integration suite against kiln (compared with
-# integration-tests/runc-suite/expected.txt), and the cgroup v2 tests inside a
-# small VM.
-test: deps check-docs build test-unit test-fuzz test-integration test-runc-suite test-runc-suite-rootless test-v2
+# integration-tests/runc-suite/expected.txt), the cgroup v2 tests inside a
+# small VM, and the systemd cgroup driver's tests under systemd in a VM.
+test: deps check-docs build test-unit test-fuzz test-integration test-runc-suite test-runc-suite-rootless test-v2 test-systemd
 
 # The library crates' API docs build without warnings (broken intra-doc links...), and every
 # published crate packages and builds from its package alone, as `cargo publish` checks it.
@@ -73,3 +73,10 @@ test-runc-suite-rootless: release
 test-v2:
 	./cgroups/tests/run-v2-vm.sh
 	./integration-tests/run-v2-vm.sh
+
+# systemd as PID 1 on a pure cgroup v2 hierarchy, in a VM (integration-tests/systemd-vm/, its
+# README): the systemd cgroup driver end to end (driver.sh, rootless.sh, podman and containerd
+# in engines.sh, kill points in faults.sh, kiln-cgroups' systemd tests). `RUNTIME=runc` runs
+# the same scripts against Debian's runc. The image is built on first use and cached.
+test-systemd: build
+	./integration-tests/systemd-vm/test-systemd.sh $(if $(RUNTIME),--runtime $(RUNTIME)) --cgroups-test "$$(./integration-tests/systemd-vm/run-cgroups-tests.sh --path)" $(or $(KILN),target/x86_64-unknown-linux-gnu/debug/kiln)

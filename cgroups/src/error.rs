@@ -27,6 +27,23 @@ pub enum CgroupError {
     )]
     SystemdNotRunning,
 
+    /// systemd's manager could not be reached on the bus.
+    #[error("the systemd cgroup driver cannot reach systemd over D-Bus: {0}")]
+    SystemdBus(#[source] crate::systemd::dbus::DbusError),
+
+    /// systemd refused, failed or did not finish an operation on the container's unit.
+    #[error(transparent)]
+    SystemdUnit(#[from] crate::systemd::manager::UnitError),
+
+    /// An `org.systemd.property.*` annotation cannot be passed to systemd.
+    #[error("annotation {key}: {reason}")]
+    SystemdProperty {
+        /// The annotation's key.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// A value in `linux.resources` is invalid or cannot be honoured on this host.
     #[error("{field}: {reason}")]
     InvalidResource {

@@ -15,11 +15,13 @@ pub(crate) fn read(path: &Path) -> Result<String, CgroupError> {
     })
 }
 
-/// Reads a cgroup file, returning `None` when it does not exist.
+/// Reads a cgroup file, returning `None` when it does not exist (or its cgroup is being
+/// removed right now: ENODEV, e.g. a scope systemd removes once its last process died).
 pub(crate) fn read_opt(path: &Path) -> Result<Option<String>, CgroupError> {
     match fs::read_to_string(path) {
         Ok(s) => Ok(Some(s)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) if e.raw_os_error() == Some(libc::ENODEV) => Ok(None),
         Err(source) => Err(CgroupError::Read {
             path: path.to_path_buf(),
             source,

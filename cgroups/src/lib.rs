@@ -44,6 +44,7 @@ mod plan;
 mod procs;
 mod resources;
 pub mod stats;
+pub mod systemd;
 
 pub use devices::{default_device_rules, DeviceRule, DeviceType};
 pub use error::CgroupError;
@@ -53,3 +54,4 @@ pub use manager::Manager;
 pub use oom::{OomReport, OomWatcher};
 pub use path::{CgroupPath, DEFAULT_PARENT};
 pub use stats::Stats;
+pub use systemd::SystemdProperties;

@@ -38,9 +38,14 @@ impl Hierarchy {
 pub struct Manager {
     path: CgroupPath,
     rel: PathBuf,
+    /// Where systemd's user instance put the scope (its `ControlGroup`), once known: the
+    /// cgroup then lives there rather than at `rel`. Shared between clones.
+    pub(crate) placed: Arc<std::sync::OnceLock<PathBuf>>,
     /// The host's hierarchies: only mounted cgroup filesystems, never a plain directory.
     mounts: Arc<Mounts>,
     created: Arc<Mutex<Vec<PathBuf>>>,
+    /// The systemd driver's bus connection (made on first use), shared between clones.
+    pub(crate) bus: Arc<Mutex<Option<crate::systemd::manager::Systemd>>>,
 }
 
 impl Manager {
@@ -61,9 +66,29 @@ impl Manager {
         Ok(Self {
             path,
             rel,
+            placed: Arc::new(std::sync::OnceLock::new()),
             mounts: Arc::new(mounts),
             created: Arc::new(Mutex::new(Vec::new())),
+            bus: Arc::new(Mutex::new(None)),
         })
+    }
+
+    /// The cgroup's path relative to each hierarchy's root.
+    pub fn relative(&self) -> &Path {
+        self.placed.get().unwrap_or(&self.rel)
+    }
+
+    fn rel(&self) -> &Path {
+        self.relative()
+    }
+
+    /// The same cgroup at `relative` (from each hierarchy's root), where systemd's user
+    /// instance placed it (recorded at create, see [`Manager::start_unit`]).
+    pub fn placed_at(self, relative: PathBuf) -> Manager {
+        Manager {
+            placed: Arc::new(std::sync::OnceLock::from(relative)),
+            ..self
+        }
     }
 
     /// The layout this manager works with.
@@ -78,7 +103,7 @@ impl Manager {
 
     /// The container's directory in the v1 hierarchy of `controller`, if that is mounted.
     pub(crate) fn v1_dir(&self, controller: &str) -> Option<PathBuf> {
-        self.v1_mount(controller).map(|m| m.join(&self.rel))
+        self.v1_mount(controller).map(|m| m.join(self.rel()))
     }
 
     /// The mount point of the v1 hierarchy of `controller`, if mounted.
@@ -88,7 +113,7 @@ impl Manager {
 
     /// The container's directory in the cgroup2 hierarchy (`None` on pure v1).
     pub(crate) fn unified_dir(&self) -> Option<PathBuf> {
-        self.mounts.unified.as_ref().map(|u| u.join(&self.rel))
+        self.mounts.unified.as_ref().map(|u| u.join(self.rel()))
     }
 
     /// Distinct mounted hierarchies (co-mounted controllers appear once), the cgroup2 one last.
@@ -96,12 +121,12 @@ impl Manager {
         let v1 = self.mounts.v1.iter().map(|h| Hierarchy {
             controllers: h.controllers.clone(),
             mount: h.mount.clone(),
-            dir: h.mount.join(&self.rel),
+            dir: h.mount.join(self.rel()),
         });
         let unified = self.mounts.unified.iter().map(|u| Hierarchy {
             controllers: vec!["unified"],
             mount: u.clone(),
-            dir: u.join(&self.rel),
+            dir: u.join(self.rel()),
         });
         v1.chain(unified).collect()
     }
@@ -137,11 +162,14 @@ impl Manager {
     /// `None` on pure v1. Lets a caller clone first and [`Manager::create`] the
     /// rest (and apply limits) while the new process sets up its namespaces.
     pub fn create_for_clone(&self) -> Result<Option<OwnedFd>, CgroupError> {
+        if self.is_systemd() {
+            return Ok(None); // systemd makes the scope's cgroup, with the init in it
+        }
         let Some(h) = self.hierarchies().into_iter().find(Hierarchy::is_unified) else {
             return Ok(None);
         };
         let mut created = self.created.lock().unwrap_or_else(|p| p.into_inner());
-        create::create_in(&h, &self.rel, self.layout(), &mut created)?;
+        create::create_in(&h, self.rel(), self.layout(), &mut created)?;
         Ok(open_dir_fd(&h.dir).ok())
     }
 
@@ -152,7 +180,7 @@ impl Manager {
     pub fn create(&self) -> Result<(), CgroupError> {
         let mut created = self.created.lock().unwrap_or_else(|p| p.into_inner());
         for h in self.hierarchies() {
-            create::create_in(&h, &self.rel, self.layout(), &mut created)?;
+            create::create_in(&h, self.rel(), self.layout(), &mut created)?;
         }
         Ok(())
     }
@@ -168,7 +196,7 @@ impl Manager {
         {
             let mut created = self.created.lock().unwrap_or_else(|p| p.into_inner());
             for h in self.hierarchies() {
-                match create::create_in(&h, &self.rel, self.layout(), &mut created) {
+                match create::create_in(&h, self.rel(), self.layout(), &mut created) {
                     Ok(()) => {}
                     Err(e)
                         if e.is_permission_denied()
@@ -224,8 +252,10 @@ impl Manager {
         Manager {
             path: self.path.clone(),
             rel: self.rel.clone(),
+            placed: self.placed.clone(),
             mounts: Arc::new(mounts),
             created: self.created.clone(),
+            bus: self.bus.clone(),
         }
     }
 
@@ -233,12 +263,20 @@ impl Manager {
     /// file to be written exists) before the first write; the cgroup must exist.
     pub fn apply(&self, resources: &LinuxResources) -> Result<(), CgroupError> {
         let res = resources::validate(resources)?;
+        if self.is_systemd() {
+            self.set_unit_properties(&res)?;
+        }
+        self.apply_files(&res)
+    }
+
+    /// Writes `res` to the cgroup's files.
+    pub(crate) fn apply_files(&self, res: &resources::Resources) -> Result<(), CgroupError> {
         if self.layout() == Layout::V2 && self.is_withheld("unified") {
-            return self.refuse_withheld_v2(&res);
+            return self.refuse_withheld_v2(res);
         }
         let plan = match self.layout() {
-            Layout::V2 => plan::v2::plan(self.existing_unified_dir()?.as_path(), &res)?,
-            Layout::V1 | Layout::Hybrid => plan::v1::plan(self, &res)?,
+            Layout::V2 => plan::v2::plan(self.existing_unified_dir()?.as_path(), res)?,
+            Layout::V1 | Layout::Hybrid => plan::v1::plan(self, res)?,
         };
         plan.preflight()?;
         plan.execute()
@@ -251,7 +289,7 @@ impl Manager {
             .mounts
             .withheld
             .iter()
-            .map(|(m, _)| m.join(&self.rel))
+            .map(|(m, _)| m.join(self.rel()))
             .next()
             .unwrap_or_default();
         let field = match plan::v2::plan(&nominal, res) {
@@ -343,7 +381,7 @@ impl Manager {
             Err(CgroupError::ControllerMissing { .. }) => return Ok(()),
             Err(e) => return Err(e),
         };
-        let depth = self.rel.components().count();
+        let depth = self.rel().components().count();
         let existing = freezer.path().ancestors().take(depth).find(|d| d.is_dir());
         let Some(dir) = existing else {
             return Ok(());
@@ -421,6 +459,9 @@ impl Manager {
     /// hierarchy, retrying briefly while it is busy, and then the parents [`Manager::create`]
     /// made, if nothing else uses them. A missing directory is fine, so this is idempotent.
     pub fn destroy(&self) -> Result<(), CgroupError> {
+        if self.is_systemd() {
+            self.stop_unit()?;
+        }
         let created = self.created_dirs();
         let mut first_err = None;
         for h in self.hierarchies() {
@@ -434,7 +475,7 @@ impl Manager {
     /// On a pure v2 host, an `O_DIRECTORY` descriptor of the container cgroup for
     /// `clone3(CLONE_INTO_CGROUP)`; `None` on other layouts or if it cannot be opened.
     pub fn clone_into_fd(&self) -> Option<OwnedFd> {
-        if self.layout() != Layout::V2 {
+        if self.layout() != Layout::V2 || self.is_systemd() {
             return None;
         }
         let dir = self.unified_dir()?;
@@ -451,62 +492,5 @@ fn open_dir_fd(dir: &Path) -> std::io::Result<OwnedFd> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::layout::V1Mount;
-
-    /// A manager for `/a/b` in a fake v1 tree under `root` with only a freezer hierarchy.
-    fn fake_freezer(root: &Path) -> Manager {
-        let mounts = Mounts {
-            layout: Layout::V1,
-            v1: vec![V1Mount {
-                controllers: vec!["freezer"],
-                mount: root.join("freezer"),
-            }],
-            unified: None,
-            withheld: Vec::new(),
-        };
-        Manager::with_mounts(CgroupPath::Fs("/a/b".into()), mounts).unwrap()
-    }
-
-    #[test]
-    fn a_frozen_cgroup_or_ancestor_is_refused() {
-        let tmp = tempfile::tempdir().unwrap();
-        let m = fake_freezer(tmp.path());
-        // Nothing exists yet: nothing is frozen.
-        m.ensure_not_frozen().unwrap();
-        let a = tmp.path().join("freezer/a");
-        std::fs::create_dir_all(&a).unwrap();
-        std::fs::write(a.join("freezer.state"), "FROZEN\n").unwrap();
-        // The container's own directory is not made yet: its parent decides.
-        match m.ensure_not_frozen() {
-            Err(CgroupError::Frozen { path, state }) => {
-                assert_eq!((path, state), (a.clone(), FreezerState::Frozen));
-            }
-            other => panic!("expected Frozen, got {other:?}"),
-        }
-        let b = a.join("b");
-        std::fs::create_dir(&b).unwrap();
-        std::fs::write(b.join("freezer.state"), "THAWED\n").unwrap();
-        m.ensure_not_frozen().unwrap();
-        std::fs::write(b.join("freezer.state"), "FREEZING\n").unwrap();
-        let err = m.ensure_not_frozen().unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("container's cgroup unexpectedly frozen"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn without_a_freezer_nothing_is_frozen() {
-        let mounts = Mounts {
-            layout: Layout::V1,
-            v1: Vec::new(),
-            unified: None,
-            withheld: Vec::new(),
-        };
-        let m = Manager::with_mounts(CgroupPath::Fs("/a/b".into()), mounts).unwrap();
-        m.ensure_not_frozen().unwrap();
-    }
-}
+#[path = "manager_tests.rs"]
+mod tests;

@@ -9,9 +9,9 @@ use crate::CgroupError;
 pub enum CgroupPath {
     /// A cgroupfs path, absolute from each hierarchy's root (e.g. `/kiln/<id>`).
     Fs(PathBuf),
-    /// A systemd `slice:prefix:name` triple. The [`Manager`](crate::Manager) lays out the
-    /// directories systemd would use (`a.slice/a-b.slice/prefix-name.scope`) through cgroupfs;
-    /// it does not ask systemd over D-Bus to create a transient scope unit.
+    /// A systemd `slice:prefix:name` triple: the [`Manager`](crate::Manager) has systemd
+    /// start a transient scope unit `prefix-name.scope` in the slice (over D-Bus), whose
+    /// cgroup is `a.slice/a-b.slice/prefix-name.scope`.
     Systemd {
         /// The parent slice, e.g. `system.slice` or `user-1000.slice`.
         slice: String,
@@ -121,6 +121,12 @@ impl CgroupPath {
         if prefix.contains('/') {
             return Err(invalid(prefix, "the unit prefix must not contain '/'"));
         }
+        if name.ends_with(".slice") {
+            return Err(invalid(
+                name,
+                "a slice as the container's own unit is not supported: name a scope",
+            ));
+        }
         Ok(Self::Systemd {
             slice: slice.to_string(),
             prefix: prefix.to_string(),
@@ -141,14 +147,39 @@ impl CgroupPath {
                 // Validated in `systemd()`; an error cannot happen for a constructed value,
                 // but fall back to the flat slice name rather than panicking.
                 let mut dir = expand_slice(slice).unwrap_or_else(|_| PathBuf::from(slice));
-                let unit = if prefix.is_empty() || name.ends_with(".slice") {
-                    name.clone()
-                } else {
-                    format!("{prefix}-{name}.scope")
-                };
-                dir.push(unit);
+                dir.push(unit_name(prefix, name));
                 dir
             }
+        }
+    }
+}
+
+/// The unit of a systemd triple: `prefix-name.scope`; `name` itself when there is no prefix
+/// (with `.scope` added unless it names a scope or slice already).
+fn unit_name(prefix: &str, name: &str) -> String {
+    if !prefix.is_empty() && !name.ends_with(".slice") {
+        format!("{prefix}-{name}.scope")
+    } else if name.ends_with(".scope") || name.ends_with(".slice") {
+        name.to_string()
+    } else {
+        format!("{name}.scope")
+    }
+}
+
+impl CgroupPath {
+    /// The systemd unit of a `slice:prefix:name` path (`None` for a cgroupfs path).
+    pub fn unit(&self) -> Option<String> {
+        match self {
+            Self::Fs(_) => None,
+            Self::Systemd { prefix, name, .. } => Some(unit_name(prefix, name)),
+        }
+    }
+
+    /// The parent slice of a `slice:prefix:name` path.
+    pub fn slice(&self) -> Option<&str> {
+        match self {
+            Self::Fs(_) => None,
+            Self::Systemd { slice, .. } => Some(slice),
         }
     }
 }
@@ -266,6 +297,11 @@ mod tests {
         assert_eq!(e.relative(), PathBuf::from("system.slice/kiln-abc.scope"));
         let r = CgroupPath::parse_with(Some("-.slice::abc.scope"), "abc", true, true).unwrap();
         assert_eq!(r.relative(), PathBuf::from("abc.scope"));
+        assert_eq!(r.unit().as_deref(), Some("abc.scope"));
+        let n = CgroupPath::parse_with(Some("system.slice::abc"), "abc", true, true).unwrap();
+        assert_eq!(n.relative(), PathBuf::from("system.slice/abc.scope"));
+        assert_eq!(p.unit().as_deref(), Some("kiln-abc.scope"));
+        assert_eq!(p.slice(), Some("user-1000.slice"));
     }
 
     #[test]
@@ -282,6 +318,7 @@ mod tests {
             "::.",
             "-.slice::..",
             "system.slice::..",
+            "system.slice:kiln:own.slice",
         ] {
             assert!(
                 CgroupPath::parse_with(Some(bad), "x", true, true).is_err(),

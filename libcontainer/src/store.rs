@@ -167,6 +167,10 @@ pub(crate) struct Record {
     /// only where its user may write (all of them when it has no cgroup).
     #[serde(default)]
     pub cgroup_withheld: Vec<PathBuf>,
+    /// Where systemd's user instance placed the container's scope (relative to each
+    /// hierarchy's root), when that is not where its `slice:prefix:name` says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup_placed: Option<PathBuf>,
     /// The full config the container was created from.
     pub spec: Spec,
 }

@@ -206,6 +206,21 @@ impl Container {
     }
 }
 
+/// Moves the exec helper into the container's cgroup. An unprivileged caller may move a
+/// process only when it owns the cgroups between the process' cgroup and the container's (in
+/// cgroup v2, `cgroup.procs` of their common ancestor): outside of them, e.g. a shell in its
+/// login session and a container under the user's systemd instance, the process stays in the
+/// caller's cgroup, with a warning (runc does the same for rootless containers).
+fn join_cgroup(cgroup: &kiln_cgroups::Manager, helper: i32) -> Result<()> {
+    match cgroup.add_process(helper) {
+        Err(e) if e.is_permission_denied() && !nix::unistd::geteuid().is_root() => {
+            log::warn!("{e}: the exec'd process stays in the caller's cgroup");
+            Ok(())
+        }
+        other => Ok(other?),
+    }
+}
+
 /// Lets the helper join the container's cgroup and go on; returns the exec'd process' pid it
 /// reports (and the process' notify fd if that came first: they share the channel and run
 /// concurrently), after reaping the helper.
@@ -217,7 +232,7 @@ fn helper_report(
 ) -> Result<(i32, Option<OwnedFd>)> {
     let mut early_notify_fd = None;
     let result = (|| {
-        cgroup.add_process(helper)?;
+        join_cgroup(cgroup, helper)?;
         chan.send(&ToExec::Go)?;
         loop {
             match chan.recv_with_fd()? {

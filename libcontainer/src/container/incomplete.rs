@@ -29,6 +29,12 @@ pub(crate) struct Recovery {
     /// kiln's default, which may be another user's container's: never touched).
     #[serde(default)]
     pub no_cgroup: bool,
+    /// systemd driver: the unit was started by this container. Until then a unit of that
+    /// name is someone else's (a second container given a running one's `cgroupsPath`) and
+    /// is never stopped; a unit started by a create killed before this was recorded empties
+    /// when its init dies with the create, and systemd removes it.
+    #[serde(default)]
+    pub unit_started: bool,
 }
 
 impl Recovery {
@@ -71,7 +77,8 @@ impl Container {
                 Err(e) => return Err(e),
             }
         }
-        if let Some(recovery) = read_record(&dir, id)?.filter(|r| !r.no_cgroup) {
+        let ours = |r: &Recovery| !r.no_cgroup && (!r.systemd_cgroup || r.unit_started);
+        if let Some(recovery) = read_record(&dir, id)?.filter(ours) {
             let path = kiln_cgroups::CgroupPath::parse(
                 recovery.cgroups_path.as_deref(),
                 id,

@@ -117,7 +117,11 @@ impl Container {
             &self.record.id,
             self.record.systemd_cgroup,
         )?;
-        let manager = kiln_cgroups::Manager::new(path)?.withholding(&self.record.cgroup_withheld);
+        let mut manager =
+            kiln_cgroups::Manager::new(path)?.withholding(&self.record.cgroup_withheld);
+        if let Some(placed) = &self.record.cgroup_placed {
+            manager = manager.placed_at(placed.clone());
+        }
         manager.set_created_dirs(self.record.cgroup_created.clone());
         Ok(self.cgroup.get_or_init(|| manager).clone())
     }

@@ -11,6 +11,8 @@
 //!
 //! In a new user namespace the init cannot write the host's cgroup files;
 //! there the parent moves it with [`kiln_cgroups::Manager::add_process`].
+//! Under the systemd driver the parent has systemd start the container's
+//! scope with the init in it ([`kiln_cgroups::Manager::start_unit`]).
 
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
@@ -26,11 +28,24 @@ pub(crate) struct CgroupJoin {
     pub clone_into: Option<OwnedFd>,
     /// Whether the parent must call `add_process` (new user namespace).
     pub by_parent: bool,
+    /// systemd driver: the parent starts the scope unit (with these extra properties) with
+    /// the init in it, instead of creating the cgroup and joining it.
+    pub unit: Option<kiln_cgroups::SystemdProperties>,
 }
 
 impl CgroupJoin {
     /// Plans the join for `manager`'s directories.
-    pub(crate) fn plan(manager: &kiln_cgroups::Manager, new_user_ns: bool) -> Self {
+    pub(crate) fn plan(
+        manager: &kiln_cgroups::Manager,
+        new_user_ns: bool,
+        unit: Option<kiln_cgroups::SystemdProperties>,
+    ) -> Self {
+        if unit.is_some() {
+            return CgroupJoin {
+                unit,
+                ..Default::default()
+            };
+        }
         if new_user_ns {
             return CgroupJoin {
                 by_parent: true,
@@ -53,7 +68,7 @@ impl CgroupJoin {
     /// Creates the cgroup2 directory the init is cloned into (the rest of the
     /// cgroup is created while the init sets up its namespaces).
     pub(crate) fn prepare_clone(&mut self, manager: &kiln_cgroups::Manager) -> Result<()> {
-        if !self.by_parent {
+        if !self.by_parent && self.unit.is_none() {
             self.clone_into = manager.create_for_clone()?;
         }
         Ok(())

@@ -80,7 +80,7 @@ pub fn document() -> Value {
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": caps,
-            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": true},
+            "cgroup": {"v1": true, "v2": true, "systemd": true, "systemdUser": true, "rdma": true},
             "seccomp": seccomp,
             "apparmor": {"enabled": std::path::Path::new("/sys/kernel/security/apparmor").exists()},
             "selinux": {"enabled": std::path::Path::new("/sys/fs/selinux/enforce").exists()},

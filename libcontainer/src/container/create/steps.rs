@@ -74,11 +74,16 @@ impl ContainerBuilder {
             .as_ref()
             .map(|s| compile_seccomp(s, root))
             .transpose()?;
+        let unit = self.unit_properties(spec)?;
         let cgroup = self.plan_cgroup(linux, dir)?;
-        undo.cgroup = Some(cgroup.clone());
+        // (a systemd unit is the container's only once it started it: one of that name may be
+        // another's, see start_init)
+        if !self.systemd_cgroup {
+            undo.cgroup = Some(cgroup.clone());
+        }
         let exec_fifo = make_exec_fifo(dir)?;
         let bind_sources = bind_sources_for(&ns, spec, bundle);
-        let mut join = CgroupJoin::plan(&cgroup, ns.new_user);
+        let mut join = CgroupJoin::plan(&cgroup, ns.new_user, unit);
         join.prepare_clone(&cgroup)?;
         let mut plan = InitPlan {
             id: &self.id,
@@ -98,7 +103,12 @@ impl ContainerBuilder {
             bind_sources: bind_sources.len(),
             stdio: &self.stdio,
         };
-        let init = self.start_init(&mut plan, &join, &cgroup, linux, undo)?;
+        let (init, cgroup) = self.start_init(&mut plan, &join, cgroup, linux, undo)?;
+        if self.systemd_cgroup {
+            // Now `delete -f` may stop the unit and kill what is in it: it is this container's.
+            self.recovery(linux, false, true).save(dir)?;
+            hit("create", "unit-recorded");
+        }
         let tmp = self.record(dir, bundle, linux, &cgroup, &init);
         self.run_to_ready(&tmp, &init, &bind_sources)?;
         tmp.record.save(dir)?;
@@ -120,6 +130,40 @@ impl ContainerBuilder {
         Ok((tmp.record, master))
     }
 
+    /// systemd driver: the unit properties of the `org.systemd.property.*` annotations
+    /// (checked before anything is made). `None` for the cgroupfs driver.
+    fn unit_properties(
+        &self,
+        spec: &oci_spec::runtime::Spec,
+    ) -> Result<Option<kiln_cgroups::SystemdProperties>> {
+        if !self.systemd_cgroup {
+            return Ok(None);
+        }
+        let none = std::collections::HashMap::new();
+        let annotations = spec.annotations().as_ref().unwrap_or(&none);
+        Ok(Some(kiln_cgroups::SystemdProperties::from_annotations(
+            annotations,
+        )?))
+    }
+
+    /// The recovery record (see `incomplete`).
+    fn recovery(
+        &self,
+        linux: &Linux,
+        no_cgroup: bool,
+        unit_started: bool,
+    ) -> super::super::incomplete::Recovery {
+        super::super::incomplete::Recovery {
+            cgroups_path: linux
+                .cgroups_path()
+                .as_ref()
+                .map(|p| p.to_string_lossy().into_owned()),
+            systemd_cgroup: self.systemd_cgroup,
+            no_cgroup,
+            unit_started,
+        }
+    }
+
     /// The container's cgroup, named in the recovery record before it exists (`delete -f`
     /// of a create killed from then on finds it, see `incomplete`). The init joins it
     /// before doing anything (see CgroupJoin).
@@ -131,7 +175,8 @@ impl ContainerBuilder {
         )?;
         let cgroup = kiln_cgroups::Manager::new(cg_path)?;
         let given_path = linux.cgroups_path().is_some();
-        let no_cgroup = self.rootless && !given_path;
+        // (the systemd driver always has a scope: the user's own instance's when rootless)
+        let no_cgroup = self.rootless && !given_path && !self.systemd_cgroup;
         let cgroup = if no_cgroup {
             warn_if_unkillable(linux);
             rootless_without_cgroup(&cgroup, linux)?
@@ -140,17 +185,9 @@ impl ContainerBuilder {
         };
         // Before anything is made: a cgroup kiln did not create is never removed.
         cgroup.ensure_not_frozen()?;
-        super::super::incomplete::Recovery {
-            cgroups_path: linux
-                .cgroups_path()
-                .as_ref()
-                .map(|p| p.to_string_lossy().into_owned()),
-            systemd_cgroup: self.systemd_cgroup,
-            no_cgroup,
-        }
-        .save(dir)?;
+        self.recovery(linux, no_cgroup, false).save(dir)?;
         hit("create", "recovery-record");
-        if self.rootless && given_path {
+        if self.rootless && given_path && !self.systemd_cgroup {
             rootless_cgroup(&cgroup)
         } else {
             Ok(cgroup)
@@ -162,10 +199,10 @@ impl ContainerBuilder {
         &self,
         plan: &mut InitPlan,
         join: &CgroupJoin,
-        cgroup: &kiln_cgroups::Manager,
+        cgroup: kiln_cgroups::Manager,
         linux: &Linux,
         undo: &mut Undo,
-    ) -> Result<Running> {
+    ) -> Result<(Running, kiln_cgroups::Manager)> {
         let (chan, child_chan) = Channel::pair()?;
         let into_cgroup = join.clone_into.as_ref().map(|f| f.as_raw_fd());
         log::debug!("clone3 of the container init (runc: \"nsexec container setup\")");
@@ -186,26 +223,44 @@ impl ContainerBuilder {
                 .map_err(|e| Error::io("dup pidfd", "", e))?,
         );
         // The init unshares its other namespaces meanwhile (see NamespacePlan).
-        cgroup.create()?;
-        hit("create", "cgroup");
-        cgroup.apply(&effective_resources(linux, self.rootless))?;
-        hit("create", "resources");
+        let resources = effective_resources(linux, self.rootless);
+        if join.unit.is_none() {
+            cgroup.create()?;
+            hit("create", "cgroup");
+            cgroup.apply(&resources)?;
+            hit("create", "resources");
+        }
         let pid = handshake(plan, &chan, child_pid, child_fd, undo)?;
         hit("create", "id-maps");
         let pid_start = procfs::start_time_and_state(pid)
             .map(|(s, _)| s)
             .ok_or_else(|| Error::InitDied(format!("container process {pid} vanished")))?;
-        if join.by_parent {
-            cgroup.add_process(pid)?;
-        }
+        let cgroup = match &join.unit {
+            Some(extra) => {
+                // Placed where systemd put the scope (the user instance's is elsewhere).
+                let placed = cgroup.start_unit(pid, &resources, extra)?;
+                undo.cgroup = Some(placed.clone());
+                hit("create", "unit");
+                placed
+            }
+            None => {
+                if join.by_parent {
+                    cgroup.add_process(pid)?;
+                }
+                cgroup
+            }
+        };
         write_oom_score_adj(plan.process, pid)?;
         chan.send(&ToInit::Go)?;
         hit("create", "go");
-        Ok(Running {
-            chan,
-            pid,
-            pid_start,
-        })
+        Ok((
+            Running {
+                chan,
+                pid,
+                pid_start,
+            },
+            cgroup,
+        ))
     }
 
     /// The container as it will be recorded.
@@ -232,6 +287,8 @@ impl ContainerBuilder {
             systemd_cgroup: self.systemd_cgroup,
             cgroup_created: cgroup.created_dirs(),
             cgroup_withheld: cgroup.withheld(),
+            cgroup_placed: (cgroup.relative() != cgroup.cgroup_path().relative())
+                .then(|| cgroup.relative().to_path_buf()),
             spec: bundle.spec.clone(),
         };
         Container {
