@@ -27,9 +27,13 @@ test: deps check-docs build test-unit test-fuzz test-integration test-runc-suite
 
 # The library crates' API docs build without warnings (broken intra-doc links...), and every
 # published crate packages and builds from its package alone, as `cargo publish` checks it.
-# The READMEs' examples are doc tests, run by test-unit.
+# The READMEs' examples are doc tests, run by test-unit. cargo verifies each crate against its
+# sibling crates' packages, unpacked from a temporary registry under CARGO_HOME that is keyed by
+# the checkout's path and the version only: a checkout at the same path (CI's clean clone) would
+# build against the stale sources a previous run unpacked there, so those are removed first.
 check-docs: deps
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --all-features -p kiln-libcontainer -p kiln-cgroups -p kiln-seccomp
+	rm -rf $${CARGO_HOME:-$$HOME/.cargo}/registry/src/-*/kiln-*
 	$(CARGO) package --workspace --exclude kiln-integration-tests --allow-dirty
 
 test-unit: deps

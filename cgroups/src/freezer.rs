@@ -87,18 +87,25 @@ impl Freezer {
     /// Reads the current state.
     pub(crate) fn state(&self) -> Result<FreezerState, CgroupError> {
         let dir = self.dir()?;
+        // A cgroup removed meanwhile (systemd removes a scope once its last process died) is
+        // NotFound, like one that was never there.
+        let read = |path: &Path| {
+            fsutil::read_opt(path)?.ok_or_else(|| CgroupError::NotFound {
+                path: dir.to_path_buf(),
+            })
+        };
         match self {
             Self::V1(_) => {
                 let path = dir.join("freezer.state");
-                parse_v1_state(&path, &fsutil::read(&path)?)
+                parse_v1_state(&path, &read(&path)?)
             }
             Self::V2(_) => {
-                let wanted = fsutil::read(&dir.join("cgroup.freeze"))?;
+                let wanted = read(&dir.join("cgroup.freeze"))?;
                 if wanted.trim() == "0" {
                     return Ok(FreezerState::Thawed);
                 }
                 let events = dir.join("cgroup.events");
-                Ok(if is_frozen_v2(&events, &fsutil::read(&events)?)? {
+                Ok(if is_frozen_v2(&events, &read(&events)?)? {
                     FreezerState::Frozen
                 } else {
                     FreezerState::Freezing

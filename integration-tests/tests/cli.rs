@@ -100,3 +100,19 @@ fn spec_output_runs_as_a_container() {
     let out = c.run_ok();
     assert_eq!(out.trim(), "spec-ok");
 }
+
+/// A reader that goes away (`kiln features | head -c1`, `kiln state x | grep -q running`) ends
+/// a printing command by SIGPIPE, as runc: not a panic on the failed write (SIGABRT, a core).
+#[test]
+fn a_closed_stdout_pipe_ends_a_printing_command_by_sigpipe() {
+    use std::os::unix::process::ExitStatusExt;
+    let (read_end, write_end) = nix::unistd::pipe().expect("pipe");
+    drop(read_end);
+    let status = std::process::Command::new(runtime_bin())
+        .arg("features")
+        .stdout(std::process::Stdio::from(write_end))
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("run the runtime");
+    assert_eq!(status.signal(), Some(libc::SIGPIPE), "{status:?}");
+}

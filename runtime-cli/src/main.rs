@@ -11,6 +11,13 @@ fn main() -> ExitCode {
     // so they clone in-process and no helper is started.
     kiln_libcontainer::init();
     let cli = kiln_cli::parse();
+    if matches!(
+        cli.command,
+        None | Some(Command::State(_) | Command::List(_) | Command::Ps(_))
+            | Some(Command::Events(_) | Command::Features)
+    ) {
+        printing_dies_of_a_closed_pipe();
+    }
     if cli.version {
         println!("{}", commands::version::long());
         return ExitCode::SUCCESS;
@@ -39,5 +46,23 @@ fn main() -> ExitCode {
             }
             ExitCode::from(code)
         }
+    }
+}
+
+/// For the commands that only print (`state`, `list`, `ps`, `events`, `features`, `--version`):
+/// a reader that goes away (`kiln state x | grep -q running`) ends kiln by SIGPIPE, as it ends
+/// runc, instead of a panic on the failed write (Rust ignores SIGPIPE by default). The other
+/// commands keep ignoring it: they talk to the container over sockets and pipes and handle
+/// EPIPE there.
+fn printing_dies_of_a_closed_pipe() {
+    // SAFETY: restoring the default disposition of SIGPIPE installs no handler; nothing else
+    // runs yet (single-threaded, start of main).
+    if let Err(e) = unsafe {
+        nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGPIPE,
+            nix::sys::signal::SigHandler::SigDfl,
+        )
+    } {
+        eprintln!("kiln: SIGPIPE disposition: {e}");
     }
 }
