@@ -16,6 +16,8 @@
 set -uo pipefail
 
 E2E_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../lib/asserts.sh
+source "$E2E_HERE/../lib/asserts.sh"
 WORKSPACE=$(cd "$E2E_HERE/../.." && pwd)
 : "${ENGINE:?set ENGINE before sourcing common.sh}"
 
@@ -144,28 +146,6 @@ check() {
     printf '%s\n' "$out" | sed 's/^/    /'
     FAILED=$((FAILED + 1))
   fi
-}
-
-# finish — the summary line; the exit status says whether every check passed.
-finish() {
-  echo "$PASSED passed, $FAILED failed"
-  ((FAILED == 0))
-}
-
-# --- assertions for check bodies (print what was wrong and fail) ---
-
-# want_eq WHAT EXPECTED ACTUAL
-want_eq() {
-  [[ $2 == "$3" ]] && return 0
-  printf '%s: expected [%s], got [%s]\n' "$1" "$2" "$3"
-  return 1
-}
-
-# want_match WHAT EXTENDED-REGEX ACTUAL
-want_match() {
-  [[ $3 =~ $2 ]] && return 0
-  printf '%s: expected a match for /%s/, got:\n%s\n' "$1" "$2" "$3"
-  return 1
 }
 
 # want_status WHAT EXPECTED CMD... — runs CMD, prints its output, wants exit status EXPECTED.

@@ -11,6 +11,8 @@
 ENGINE=containerd
 # shellcheck source=common.sh
 source "$(dirname "$0")/common.sh"
+# shellcheck source=../lib/oci.sh
+source "$(dirname "$0")/../lib/oci.sh"
 ensure_packages containerd:containerd ctr:containerd containerd-shim-runc-v2:containerd \
   busybox:busybox-static sha256sum:coreutils
 enter_private_world "$@"
@@ -51,33 +53,6 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 EOF
   start_daemon "$T/containerd.log" containerd --config "$T/containerd/config.toml"
   poll "containerd to answer" C version
-}
-
-# blob DIR FILE — moves FILE into the OCI layout DIR as a blob; prints `sha256:<hex> <size>`.
-blob() {
-  local hex size
-  hex=$(sha256sum "$2" | cut -d' ' -f1)
-  size=$(stat -c %s "$2")
-  mv "$2" "$1/blobs/sha256/$hex"
-  echo "sha256:$hex $size"
-}
-
-# make_oci_archive ROOTFS_TAR OUT — a one-layer OCI image archive named $IMG.
-make_oci_archive() {
-  local dir=$T/oci layer config manifest
-  mkdir -p "$dir/blobs/sha256"
-  cp "$1" "$dir/layer.tar"
-  read -r layer layer_size < <(blob "$dir" "$dir/layer.tar")
-  printf '{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["/bin/sh"]},"rootfs":{"type":"layers","diff_ids":["%s"]}}' \
-    "$layer" >"$dir/config.json"
-  read -r config config_size < <(blob "$dir" "$dir/config.json")
-  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":%s}]}' \
-    "$config" "$config_size" "$layer" "$layer_size" >"$dir/manifest.json"
-  read -r manifest manifest_size < <(blob "$dir" "$dir/manifest.json")
-  printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"%s","size":%s,"platform":{"architecture":"amd64","os":"linux"},"annotations":{"io.containerd.image.name":"%s","org.opencontainers.image.ref.name":"latest"}}]}' \
-    "$manifest" "$manifest_size" "$IMG" >"$dir/index.json"
-  echo '{"imageLayoutVersion":"1.0.0"}' >"$dir/oci-layout"
-  tar -C "$dir" -cf "$2" oci-layout index.json blobs
 }
 
 # delete_task ID — deletes stopped task ID; prints its exit status (from ctr's warning).
@@ -152,7 +127,7 @@ start_containerd || {
   exit 2
 }
 make_busybox_tar "$T/busybox.tar" || exit 2
-make_oci_archive "$T/busybox.tar" "$T/busybox-oci.tar" || exit 2
+make_oci_archive "$T/busybox.tar" "$IMG" "$T/busybox-oci.tar" || exit 2
 if ! out=$(C images import "$T/busybox-oci.tar" 2>&1); then
   echo "ctr images import failed: $out"
   exit 2

@@ -82,7 +82,7 @@ printf '127.0.0.1 localhost\n127.0.1.1 kiln-systemd-vm\n' > "$root/etc/hosts"
 chroot "$root" passwd -dq root
 cat > "$root/etc/fstab" <<'FSTAB'
 LABEL=kiln-root    /      ext4  rw,noatime                                   0 0
-LABEL=kiln-payload /kiln  ext4  ro,noatime,nofail,x-systemd.device-timeout=10s 0 0
+LABEL=kiln-payload /kiln  ext4  ro,noatime,nofail,x-systemd.device-timeout=90s 0 0
 FSTAB
 mkdir -p "$root/kiln"
 printf 'blacklist kvm\nblacklist kvm_intel\nblacklist kvm_amd\n' > "$root/etc/modprobe.d/kiln-vm.conf"

@@ -75,37 +75,10 @@ trap 'exit 130' INT TERM
 # (config.json; rootfs: the shared $ROOTFS, read-only); no cgroupsPath when CGROUPS_PATH is
 # `-`. Records ID for the clean-up (so: not in a subshell).
 bundle() {
-  local b=$T/b-$1 cgp=''
+  local b=$T/b-$1
   IDS+=("$1")
   mkdir -p "$b"
-  [[ $3 != - ]] && cgp="\"cgroupsPath\": \"$3\","
-  cat >"$b/config.json" <<JSON
-{
-  "ociVersion": "1.0.2",
-  "process": {
-    "terminal": false, "user": {"uid": 0, "gid": 0}, "args": [$2],
-    "env": ["PATH=/bin"], "cwd": "/", "noNewPrivileges": true,
-    "capabilities": {"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"]}
-  },
-  "root": {"path": "$ROOTFS", "readonly": true},
-  "hostname": "kiln-t",
-  "annotations": {${5:-}},
-  "mounts": [
-    {"destination": "/proc", "type": "proc", "source": "proc"},
-    {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-    {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
-    {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
-    {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev"]}
-  ],
-  "linux": {
-    $cgp
-    "resources": {${4:-}},
-    "namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}, {"type": "network"}],
-    "maskedPaths": ["/proc/kcore", "/sys/firmware"],
-    "readonlyPaths": ["/proc/sys", "/proc/sysrq-trigger"]
-  }
-}
-JSON
+  write_config "$b/config.json" "$ROOTFS" "$2" "$3" "${4:-}" "${5:-}"
 }
 
 # start_detached ID — `run -d` of the bundle $T/b-ID, output on $T/ID.log (see `logged`).

@@ -181,7 +181,7 @@ test_containerd() {
 state=$(timeout 60 systemctl is-system-running --wait 2>&1)
 [[ $state == running || $state == degraded ]] || log "engines.sh: systemctl is-system-running: $state"
 echo "runtime under test: $RUNTIME ($("$RUNTIME" --version 2>&1 | head -n 1))"
-if ! make_busybox_rootfs "$T/rootfs" || ! make_oci_archive "$T/rootfs" "$IMG" "$T/busybox-oci.tar"; then
+if ! make_busybox_rootfs "$T/rootfs" || ! busybox_oci_archive "$T/rootfs" "$IMG" "$T/busybox-oci.tar"; then
   echo "FAIL - busybox OCI archive"
   echo "0 passed, 1 failed"
   exit 1

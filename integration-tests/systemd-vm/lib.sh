@@ -4,6 +4,10 @@
 # deadline, systemd and cgroup read-backs, a busybox root filesystem and a one-layer OCI image
 # archive made from the VM's busybox-static (the VM has no network).
 
+# shellcheck source=../lib/asserts.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/asserts.sh"
+# shellcheck source=../lib/oci.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/oci.sh"
 PASSED=0
 FAILED=0
 # Guard (seconds) against a hung runtime or engine command.
@@ -43,28 +47,6 @@ logged() {
 
 # note TEXT — an informational line (not a check): what the runtime did, for the report.
 note() { echo "     # $*"; }
-
-# finish — the summary line; the exit status says whether every check passed.
-finish() {
-  echo "$PASSED passed, $FAILED failed"
-  ((FAILED == 0))
-}
-
-# --- assertions (print what was wrong and return 1) ---
-
-# want_eq WHAT EXPECTED ACTUAL
-want_eq() {
-  [[ $2 == "$3" ]] && return 0
-  printf '%s: expected [%s], got [%s]\n' "$1" "$2" "$3"
-  return 1
-}
-
-# want_match WHAT EXTENDED-REGEX ACTUAL
-want_match() {
-  [[ $3 =~ $2 ]] && return 0
-  printf '%s: expected a match for /%s/, got:\n%s\n' "$1" "$2" "$3"
-  return 1
-}
 
 # want_ne WHAT UNWANTED ACTUAL
 want_ne() {
@@ -155,6 +137,44 @@ want_unit_active() {
 json_str() { grep -o "\"$2\": *\"[^\"]*\"" <<<"$1" | head -n 1 | sed 's/.*: *"\(.*\)"/\1/'; }
 json_num() { grep -o "\"$2\": *[0-9-]*" <<<"$1" | head -n 1 | sed 's/.*: *//'; }
 
+# --- bundles ---
+
+# write_config FILE ROOTFS ARGS_JSON CGROUPS_PATH|- [RESOURCES_JSON] [ANNOTATIONS_JSON] — a
+# busybox container's config.json: ARGS_JSON the inside of process.args, `-` no cgroupsPath,
+# the resources and annotations the inside of their objects; read-only root, CAP_KILL only,
+# the usual mounts, its own pid/ipc/uts/mount/cgroup/network namespaces.
+write_config() {
+  local cgp=''
+  [[ $4 != - ]] && cgp="\"cgroupsPath\": \"$4\","
+  cat >"$1" <<JSON
+{
+  "ociVersion": "1.0.2",
+  "process": {
+    "terminal": false, "user": {"uid": 0, "gid": 0}, "args": [$3],
+    "env": ["PATH=/bin"], "cwd": "/", "noNewPrivileges": true,
+    "capabilities": {"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"]}
+  },
+  "root": {"path": "$2", "readonly": true},
+  "hostname": "kiln-t",
+  "annotations": {${6:-}},
+  "mounts": [
+    {"destination": "/proc", "type": "proc", "source": "proc"},
+    {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+    {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+    {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
+    {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev"]}
+  ],
+  "linux": {
+    $cgp
+    "resources": {${5:-}},
+    "namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}, {"type": "network"}],
+    "maskedPaths": ["/proc/kcore", "/sys/firmware"],
+    "readonlyPaths": ["/proc/sys", "/proc/sysrq-trigger"]
+  }
+}
+JSON
+}
+
 # --- images ---
 
 # make_busybox_rootfs DIR — busybox-static with every applet linked in /bin, /etc/passwd,
@@ -175,35 +195,10 @@ make_busybox_rootfs() {
   chmod 1777 "$rootfs/tmp"
 }
 
-# oci_blob DIR FILE — moves FILE into the OCI layout DIR as a blob; prints `sha256:<hex> <size>`.
-oci_blob() {
-  local hex size
-  hex=$(sha256sum "$2" | cut -d' ' -f1)
-  size=$(stat -c %s "$2")
-  mv "$2" "$1/blobs/sha256/$hex"
-  echo "sha256:$hex $size"
-}
-
-# make_oci_archive ROOTFS_DIR NAME OUT — a one-layer OCI image archive OUT of ROOTFS_DIR,
-# named NAME (a full reference, e.g. docker.io/library/kiln-busybox:latest) for both
-# `ctr images import` (io.containerd.image.name) and `podman load` (ref.name).
-make_oci_archive() {
-  local dir layer layer_size config config_size manifest manifest_size
-  dir=$(mktemp -d /tmp/kiln-oci.XXXXXX) || return 1
-  mkdir -p "$dir/blobs/sha256"
-  tar --numeric-owner -C "$1" -cf "$dir/layer.tar" . || return 1
-  read -r layer layer_size < <(oci_blob "$dir" "$dir/layer.tar")
-  printf '{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["/bin/sh"]},"rootfs":{"type":"layers","diff_ids":["%s"]}}' \
-    "$layer" >"$dir/config.json"
-  read -r config config_size < <(oci_blob "$dir" "$dir/config.json")
-  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":%s}]}' \
-    "$config" "$config_size" "$layer" "$layer_size" >"$dir/manifest.json"
-  read -r manifest manifest_size < <(oci_blob "$dir" "$dir/manifest.json")
-  printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"%s","size":%s,"platform":{"architecture":"amd64","os":"linux"},"annotations":{"io.containerd.image.name":"%s","org.opencontainers.image.ref.name":"%s"}}]}' \
-    "$manifest" "$manifest_size" "$2" "$2" >"$dir/index.json"
-  echo '{"imageLayoutVersion":"1.0.0"}' >"$dir/oci-layout"
-  tar -C "$dir" -cf "$3" oci-layout index.json blobs
+# busybox_oci_archive ROOTFS_DIR NAME OUT — the OCI image archive OUT of ROOTFS_DIR (lib/oci.sh).
+busybox_oci_archive() {
+  tar --numeric-owner -C "$1" -cf "$3.layer" . && make_oci_archive "$3.layer" "$2" "$3"
   local rc=$?
-  rm -rf "$dir"
+  rm -f "$3.layer"
   return "$rc"
 }

@@ -5,6 +5,9 @@
 # cgroups, and that Debian's runc can run a busybox container with --systemd-cgroup there.
 # Ends with the line `N passed, N failed`; exits 1 if any check failed.
 set -u
+# (for write_config; its check/finish are replaced by this script's own below)
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
 pass=0 fail=0
 ok() { echo "ok   - $1"; pass=$((pass + 1)); }
 bad() { echo "FAIL - $1${2:+: $2}"; fail=$((fail + 1)); }
@@ -93,33 +96,9 @@ runc_smoke() {
   check "the scope and its cgroup are gone after delete" bash -c "! systemctl is-active -q $u && ! test -d $cg"
 }
 
-bundle_config() { # bundle_config BUNDLE ARGS_JSON CGROUPS_PATH
-  cat > "$1/config.json" <<JSON
-{
-  "ociVersion": "1.0.2",
-  "process": {
-    "terminal": false, "user": {"uid": 0, "gid": 0}, "args": [$2],
-    "env": ["PATH=/bin"], "cwd": "/", "noNewPrivileges": true,
-    "capabilities": {"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"]}
-  },
-  "root": {"path": "rootfs", "readonly": true},
-  "hostname": "kiln-smoke",
-  "mounts": [
-    {"destination": "/proc", "type": "proc", "source": "proc"},
-    {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-    {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
-    {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
-    {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev"]}
-  ],
-  "linux": {
-    "cgroupsPath": "$3",
-    "resources": {"memory": {"limit": 67108864}, "pids": {"limit": 32}, "cpu": {"shares": 512}},
-    "namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}, {"type": "network"}],
-    "maskedPaths": ["/proc/kcore", "/sys/firmware"],
-    "readonlyPaths": ["/proc/sys", "/proc/sysrq-trigger"]
-  }
-}
-JSON
+bundle_config() { # bundle_config BUNDLE ARGS_JSON CGROUPS_PATH (lib.sh's write_config)
+  write_config "$1/config.json" rootfs "$2" "$3" \
+    '"memory": {"limit": 67108864}, "pids": {"limit": 32}, "cpu": {"shares": 512}'
 }
 
 if command -v runc >/dev/null; then runc_smoke; else bad "runc installed in the image"; fi

@@ -31,7 +31,7 @@ while [[ $# -gt 0 ]]; do
 done
 fail() { echo "test-systemd: $*"; echo "0 passed, 1 failed"; exit 1; }
 
-args=(--copy "$here") envs=()
+args=(--copy "$here" --copy "$(cd "$here/../lib" && pwd)") envs=()
 if [[ -n $kiln ]]; then
   [[ -x $kiln ]] || fail "$kiln is not an executable"
   kiln=$(realpath "$kiln")
