@@ -75,8 +75,17 @@ pub(crate) fn cgroup_kill(dir: &Path) -> Result<bool, CgroupError> {
     if !file.exists() {
         return Ok(false);
     }
-    fsutil::write(&file, "1")?;
-    Ok(true)
+    match fsutil::write_raw(&file, "1") {
+        Ok(()) => Ok(true),
+        // Removed meanwhile (systemd removes a scope once its last process died): nothing
+        // is left to kill.
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENODEV)) => Ok(true),
+        Err(source) => Err(CgroupError::Write {
+            path: file,
+            value: "1".into(),
+            source,
+        }),
+    }
 }
 
 /// Sends `signal` to one process.

@@ -159,17 +159,7 @@ want_status() {
 }
 
 # poll WHAT CMD... — retries CMD (quietly) until it succeeds, for at most HANG_GUARD seconds.
-poll() {
-  local what=$1 i
-  shift
-  for ((i = 0; i < HANG_GUARD * 10; i++)); do
-    "$@" >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  echo "gave up waiting for $what"
-  "$@"
-  return 1
-}
+poll() { poll_for "$HANG_GUARD" "$@"; }
 
 # guard CMD... — CMD under the hang guard.
 guard() {

@@ -135,8 +135,11 @@ test_foreground() {
 }
 
 # --- 2. create + start with resources and annotations -----------------------------------------
+# (the VM's root disk, for a read bandwidth limit)
+VDA=$((16#$(stat -c %t /dev/vda))):$((16#$(stat -c %T /dev/vda)))
 C1_RES='"memory": {"limit": 67108864, "reservation": 33554432, "swap": 134217728},
-  "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0"},
+  "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0", "mems": "0"},
+  "blockIO": {"throttleReadBpsDevice": [{"major": '"${VDA%:*}"', "minor": '"${VDA#*:}"', "rate": 1048576}]},
   "pids": {"limit": 32}'
 C1_ANN='"org.systemd.property.TimeoutStopUSec": "uint64 123456789",
   "org.systemd.property.CollectMode": "'"'inactive-or-failed'"'"'
@@ -173,6 +176,17 @@ test_create_start() {
   check "c1: cpu.max 50000 100000" want_file "$CG1/cpu.max" "50000 100000"
   check "c1: cpuset.cpus 0" want_file "$CG1/cpuset.cpus" 0
   check "c1: pids.max 32" want_file "$CG1/pids.max" 32
+  check "c1: cpuset.mems 0 (systemctl show AllowedMemoryNodes=0)" \
+    eval 'want_file $CG1/cpuset.mems 0 && want_props $U1 AllowedMemoryNodes=0'
+  check "c1: io.max $VDA rbps=1048576" want_match "io.max" "^$VDA rbps=1048576 " "$(cat "$CG1/io.max" 2>&1)"
+  # (runc 1.1.5 leaves IO limits to the cgroup files; kiln gives them to systemd too)
+  note "c1: systemctl show IOReadBandwidthMax: $(prop "$U1" IOReadBandwidthMax)"
+  if [[ $(basename "$RUNTIME") != runc ]]; then
+    check "c1: systemctl show IOReadBandwidthMax=/dev/block/$VDA 1048576" \
+      want_props "$U1" "IOReadBandwidthMax=/dev/block/$VDA 1048576"
+  fi
+  check "c1: systemctl show DefaultDependencies=no and the accounting switches" \
+    want_props "$U1" DefaultDependencies=no MemoryAccounting=yes CPUAccounting=yes IOAccounting=yes TasksAccounting=yes
   check "c1: annotation org.systemd.property.TimeoutStopUSec (uint64 123456789)" \
     want_props "$U1" 'TimeoutStopUSec=2min 3.456789s'
   check "c1: annotation org.systemd.property.CollectMode ('inactive-or-failed')" \

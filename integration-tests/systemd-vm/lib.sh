@@ -85,15 +85,9 @@ want_line() {
 # poll SECONDS CMD... — retries CMD (quietly) every 0.1 s until it succeeds or SECONDS pass;
 # on giving up, runs CMD once more with its output shown.
 poll() {
-  local secs=$1 i
+  local secs=$1
   shift
-  for ((i = 0; i < secs * 10; i++)); do
-    "$@" >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  echo "gave up after ${secs}s waiting for: $*"
-  "$@"
-  return 1
+  poll_for "$secs" "$*" "$@"
 }
 
 # --- systemd ---
