@@ -25,6 +25,7 @@
 #[cfg(feature = "tokio")]
 mod asynch;
 pub mod bundle;
+pub mod check;
 mod container;
 pub mod embed;
 pub mod error;
