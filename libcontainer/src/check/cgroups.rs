@@ -148,31 +148,60 @@ fn own_v2_cgroup() -> io::Result<PathBuf> {
         .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no 0:: line"))
 }
 
+/// v2 controllers the common limits (cpu, memory, pids) need.
+const V2_NEEDED: &[&str] = &["cpu", "memory", "pids"];
+
+/// The members of [`V2_NEEDED`] that `list` (a `cgroup.controllers` line) lacks.
+fn v2_missing(list: &str) -> Vec<&'static str> {
+    let have: Vec<&str> = list.split_whitespace().collect();
+    V2_NEEDED
+        .iter()
+        .copied()
+        .filter(|c| !have.contains(c))
+        .collect()
+}
+
 fn v2_controllers(unified: &Path, layout: Layout, unprivileged: bool) -> Check {
     const NAME: &str = "cgroup v2 controllers";
-    let root = match read_controllers(unified) {
-        Ok(c) if c.is_empty() && layout == Layout::Hybrid => {
-            format!("{}: none (all bound to v1 hierarchies)", unified.display())
-        }
-        Ok(c) => format!("{}: {c}", unified.display()),
+    let list = match read_controllers(unified) {
+        Ok(c) => c,
         Err(e) => {
             let file = unified.join("cgroup.controllers");
             let fix = format!("check the cgroup2 mount at {}", unified.display());
             return Check::fail(NAME, format!("reading {}: {e}", file.display()), fix);
         }
     };
-    if !unprivileged {
-        return Check::ok(NAME, root);
+    let root = match (list.is_empty(), layout) {
+        (true, Layout::Hybrid) => format!("{}: none (all bound to v1)", unified.display()),
+        _ => format!("{}: {list}", unified.display()),
+    };
+    if unprivileged {
+        return delegation(NAME, unified, layout, root);
     }
+    let missing = v2_missing(&list);
+    if layout == Layout::V2 && !missing.is_empty() {
+        let detail = format!("{root}; missing: {}", missing.join(" "));
+        let fix = "remove cgroup_disable=… and cgroup_no_v1=… from the kernel command line";
+        return Check::warn(NAME, detail, fix);
+    }
+    Check::ok(NAME, root)
+}
+
+/// For an unprivileged caller: the controllers of its own cgroup and whether it may write
+/// there (delegation).
+fn delegation(name: &str, unified: &Path, layout: Layout, root: String) -> Check {
     let own = match own_v2_cgroup() {
         Ok(p) => p,
         Err(e) => {
             let detail = format!("{root}; /proc/self/cgroup: {e}");
-            return Check::warn(NAME, detail, "mount procfs: mount -t proc proc /proc");
+            return Check::warn(name, detail, "mount procfs: mount -t proc proc /proc");
         }
     };
     let dir = unified.join(own.strip_prefix("/").unwrap_or(&own));
-    let delegated = read_controllers(&dir).unwrap_or_else(|e| format!("unreadable ({e})"));
+    let (delegated, missing) = match read_controllers(&dir) {
+        Ok(c) => (c.clone(), v2_missing(&c)),
+        Err(e) => (format!("unreadable ({e})"), V2_NEEDED.to_vec()),
+    };
     let writable = access(&dir, AccessFlags::W_OK).is_ok()
         && access(&dir.join("cgroup.procs"), AccessFlags::W_OK).is_ok();
     let detail = format!(
@@ -185,15 +214,25 @@ fn v2_controllers(unified: &Path, layout: Layout, unprivileged: bool) -> Check {
         },
         if writable { "writable" } else { "not writable" }
     );
-    if writable && layout == Layout::V2 {
-        Check::ok(NAME, detail)
-    } else {
+    if layout != Layout::V2 {
+        // Hybrid: no controller lives in cgroup2 ("cgroup v1 rootless" says what to do).
+        Check::ok(name, detail)
+    } else if !writable {
         let fix = format!(
             "delegate a cgroup: systemd-run --user --scope -p Delegate=yes kiln …, or as root chown uid {} a cgroup under {}",
             nix::unistd::geteuid(),
             unified.display()
         );
-        Check::warn(NAME, detail, fix)
+        Check::warn(name, detail, fix)
+    } else if !missing.is_empty() {
+        let fix = "as root: mkdir -p /etc/systemd/system/user@.service.d && printf '[Service]\\nDelegate=cpu cpuset io memory pids\\n' > /etc/systemd/system/user@.service.d/delegate.conf && systemctl daemon-reload, then log in again";
+        Check::warn(
+            name,
+            format!("{detail}; not delegated: {}", missing.join(" ")),
+            fix,
+        )
+    } else {
+        Check::ok(name, detail)
     }
 }
 
@@ -244,6 +283,15 @@ fn stray_check(mounts: &[&MountInfo], layout: Layout) -> Check {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn v2_missing_names_the_needed_controllers_absent_from_the_list() {
+        assert!(v2_missing("cpuset cpu io memory hugetlb pids rdma").is_empty());
+        assert_eq!(v2_missing("cpu io"), ["memory", "pids"]);
+        assert_eq!(v2_missing(""), ["cpu", "memory", "pids"]);
+        // Whole names only: "cpuset" is not "cpu".
+        assert_eq!(v2_missing("cpuset memory pids"), ["cpu"]);
+    }
 
     fn fake_tree(dirs: &[&str]) -> tempfile::TempDir {
         let tmp = tempfile::tempdir().unwrap();

@@ -10,6 +10,7 @@ use super::Check;
 
 const MAX_USERNS: &str = "/proc/sys/user/max_user_namespaces";
 const UNPRIV_CLONE: &str = "/proc/sys/kernel/unprivileged_userns_clone";
+const APPARMOR_RESTRICT: &str = "/proc/sys/kernel/apparmor_restrict_unprivileged_userns";
 
 /// One line of /etc/subuid or /etc/subgid: `owner:start:count`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,6 +53,15 @@ pub fn subid_count(text: &str, name: &str, uid: u32) -> u64 {
         .sum()
 }
 
+/// The first id after every range of `text` (and at least 100000): where a new range of a
+/// subuid/subgid file can start without overlapping the others.
+pub fn free_subid_start(text: &str) -> u64 {
+    text.lines()
+        .filter_map(parse_subid_line)
+        .map(|e| e.start.saturating_add(e.count))
+        .fold(100_000, u64::max)
+}
+
 /// The user namespace checks.
 pub(super) fn checks(unprivileged: bool) -> Vec<Check> {
     let mut out = vec![kernel_check(unprivileged)];
@@ -83,8 +93,13 @@ fn kernel_check(unprivileged: bool) -> Check {
     let max = match read_number(MAX_USERNS) {
         Ok(n) => n,
         Err(e) => {
-            let fix = "enable CONFIG_USER_NS in the kernel";
-            return Check::warn(NAME, format!("unsupported ({e})"), fix);
+            let detail = format!("unsupported ({e})");
+            let fix = "use a kernel built with CONFIG_USER_NS";
+            return if unprivileged {
+                Check::fail(NAME, detail, fix)
+            } else {
+                Check::warn(NAME, detail + " (needed for linux.uidMappings)", fix)
+            };
         }
     };
     let fix_max = "sysctl -w user.max_user_namespaces=15000 (persist in /etc/sysctl.d/)";
@@ -96,34 +111,64 @@ fn kernel_check(unprivileged: bool) -> Check {
             Check::warn(NAME, detail + " (needed for linux.uidMappings)", fix_max)
         };
     }
-    let mut detail = format!("max_user_namespaces = {max}");
-    if Path::new(UNPRIV_CLONE).exists() {
-        let clone = read_number(UNPRIV_CLONE).unwrap_or(-1);
-        detail.push_str(&format!(", unprivileged_userns_clone = {clone}"));
-        if clone != 1 && unprivileged {
-            let fix = "sysctl -w kernel.unprivileged_userns_clone=1 (persist in /etc/sysctl.d/)";
-            return Check::fail(NAME, detail, fix);
+    let detail = format!("max_user_namespaces = {max}");
+    match unprivileged_knobs(unprivileged) {
+        Ok(more) => Check::ok(NAME, detail + &more),
+        Err((more, fix)) => Check::fail(NAME, detail + &more, fix),
+    }
+}
+
+/// The distribution switches that keep unprivileged users from making user namespaces
+/// (Debian's `unprivileged_userns_clone`, Ubuntu's AppArmor restriction), where they exist:
+/// the text to add to the detail, or that text and the fix when they block this caller.
+fn unprivileged_knobs(unprivileged: bool) -> Result<String, (String, String)> {
+    let knobs = [
+        (UNPRIV_CLONE, 1, "sysctl -w kernel.unprivileged_userns_clone=1"),
+        (
+            APPARMOR_RESTRICT,
+            0,
+            "sysctl -w kernel.apparmor_restrict_unprivileged_userns=0 (or give kiln an AppArmor profile allowing userns)",
+        ),
+    ];
+    let mut text = String::new();
+    for (file, allowed, fix) in knobs {
+        if !Path::new(file).exists() {
+            continue;
+        }
+        let name = file.rsplit('/').next().unwrap_or(file);
+        match read_number(file) {
+            Ok(v) => {
+                text.push_str(&format!(", {name} = {v}"));
+                if v != allowed && unprivileged {
+                    return Err((text, format!("{fix} (persist in /etc/sysctl.d/)")));
+                }
+            }
+            Err(e) => text.push_str(&format!(", {name} unreadable ({e})")),
         }
     }
-    Check::ok(NAME, detail)
+    Ok(text)
 }
 
 fn subid_check(file: &str, name: &str, uid: u32) -> Check {
     let check_name = file.trim_start_matches("/etc/");
-    let fix =
-        format!("as root: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {name}");
+    let flag = if file.ends_with("subgid") {
+        "--add-subgids"
+    } else {
+        "--add-subuids"
+    };
+    let fix = |start: u64| format!("as root: usermod {flag} {start}-{} {name}", start + 65535);
     let text = match std::fs::read_to_string(file) {
         Ok(t) => t,
         Err(e) => {
             let detail = format!("{file}: {e}: only your own id can be mapped");
-            return Check::warn(check_name, detail, fix);
+            return Check::warn(check_name, detail, fix(100_000));
         }
     };
     match subid_count(&text, name, uid) {
         0 => Check::warn(
             check_name,
             format!("no entry for {name} (uid {uid}) in {file}: only your own id can be mapped"),
-            fix,
+            fix(free_subid_start(&text)),
         ),
         n => Check::ok(check_name, format!("{n} ids for {name} (uid {uid})")),
     }
@@ -218,5 +263,13 @@ mod tests {
         assert_eq!(subid_count(text, "carol", 1003), 0);
         // A name is not a prefix match.
         assert_eq!(subid_count(text, "ali", 1004), 0);
+    }
+
+    #[test]
+    fn a_new_range_starts_after_every_existing_one() {
+        assert_eq!(free_subid_start(""), 100_000);
+        assert_eq!(free_subid_start("a:100000:65536\n"), 165_536);
+        let text = "root:1000000:65536\nrootless:100000:65536\nbad:line\n";
+        assert_eq!(free_subid_start(text), 1_065_536);
     }
 }
