@@ -9,7 +9,9 @@
 //! - [`Container`] loads one from a state root and starts, kills (with a [`Signal`]),
 //!   deletes it or reports its [`State`]; [`Container::events`] streams its statistics,
 //!   OOM events and exit ([`events`]);
-//! - the container init runs the ordered steps listed in the `init` module.
+//! - the container init runs the ordered steps listed in the `init` module;
+//! - [`check::run`] diagnoses the host for the calling user before the first container
+//!   (`kiln check`).
 //!
 //! The library never exits the process (except in the helper processes of
 //! [`embed`]) and reports every failure as an [`Error`] naming the path,
@@ -25,6 +27,7 @@
 #[cfg(feature = "tokio")]
 mod asynch;
 pub mod bundle;
+pub mod check;
 mod container;
 pub mod embed;
 pub mod error;

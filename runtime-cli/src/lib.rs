@@ -91,11 +91,28 @@ pub enum Command {
     Exec(commands::exec::ExecArgs),
     /// Print the features this kiln supports (runtime-spec features.md).
     Features,
+    /// Check that this host can run containers (as the current user).
+    #[command(long_about = CHECK_HELP)]
+    Check(commands::check::CheckArgs),
     /// Checkpoint a running container (not supported: kiln has no CRIU support).
     Checkpoint(commands::UnsupportedArgs),
     /// Restore a container from a checkpoint (not supported: kiln has no CRIU support).
     Restore(commands::UnsupportedArgs),
 }
+
+/// The description of `kiln check --help`.
+const CHECK_HELP: &str = "Check that this host can run containers, as the current user.
+
+Root and an unprivileged user need different things: run it as the user who will run the
+containers. Each line is OK, WARN or FAIL, a name and what was found; WARN and FAIL lines
+are followed by a fix. The checks: the cgroup layout (v1, v2, hybrid), the controllers available or
+delegated, stray directories under /sys/fs/cgroup; user namespaces, and for an unprivileged
+user /etc/subuid, /etc/subgid, newuidmap and newgidmap; seccomp, user notification and
+libseccomp; the syscalls pidfd_open, clone3, openat2 and mount_setattr; systemd and its bus
+(for --systemd-cgroup); the state root (--root) and its filesystem. Nothing is changed.
+
+The exit status is 0 when containers can run (no FAIL), 1 otherwise. With --format json
+one document is printed: {\"ok\": bool, \"checks\": [{\"name\", \"status\", \"detail\", \"fix\"}]}.";
 
 /// urfave/cli's help layout, which runc's users and tests read: `NAME:` first.
 const HELP_TEMPLATE: &str = "NAME:\n   {bin} - {about}\n\nUSAGE:\n   {usage}\n\n{all-args}";

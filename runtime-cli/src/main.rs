@@ -14,7 +14,7 @@ fn main() -> ExitCode {
     if matches!(
         cli.command,
         None | Some(Command::State(_) | Command::List(_) | Command::Ps(_))
-            | Some(Command::Events(_) | Command::Features)
+            | Some(Command::Events(_) | Command::Features | Command::Check(_))
     ) {
         printing_dies_of_a_closed_pipe();
     }

@@ -98,7 +98,7 @@ pub(crate) fn listen_fds() -> u32 {
 /// Name of the user running kiln (runc's `owner` field), from /etc/passwd.
 /// Read directly rather than through NSS so that a static kiln needs no
 /// glibc modules at run time.
-pub(super) fn owner_name() -> String {
+pub(crate) fn owner_name() -> String {
     let uid = nix::unistd::geteuid().as_raw();
     let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
     passwd

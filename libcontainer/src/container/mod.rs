@@ -3,7 +3,7 @@
 mod bind_sources;
 mod cgroup_ops;
 mod create;
-mod create_support;
+pub(crate) mod create_support;
 mod delete;
 mod exec;
 mod exec_defaults;

@@ -1,6 +1,7 @@
 //! One module per command; each is a thin layer over kiln-libcontainer.
 
 pub mod cgroup_cmds;
+pub mod check;
 pub mod create;
 pub mod delete;
 pub mod exec;
@@ -68,6 +69,7 @@ pub fn dispatch(cli: &Cli) -> Result<u8, kiln_libcontainer::Error> {
             features::run();
             Ok(0)
         }
+        Command::Check(a) => Ok(check::run(&cli.root, a)),
         Command::Checkpoint(_) => Err(kiln_libcontainer::Error::Unsupported("checkpoint")),
         Command::Restore(_) => Err(kiln_libcontainer::Error::Unsupported("restore")),
     }
