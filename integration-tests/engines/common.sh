@@ -18,6 +18,8 @@ set -uo pipefail
 E2E_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../lib/asserts.sh
 source "$E2E_HERE/../lib/asserts.sh"
+# shellcheck source=../lib/oci.sh
+source "$E2E_HERE/../lib/oci.sh"
 WORKSPACE=$(cd "$E2E_HERE/../.." && pwd)
 : "${ENGINE:?set ENGINE before sourcing common.sh}"
 
@@ -190,20 +192,9 @@ want_runtime_state() {
 
 # --- images ---
 
-# make_busybox_tar OUT — a root filesystem tarball: busybox-static with every applet linked
-# in /bin, /etc/passwd and /etc/group.
+# make_busybox_tar OUT — a root filesystem tarball of make_busybox_rootfs (lib/oci.sh).
 make_busybox_tar() {
-  local rootfs=$T/busybox-rootfs bb a
-  bb=$(command -v busybox) || return 1
-  mkdir -p "$rootfs"/{bin,sbin,proc,sys,dev,tmp,etc,root,run,var,usr/bin}
-  cp "$bb" "$rootfs/bin/busybox"
-  for a in $("$rootfs/bin/busybox" --list); do
-    [[ -e $rootfs/bin/$a ]] || ln -s busybox "$rootfs/bin/$a"
-  done
-  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$rootfs/etc/passwd"
-  printf 'root:x:0:\nnogroup:x:65534:\n' >"$rootfs/etc/group"
-  chmod 1777 "$rootfs/tmp"
-  tar --numeric-owner -C "$rootfs" -cf "$1" .
+  make_busybox_rootfs "$T/busybox-rootfs" && tar --numeric-owner -C "$T/busybox-rootfs" -cf "$1" .
 }
 
 # --- podman ---

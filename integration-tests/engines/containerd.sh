@@ -11,8 +11,6 @@
 ENGINE=containerd
 # shellcheck source=common.sh
 source "$(dirname "$0")/common.sh"
-# shellcheck source=../lib/oci.sh
-source "$(dirname "$0")/../lib/oci.sh"
 ensure_packages containerd:containerd ctr:containerd containerd-shim-runc-v2:containerd \
   busybox:busybox-static sha256sum:coreutils
 enter_private_world "$@"

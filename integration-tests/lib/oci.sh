@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# oci.sh: a one-layer OCI image archive, for engines to load without a registry (the engine
+# oci.sh: a busybox root filesystem and a one-layer OCI image archive of one, for engines to load without a registry (the engine
 # tests in engines/ and in the systemd VM, which has no network): sourced, not run.
 
 # oci_blob DIR FILE — moves FILE into the OCI layout DIR as a blob; prints `sha256:<hex> <size>`.
@@ -34,4 +34,22 @@ make_oci_archive() {
   rc=$?
   rm -rf "$dir"
   return "$rc"
+}
+
+# make_busybox_rootfs DIR — busybox-static with every applet linked in /bin, /etc/passwd,
+# /etc/group and the usual mount points.
+make_busybox_rootfs() {
+  local rootfs=$1 bb a
+  bb=$(command -v busybox) || {
+    echo "busybox not found" >&2
+    return 1
+  }
+  mkdir -p "$rootfs"/{bin,sbin,proc,sys,dev,tmp,etc,root,run,var,usr/bin}
+  cp "$bb" "$rootfs/bin/busybox"
+  for a in $("$rootfs/bin/busybox" --list); do
+    [[ -e $rootfs/bin/$a ]] || ln -s busybox "$rootfs/bin/$a"
+  done
+  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$rootfs/etc/passwd"
+  printf 'root:x:0:\nnogroup:x:65534:\n' >"$rootfs/etc/group"
+  chmod 1777 "$rootfs/tmp"
 }

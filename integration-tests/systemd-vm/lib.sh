@@ -171,24 +171,6 @@ JSON
 
 # --- images ---
 
-# make_busybox_rootfs DIR — busybox-static with every applet linked in /bin, /etc/passwd,
-# /etc/group and the usual mount points.
-make_busybox_rootfs() {
-  local rootfs=$1 bb a
-  bb=$(command -v busybox) || {
-    log "busybox not found"
-    return 1
-  }
-  mkdir -p "$rootfs"/{bin,sbin,proc,sys,dev,tmp,etc,root,run,var,usr/bin}
-  cp "$bb" "$rootfs/bin/busybox"
-  for a in $("$rootfs/bin/busybox" --list); do
-    [[ -e $rootfs/bin/$a ]] || ln -s busybox "$rootfs/bin/$a"
-  done
-  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$rootfs/etc/passwd"
-  printf 'root:x:0:\nnogroup:x:65534:\n' >"$rootfs/etc/group"
-  chmod 1777 "$rootfs/tmp"
-}
-
 # busybox_oci_archive ROOTFS_DIR NAME OUT — the OCI image archive OUT of ROOTFS_DIR (lib/oci.sh).
 busybox_oci_archive() {
   tar --numeric-owner -C "$1" -cf "$3.layer" . && make_oci_archive "$3.layer" "$2" "$3"

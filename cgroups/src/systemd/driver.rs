@@ -16,7 +16,7 @@ use crate::{resources, CgroupError, Manager};
 impl Manager {
     /// Whether this is the systemd driver (the path is a `slice:prefix:name` triple).
     pub fn is_systemd(&self) -> bool {
-        self.cgroup_path().unit().is_some()
+        matches!(self.cgroup_path(), crate::CgroupPath::Systemd { .. })
     }
 
     /// systemd driver: starts the container's scope unit with process `pid` in it, `resources`
