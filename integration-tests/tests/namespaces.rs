@@ -161,8 +161,10 @@ fn flags_up(text: &str) -> bool {
 }
 
 /// Listens on 127.0.0.1:5555 with busybox nc and sends a line to it (retrying until the
-/// listener is up); prints `connected=yes|no got=<what the listener received>`.
-const LOOPBACK_ROUND_TRIP: &str = "nc -l -p 5555 > /tmp/got 2>/dev/null & l=$!; ok=no; \
+/// listener is up); prints `connected=yes|no got=<what the listener received>`. The listener's
+/// stdin is held open (`sleep |`): on an empty stdin it half-closes at once, and under load the
+/// client could see that EOF and leave before sending its line.
+const LOOPBACK_ROUND_TRIP: &str = "sleep 30 | nc -l -p 5555 > /tmp/got 2>/dev/null & l=$!; ok=no; \
     for i in $(seq 50); do if echo hello-lo | nc -w 2 127.0.0.1 5555 2>/dev/null; \
     then ok=yes; break; fi; sleep 0.1; done; \
     for i in $(seq 50); do [ -s /tmp/got ] && break; sleep 0.1; done; kill $l 2>/dev/null; \
