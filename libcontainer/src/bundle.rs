@@ -71,15 +71,18 @@ pub fn parse_process(reader: impl std::io::Read, label: &str) -> Result<Process>
 }
 
 fn parse_json(reader: impl std::io::Read, prefix: &str) -> Result<serde_json::Value> {
-    serde_json::from_reader(reader)
-        .map_err(|e| Error::config(format!("{prefix}(document)"), describe_serde_error("", &e)))
+    serde_json::from_reader(reader).map_err(|e| {
+        Error::config(
+            format!("{prefix}(document)"),
+            describe_serde_error("", &e, e.to_string()),
+        )
+    })
 }
 
 fn from_value<T: serde::de::DeserializeOwned>(value: serde_json::Value, prefix: &str) -> Result<T> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let field = e.path().to_string();
-        let inner = e.into_inner();
-        let reason = describe_serde_error(&field, &inner);
+    crate::json::from_value(&value).map_err(|e| {
+        let reason = describe_serde_error(&e.path, &e.source, e.reason());
+        let field = e.path;
         let field = if field == "." {
             "(document)".into()
         } else {
@@ -90,9 +93,9 @@ fn from_value<T: serde::de::DeserializeOwned>(value: serde_json::Value, prefix: 
 }
 
 /// Turns serde's wording into a message that names the problem plainly.
-fn describe_serde_error(field: &str, err: &serde_json::Error) -> String {
-    let msg = err.to_string();
-    // serde_json appends " at line L column C"; keep it, it helps locate the field.
+/// `msg` is serde_json's wording (with its " at line L column C" where that locates the
+/// field in the user's text).
+fn describe_serde_error(field: &str, err: &serde_json::Error, msg: String) -> String {
     if field.ends_with(".type") && field.contains("namespaces[") {
         if let Some(name) = msg.split('`').nth(1) {
             return format!("unknown namespace {name:?} ({msg})");

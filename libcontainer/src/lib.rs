@@ -39,6 +39,7 @@ pub mod failpoint;
 pub mod fuzzing;
 pub mod hooks;
 mod init;
+pub mod json;
 mod process;
 mod rootfs;
 pub mod rootless;

@@ -187,7 +187,7 @@ impl Record {
 
     /// Parses the bytes of `path`, container `id`'s `state.json`.
     pub(crate) fn parse(data: &[u8], id: &str, path: &Path) -> Result<Self> {
-        serde_json::from_slice(data).map_err(|e| Error::State {
+        crate::json::from_slice(data).map_err(|e| Error::State {
             id: id.to_string(),
             reason: format!("{}: {e}", path.display()),
         })

@@ -51,7 +51,7 @@ pub(crate) fn send(init: i32, sources: &[BindSource], chan: &Channel) -> Result<
     match status {
         nix::sys::wait::WaitStatus::Exited(_, 0) => Ok(()),
         _ if !text.is_empty() => Err(Error::InitFailed(
-            serde_json::from_str(&text)
+            crate::json::from_slice(text.as_bytes())
                 .unwrap_or_else(|_| InitError::from_message("bind-sources", text)),
         )),
         other => Err(Error::InitDied(format!(

@@ -40,7 +40,7 @@ pub(crate) struct Recovery {
 impl Recovery {
     /// Parses the bytes of `path`, container `id`'s recovery record.
     pub(crate) fn parse(bytes: &[u8], id: &str, path: &Path) -> Result<Self> {
-        serde_json::from_slice(bytes).map_err(|e| Error::State {
+        crate::json::from_slice(bytes).map_err(|e| Error::State {
             id: id.to_string(),
             reason: format!("{}: {e}", path.display()),
         })

@@ -87,7 +87,7 @@ impl Container {
 /// The failure the init wrote to the exec fifo after its `0`: an [`InitError`]
 /// as JSON, or (from an init of an older kiln) its text.
 fn init_report(bytes: &[u8]) -> InitError {
-    serde_json::from_slice(bytes).unwrap_or_else(|_| {
+    crate::json::from_slice(bytes).unwrap_or_else(|_| {
         InitError::from_message("", String::from_utf8_lossy(bytes).into_owned())
     })
 }

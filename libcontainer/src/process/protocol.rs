@@ -278,7 +278,7 @@ pub(crate) fn decode<M: Message>(kind: u8, payload: &[u8]) -> Result<M> {
             ),
         }));
     }
-    serde_json::from_slice(payload).map_err(|e| {
+    crate::json::from_slice(payload).map_err(|e| {
         let start = String::from_utf8_lossy(&payload[..payload.len().min(64)]).into_owned();
         Error::InitDied(format!(
             "malformed {} message on the sync channel ({e}): {start:?}",

@@ -142,8 +142,8 @@ fn build_process(c: &Container, a: &ExecArgs) -> Result<Process, Error> {
             }
         }
     }
-    serde_path_to_error::deserialize(p)
-        .map_err(|e| bad(&format!("process.{}", e.path()), e.inner().to_string()))
+    kiln_libcontainer::json::from_value(&p)
+        .map_err(|e| bad(&format!("process.{}", e.path), e.reason()))
 }
 
 /// Runs the exec; in the foreground returns the process' exit status.

@@ -185,8 +185,8 @@ pub fn run(root: &StateRoot, a: &UpdateArgs) -> Result<(), Error> {
     }
     unlimited_memory_lifts_swap(&mut res, &patch);
     merge(&mut res, patch);
-    let resources: LinuxResources = serde_path_to_error::deserialize(res)
-        .map_err(|e| bad(&format!("resources.{}", e.path()), e.inner().to_string()))?;
+    let resources: LinuxResources = kiln_libcontainer::json::from_value(&res)
+        .map_err(|e| bad(&format!("resources.{}", e.path), e.reason()))?;
     c.update(resources)
 }
 
