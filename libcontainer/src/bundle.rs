@@ -38,6 +38,7 @@ impl Bundle {
         })?;
         let spec = parse_config(BufReader::new(file))?;
         let rootfs = resolve_rootfs(&dir, &spec)?;
+        crate::timings::mark("validate");
         validate::spec(&spec)?;
         Ok(Bundle { dir, rootfs, spec })
     }

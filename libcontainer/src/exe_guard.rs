@@ -69,6 +69,12 @@ pub fn reexec_from_readonly_view() -> Result<()> {
             "re-executed, but /proc/self/exe is still writable".into(),
         ));
     }
+    if crate::timings::enabled() {
+        std::env::set_var(
+            crate::timings::REEXEC_ENV,
+            crate::timings::now_ns().to_string(),
+        );
+    }
     let fd = readonly_view_of_self()?;
     std::env::set_var(MARKER, "1");
     let err = execveat_self(&fd);

@@ -46,6 +46,7 @@ pub mod rootless;
 pub mod signal;
 pub mod state;
 pub mod store;
+pub mod timings;
 pub(crate) mod tty;
 pub mod validate;
 

@@ -42,6 +42,10 @@ pub struct Cli {
     /// Use systemd for cgroups (cgroupsPath is then slice:prefix:name).
     #[arg(long = "systemd-cgroup", global = true)]
     pub systemd_cgroup: bool,
+    /// Report how long each phase of the command took, as one JSON line on stderr (or in
+    /// the --log file): {"timings":"create","id":…,"total_ms":…,"phases":[{"phase","ms"}…]}.
+    #[arg(long, global = true)]
+    pub timings: bool,
     /// Rootless mode ("true", "false" or "auto"); `spec --rootless` writes a rootless config.
     #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true")]
     pub rootless: Option<String>,
@@ -98,6 +102,33 @@ pub enum Command {
     Checkpoint(commands::UnsupportedArgs),
     /// Restore a container from a checkpoint (not supported: kiln has no CRIU support).
     Restore(commands::UnsupportedArgs),
+}
+
+impl Command {
+    /// The command's name and the container it is about (for `--timings`).
+    pub fn name_and_id(&self) -> (&'static str, Option<&str>) {
+        use Command as C;
+        match self {
+            C::Create(a) => ("create", Some(&a.id)),
+            C::Start(a) => ("start", Some(&a.id)),
+            C::Run(a) => ("run", Some(&a.create.id)),
+            C::State(a) => ("state", Some(&a.id)),
+            C::Kill(a) => ("kill", Some(&a.id)),
+            C::Delete(a) => ("delete", Some(&a.id)),
+            C::List(_) => ("list", None),
+            C::Spec(_) => ("spec", None),
+            C::Pause(a) => ("pause", Some(&a.id)),
+            C::Resume(a) => ("resume", Some(&a.id)),
+            C::Events(a) => ("events", Some(&a.id)),
+            C::Ps(a) => ("ps", Some(&a.id)),
+            C::Update(a) => ("update", Some(&a.id)),
+            C::Exec(a) => ("exec", Some(&a.id)),
+            C::Features => ("features", None),
+            C::Check(_) => ("check", None),
+            C::Checkpoint(_) => ("checkpoint", None),
+            C::Restore(_) => ("restore", None),
+        }
+    }
 }
 
 /// The description of `kiln check --help`.

@@ -104,3 +104,16 @@ pub fn init(path: Option<&Path>, format: LogFormat, debug: bool) -> std::io::Res
 fn open_log(p: &Path) -> std::io::Result<File> {
     OpenOptions::new().create(true).append(true).open(p)
 }
+
+/// Writes `line` (and a newline) in one write to the log file `path`, or to stderr. For the
+/// `--timings` report: a line that cannot be written is said on stderr instead.
+pub fn write_line(path: Option<&Path>, line: &str) {
+    let text = format!("{line}\n");
+    let written = match path {
+        Some(p) => open_log(p).and_then(|mut f| f.write_all(text.as_bytes())),
+        None => std::io::stderr().write_all(text.as_bytes()),
+    };
+    if let Err(e) = written {
+        eprintln!("kiln: cannot write the timings to the log: {e}");
+    }
+}

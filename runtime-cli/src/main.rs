@@ -22,6 +22,10 @@ fn main() -> ExitCode {
         println!("{}", commands::version::long());
         return ExitCode::SUCCESS;
     }
+    if cli.timings {
+        kiln_libcontainer::timings::enable();
+        kiln_libcontainer::timings::mark("cli");
+    }
     let to_file = match logger::init(cli.log.as_deref(), cli.log_format, cli.debug) {
         Ok(f) => f,
         Err(e) => {
@@ -29,7 +33,14 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match commands::dispatch(&cli) {
+    let result = commands::dispatch(&cli);
+    if let Some(command) = &cli.command {
+        let (name, id) = command.name_and_id();
+        if let Some(line) = kiln_libcontainer::timings::report(name, id) {
+            logger::write_line(cli.log.as_deref(), &line);
+        }
+    }
+    match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             // runc's `exec` fails with 255, so callers can tell it from the process' own status.

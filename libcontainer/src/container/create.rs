@@ -146,7 +146,9 @@ impl ContainerBuilder {
         if crate::embed::needs_helper()? {
             return crate::embed::create_in_helper(self);
         }
+        crate::timings::mark("load");
         let bundle = Bundle::load(&self.bundle)?;
+        crate::timings::mark("state-dir");
         let root = StateRoot::new(&self.root)?;
         let dir = root.container_dir(&self.id)?;
         match fs::DirBuilder::new().mode(0o711).create(&dir) {

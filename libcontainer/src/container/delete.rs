@@ -18,6 +18,7 @@ impl Container {
     /// first. Removes the cgroup and the state directory, then runs the
     /// poststop hooks.
     pub fn delete(self, force: bool) -> Result<()> {
+        crate::timings::mark("delete");
         let _lock = self.lock()?;
         let status = self.status();
         if matches!(status, Status::Running | Status::Paused | Status::Creating) && !force {

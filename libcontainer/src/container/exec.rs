@@ -131,6 +131,7 @@ impl Container {
         if crate::embed::needs_helper()? {
             return crate::embed::exec_in_helper(self, process, opts);
         }
+        crate::timings::mark("plan");
         let process = &exec_defaults::inherit(process, self.spec().process().as_ref());
         self.check_exec_status(opts)?;
         let (console_ours, console_theirs) = crate::tty::console_sockets(
@@ -158,6 +159,7 @@ impl Container {
             .map(|s| compile_seccomp(s, &self.state_root()))
             .transpose()?;
         let cgroup = self.cgroup()?;
+        crate::timings::mark("clone");
         let (chan, child_chan) = Channel::pair()?;
         log::debug!("clone3 of the exec helper (runc: \"nsexec container setup\")");
         let (helper, helper_fd) = match clone_for_caller(0, None)? {
@@ -232,7 +234,9 @@ fn helper_report(
 ) -> Result<(i32, Option<OwnedFd>)> {
     let mut early_notify_fd = None;
     let result = (|| {
+        crate::timings::mark("cgroup");
         join_cgroup(cgroup, helper)?;
+        crate::timings::mark("wait-process");
         chan.send(&ToExec::Go)?;
         loop {
             match chan.recv_with_fd()? {
@@ -241,6 +245,7 @@ fn helper_report(
                     return Ok(p);
                 }
                 (FromExec::SeccompFd, Some(fd)) => early_notify_fd = Some(fd),
+                (FromExec::Timings(marks), _) => crate::timings::merge(marks),
                 (other, _) => {
                     return Err(Error::InitDied(format!(
                         "unexpected {other:?} from exec helper"
@@ -270,6 +275,7 @@ impl Container {
         mut notify_fd: Option<OwnedFd>,
         opts: &ExecOptions,
     ) -> Result<()> {
+        crate::timings::mark("handover");
         if let Some(p) = &opts.pid_file {
             write_atomic(p, pid.to_string().as_bytes(), 0o644)?;
             hit("exec", "pid-file");
@@ -283,6 +289,7 @@ impl Container {
             });
         }
         hit("exec", "handover");
+        crate::timings::mark("execve");
         loop {
             if let Some(fd) = notify_fd.take() {
                 let state = self.state().to_spec_json();
@@ -291,6 +298,7 @@ impl Container {
             match chan.recv_with_fd() {
                 Err(Error::InitDied(_)) => return Ok(()),
                 Ok((FromExec::SeccompFd, Some(fd))) => notify_fd = Some(fd),
+                Ok((FromExec::Timings(marks), _)) => crate::timings::merge(marks),
                 Ok((other, _)) => {
                     return Err(Error::InitDied(format!(
                         "unexpected {other:?} from exec process"
@@ -408,6 +416,9 @@ fn joined_process(chan: &Channel, s: &JoinedSetup) -> Error {
         .run(chan)?;
         hit("exec-process", "ready");
         step("handover");
+        if crate::timings::enabled() {
+            chan.send(&FromExec::Timings(crate::init::take_step_marks("exec.")))?;
+        }
         chan.expect(ToExec::Handover)?;
         hit("exec-process", "handover");
         // Handed over (the pid file is written): the program outlives `exec`.

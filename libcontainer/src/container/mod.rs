@@ -45,6 +45,7 @@ pub struct Container {
 impl Container {
     /// Loads container `id` from `root`.
     pub fn load(root: &StateRoot, id: &str) -> Result<Self> {
+        crate::timings::mark("load");
         let dir = root.container_dir(id)?;
         if !dir.is_dir() {
             return Err(Error::NotFound(id.to_string()));

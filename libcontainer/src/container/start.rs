@@ -18,6 +18,7 @@ impl Container {
     /// Starts the user program of a `created` container (runtime.md "start"),
     /// then runs the poststart hooks.
     pub fn start(&mut self) -> Result<()> {
+        crate::timings::mark("start");
         let _lock = self.lock()?;
         let status = self.status();
         if status != Status::Created {

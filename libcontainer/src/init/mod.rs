@@ -24,7 +24,7 @@ pub(crate) mod setup;
 pub(crate) mod sysctl;
 pub(crate) mod user;
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
@@ -40,12 +40,28 @@ use crate::rootfs::{self, RootfsOptions};
 thread_local! {
     /// The setup step this process (a container init or exec'd process) is at.
     static STEP: Cell<&'static str> = const { Cell::new("") };
+    /// When each step started (`--timings` only), for [`send_timings`].
+    static STEP_MARKS: RefCell<Vec<(&'static str, u64)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Records that this process now runs the setup step `name` (see
 /// [`InitError::step`] for the list).
 pub(crate) fn step(name: &'static str) {
     STEP.with(|s| s.set(name));
+    if crate::timings::enabled() {
+        let at = crate::timings::now_ns();
+        STEP_MARKS.with(|m| m.borrow_mut().push((name, at)));
+    }
+}
+
+/// The steps marked so far (`--timings`), named `<prefix><step>`, taken.
+pub(crate) fn take_step_marks(prefix: &str) -> Vec<(String, u64)> {
+    STEP_MARKS.with(|m| {
+        m.take()
+            .into_iter()
+            .map(|(name, at)| (format!("{prefix}{name}"), at))
+            .collect()
+    })
 }
 
 /// The setup step this process is at ("" before the first).
@@ -200,6 +216,9 @@ fn steps(
     }
     .run(chan)?;
     at("ready");
+    if crate::timings::enabled() {
+        chan.send(&FromInit::Timings(take_step_marks("init.")))?;
+    }
     log::debug!(
         "container init set up, sending Ready (runc: \"init: closing the pipe to signal completion\")"
     );

@@ -94,6 +94,8 @@ pub enum FromInit {
     MountsDone,
     /// Step 7: the seccomp notify fd follows as SCM_RIGHTS.
     SeccompFd,
+    /// Step 7 (`--timings` only): when each setup step started (CLOCK_MONOTONIC ns).
+    Timings(Vec<(String, u64)>),
     /// Step 7: fully set up, about to wait for `Handover`.
     Ready,
     /// Step 9: done; `create` may exit without taking the init along.
@@ -119,6 +121,9 @@ pub enum FromExec {
     /// From the process: the seccomp notify fd follows as SCM_RIGHTS (may
     /// come before `ProcessPid`: they share the channel).
     SeccompFd,
+    /// From the process, set up (`--timings` only): when each setup step of the helper and
+    /// the process started (CLOCK_MONOTONIC ns).
+    Timings(Vec<(String, u64)>),
     /// From either: setup failed there; it exits.
     Failed(InitError),
 }

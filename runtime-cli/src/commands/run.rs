@@ -36,6 +36,7 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Result<u8, kiln_libcontainer::Error> {
     if args.detach {
         return Ok(0);
     }
+    kiln_libcontainer::timings::mark("wait");
     let status = container.wait_forwarding_signals()?;
     if !args.keep {
         container.delete(true)?;

@@ -46,6 +46,7 @@ impl ContainerBuilder {
         bundle: &Bundle,
         undo: &mut Undo,
     ) -> Result<(Record, Option<OwnedFd>)> {
+        crate::timings::mark("plan");
         let spec = &bundle.spec;
         let process = spec
             .process()
@@ -75,6 +76,7 @@ impl ContainerBuilder {
             .map(|s| compile_seccomp(s, root))
             .transpose()?;
         let unit = self.unit_properties(spec)?;
+        crate::timings::mark("cgroup-plan");
         let cgroup = self.plan_cgroup(linux, dir)?;
         // (a systemd unit is the container's only once it started it: one of that name may be
         // another's, see start_init)
@@ -110,7 +112,9 @@ impl ContainerBuilder {
             hit("create", "unit-recorded");
         }
         let tmp = self.record(dir, bundle, linux, &cgroup, &init);
+        crate::timings::mark("wait-init");
         self.run_to_ready(&tmp, &init, &bind_sources)?;
+        crate::timings::mark("save-state");
         tmp.record.save(dir)?;
         hit("create", "state-saved");
         if let Some(p) = &self.pid_file {
@@ -123,6 +127,7 @@ impl ContainerBuilder {
             .transpose()?;
         // Recorded: from now on the init outlives this process (once it said so:
         // the parent exiting before the init disarmed would still kill it).
+        crate::timings::mark("handover");
         init.chan.send(&ToInit::Handover)?;
         hit("create", "handover");
         init.chan.expect(FromInit::HandedOver)?;
@@ -203,6 +208,7 @@ impl ContainerBuilder {
         linux: &Linux,
         undo: &mut Undo,
     ) -> Result<(Running, kiln_cgroups::Manager)> {
+        crate::timings::mark("clone");
         let (chan, child_chan) = Channel::pair()?;
         let into_cgroup = join.clone_into.as_ref().map(|f| f.as_raw_fd());
         log::debug!("clone3 of the container init (runc: \"nsexec container setup\")");
@@ -225,11 +231,13 @@ impl ContainerBuilder {
         // The init unshares its other namespaces meanwhile (see NamespacePlan).
         let resources = effective_resources(linux, self.rootless);
         if join.unit.is_none() {
+            crate::timings::mark("cgroup");
             cgroup.create()?;
             hit("create", "cgroup");
             cgroup.apply(&resources)?;
             hit("create", "resources");
         }
+        crate::timings::mark("handshake");
         let pid = handshake(plan, &chan, child_pid, child_fd, undo)?;
         hit("create", "id-maps");
         let pid_start = procfs::start_time_and_state(pid)
@@ -317,6 +325,7 @@ impl ContainerBuilder {
         }
         chan.expect(FromInit::MountsDone)?;
         hit("create", "mounts-done");
+        crate::timings::mark("prestart-hooks");
         // The init is in its network namespace: move the devices before the hooks.
         super::super::netdev::move_devices(spec, pid)?;
         #[allow(deprecated)]
@@ -325,9 +334,11 @@ impl ContainerBuilder {
         }
         hit("create", "hooks-done");
         chan.send(&ToInit::HooksDone(Box::new(creating)))?;
+        crate::timings::mark("wait-init");
         loop {
             match chan.recv_with_fd()? {
                 (FromInit::Ready, _) => break,
+                (FromInit::Timings(marks), _) => crate::timings::merge(marks),
                 (FromInit::SeccompFd, Some(fd)) => {
                     forward_notify_fd(spec, fd.as_fd(), pid, &state)?
                 }
