@@ -61,6 +61,73 @@ fn cve_2019_5736_runtime_binary_is_not_writable_through_proc_exe() {
     );
 }
 
+/// Whether the last `--timings` line of `log` has a `reexec` phase.
+fn reexecuted(log: &Path) -> bool {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let last = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v.get("timings").is_some())
+        .last()
+        .unwrap_or_else(|| panic!("no timings line in {}", log.display()));
+    last["phases"]
+        .as_array()
+        .expect("phases")
+        .iter()
+        .any(|p| p["phase"] == "reexec")
+}
+
+#[test]
+fn cve_2019_5736_no_reexec_only_where_the_container_cannot_write_the_binary() {
+    if skip_for_runc("kiln's own re-exec, seen through --timings") {
+        return;
+    }
+    // kiln skips its protective re-exec for a container whose user namespace leaves the
+    // binary's owner unmapped (and the binary writable by its owner only): no process there
+    // can write it, capabilities or not. Shown on the binary itself, bound into the container.
+    use std::os::unix::fs::MetadataExt;
+    let bin = runtime_bin();
+    let meta = std::fs::metadata(&bin).expect("stat kiln");
+    assert!(
+        meta.uid() == 0 && meta.mode() & 0o022 == 0,
+        "{} must be root's and writable by root only for this test",
+        bin.display()
+    );
+    let mut c = Container::new("noreexec");
+    c.config()
+        .namespace("user", None)
+        .uid_mapping(0, 100_000, 65_536)
+        .gid_mapping(0, 100_000, 65_536)
+        .bind(&bin.to_string_lossy(), "/tmp/kiln-binary", false, &[])
+        .args(&["sleep", "100"]);
+    c.create_with(&["--timings"]).expect_success();
+    let log = c.rt().log_path();
+    assert!(!reexecuted(&log), "create re-executed in a user namespace");
+    c.start();
+    let probe = "stat -c %u /tmp/kiln-binary; : >> /tmp/kiln-binary && echo WRITABLE";
+    let out = c
+        .rt()
+        .exec(&["exec", "--timings", c.id(), "sh", "-c", probe])
+        .expect("exec");
+    assert!(!reexecuted(&log), "exec re-executed in a user namespace");
+    // Container root (all its capabilities) cannot open the binary for writing: its owner is
+    // not mapped (stat shows the overflow uid).
+    assert_eq!(out.stdout.trim(), "65534", "{}", out.describe());
+    assert!(
+        out.stderr.contains("Permission denied"),
+        "{}",
+        out.describe()
+    );
+    // Without a user namespace the re-exec is done.
+    let mut d = Container::new("reexec");
+    d.config().args(&["true"]);
+    d.create_with(&["--timings"]).expect_success();
+    assert!(
+        reexecuted(&d.rt().log_path()),
+        "create without a user namespace"
+    );
+}
+
 /// Kills (by pid) and reaps a child this test started, unless it was waited for.
 struct Reaped(std::process::Child);
 

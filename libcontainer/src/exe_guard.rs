@@ -82,6 +82,85 @@ pub fn reexec_from_readonly_view() -> Result<()> {
     Err(err)
 }
 
+/// [`reexec_from_readonly_view`] for a container made from the bundle `dir`, unless its
+/// processes could not write kiln's binary anyway ([`unwritable_from`]). A config that names
+/// no uid mappings is not parsed for this (the common case re-executes at once).
+pub fn reexec_for_bundle(dir: &std::path::Path) -> Result<()> {
+    let config = dir.join("config.json");
+    // (only a regular file: reading, say, a FIFO here would block before the guard)
+    let regular = std::fs::metadata(&config).is_ok_and(|m| m.is_file());
+    let text = if regular {
+        std::fs::read(&config).unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    if names_uid_mappings(&text) {
+        if let Ok(spec) = crate::bundle::parse_config(&text[..]) {
+            if unwritable_from(&spec) {
+                return Ok(());
+            }
+        }
+    }
+    reexec_from_readonly_view()
+}
+
+/// [`reexec_from_readonly_view`] for a process joining container `id` (`exec`), unless its
+/// processes could not write kiln's binary anyway ([`unwritable_from`]). A state that names
+/// no uid mappings is not parsed for this; one that cannot be read is left to the command.
+pub fn reexec_for_container(root: &crate::StateRoot, id: &str) -> Result<()> {
+    if let Ok(dir) = root.container_dir(id) {
+        let path = dir.join(crate::store::STATE_FILE);
+        let text = std::fs::read(&path).unwrap_or_default();
+        if names_uid_mappings(&text) {
+            if let Ok(record) = crate::store::Record::parse(&text, id, &path) {
+                if unwritable_from(&record.spec) {
+                    return Ok(());
+                }
+            }
+        }
+    }
+    reexec_from_readonly_view()
+}
+
+fn names_uid_mappings(text: &[u8]) -> bool {
+    text.windows(11).any(|w| w == b"uidMappings")
+}
+
+/// Whether no process of a container of `spec` can write kiln's binary, so that running
+/// from it in the container is as safe as running from a read-only view: the container has
+/// a new user namespace whose uid mappings leave out the binary's owner, and the binary is
+/// writable by its owner only (mode without group or other write bits, which an ACL granting
+/// write to anyone else would set). In a user namespace a capability reaches a file only if
+/// the file's owner is mapped (CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_CHOWN), and a mapped uid is
+/// never the owner: neither `/proc/<pid>/exe` of a kiln process nor an entrypoint that is
+/// `/proc/self/exe` lets the container change the binary. (A rootless container of a user
+/// who owns their own kiln maps that user: it is re-executed.)
+pub fn unwritable_from(spec: &oci_spec::runtime::Spec) -> bool {
+    use oci_spec::runtime::LinuxNamespaceType;
+    use std::os::unix::fs::MetadataExt;
+    let Some(linux) = spec.linux() else {
+        return false;
+    };
+    let new_user_ns = linux
+        .namespaces()
+        .iter()
+        .flatten()
+        .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none());
+    let Ok(meta) = std::fs::metadata("/proc/self/exe") else {
+        return false;
+    };
+    if !new_user_ns || meta.mode() & 0o022 != 0 {
+        return false;
+    }
+    let owner = u64::from(meta.uid());
+    let mappings = linux.uid_mappings().as_deref().unwrap_or_default();
+    !mappings.is_empty()
+        && !mappings.iter().any(|m| {
+            let host = u64::from(m.host_id());
+            owner >= host && owner < host + u64::from(m.size())
+        })
+}
+
 /// A read-only view of our binary to execute: a detached read-only bind mount of
 /// /proc/self/exe, or, where the mount API is refused, a sealed memfd copy.
 pub(crate) fn readonly_view_of_self() -> Result<OwnedFd> {

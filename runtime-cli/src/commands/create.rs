@@ -52,7 +52,7 @@ impl CreateArgs {
 
 /// Creates the container.
 pub fn run(cli: &Cli, args: &CreateArgs) -> Result<(), kiln_libcontainer::Error> {
-    exe_guard::reexec_from_readonly_view()?;
+    exe_guard::reexec_for_bundle(&args.bundle)?;
     args.builder(cli)?.create()?;
     Ok(())
 }

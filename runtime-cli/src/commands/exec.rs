@@ -148,7 +148,7 @@ fn build_process(c: &Container, a: &ExecArgs) -> Result<Process, Error> {
 
 /// Runs the exec; in the foreground returns the process' exit status.
 pub fn run(root: &StateRoot, a: &ExecArgs) -> Result<u8, Error> {
-    exe_guard::reexec_from_readonly_view()?;
+    exe_guard::reexec_for_container(root, &a.id)?;
     let c = Container::load(root, &a.id)?;
     let process = build_process(&c, a)?;
     if !a.detach {

@@ -21,7 +21,7 @@ pub struct RunArgs {
 /// Runs the container; in the foreground, exits with its exit status
 /// (128 + N when killed by signal N).
 pub fn run(cli: &Cli, args: &RunArgs) -> Result<u8, kiln_libcontainer::Error> {
-    exe_guard::reexec_from_readonly_view()?;
+    exe_guard::reexec_for_bundle(&args.create.bundle)?;
     // The init may be a grandchild (joined pid/time namespaces): adopt it.
     let _ = nix::sys::prctl::set_child_subreaper(true);
     let mut container = args
