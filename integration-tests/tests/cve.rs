@@ -67,8 +67,7 @@ fn reexecuted(log: &Path) -> bool {
     let last = text
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v.get("timings").is_some())
-        .last()
+        .rfind(|v| v.get("timings").is_some())
         .unwrap_or_else(|| panic!("no timings line in {}", log.display()));
     last["phases"]
         .as_array()
