@@ -22,6 +22,19 @@ use std::os::unix::ffi::OsStrExt;
 
 use crate::error::{Error, Result};
 
+/// Set when this process decided it needs no re-exec for the container it works on (see
+/// [`unwritable_from`]): it may then clone container processes itself, as from a read-only
+/// view (see `embed::needs_helper`).
+static CONTAINER_CANNOT_WRITE_SELF: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Whether this process' binary is out of reach of the container processes it makes: it
+/// runs from a read-only view, or [`reexec_for_bundle`]/[`reexec_for_container`] found that
+/// the container cannot write it.
+pub(crate) fn self_is_protected() -> bool {
+    CONTAINER_CANNOT_WRITE_SELF.load(std::sync::atomic::Ordering::Relaxed) || self_exe_is_readonly()
+}
+
 /// Marks a process that already re-executed, so it never loops.
 const MARKER: &str = "_KILN_EXE_GUARDED";
 
@@ -97,7 +110,7 @@ pub fn reexec_for_bundle(dir: &std::path::Path) -> Result<()> {
     if names_uid_mappings(&text) {
         if let Ok(spec) = crate::bundle::parse_config(&text[..]) {
             if unwritable_from(&spec) {
-                return Ok(());
+                return Ok(no_reexec_needed());
             }
         }
     }
@@ -114,12 +127,16 @@ pub fn reexec_for_container(root: &crate::StateRoot, id: &str) -> Result<()> {
         if names_uid_mappings(&text) {
             if let Ok(record) = crate::store::Record::parse(&text, id, &path) {
                 if unwritable_from(&record.spec) {
-                    return Ok(());
+                    return Ok(no_reexec_needed());
                 }
             }
         }
     }
     reexec_from_readonly_view()
+}
+
+fn no_reexec_needed() {
+    CONTAINER_CANNOT_WRITE_SELF.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
 fn names_uid_mappings(text: &[u8]) -> bool {

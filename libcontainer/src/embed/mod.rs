@@ -113,8 +113,9 @@ pub(crate) fn needs_helper() -> Result<bool> {
     Ok(true)
 }
 
-/// Whether this process runs from a read-only view of its binary (checked once).
+/// Whether this process runs from a read-only view of its binary (checked once), or its
+/// binary is out of the container's reach anyway (see `exe_guard::unwritable_from`).
 fn exe_is_protected() -> bool {
     static PROTECTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *PROTECTED.get_or_init(crate::exe_guard::self_exe_is_readonly)
+    *PROTECTED.get_or_init(crate::exe_guard::self_is_protected)
 }
