@@ -110,7 +110,8 @@ pub fn reexec_for_bundle(dir: &std::path::Path) -> Result<()> {
     if names_uid_mappings(&text) {
         if let Ok(spec) = crate::bundle::parse_config(&text[..]) {
             if unwritable_from(&spec) {
-                return Ok(no_reexec_needed());
+                no_reexec_needed();
+                return Ok(());
             }
         }
     }
@@ -127,7 +128,8 @@ pub fn reexec_for_container(root: &crate::StateRoot, id: &str) -> Result<()> {
         if names_uid_mappings(&text) {
             if let Ok(record) = crate::store::Record::parse(&text, id, &path) {
                 if unwritable_from(&record.spec) {
-                    return Ok(no_reexec_needed());
+                    no_reexec_needed();
+                    return Ok(());
                 }
             }
         }
