@@ -399,9 +399,21 @@ make_busybox_rootfs "$ROOTFS" || {
   exit 1
 }
 
+# `kiln check` (kiln's own) finds systemd running and answering on the system bus: the branch
+# a host without systemd cannot show.
+test_check() {
+  [[ $(basename "$RUNTIME") == runc ]] && return 0
+  check "kiln check: systemd running and reachable on the system bus, cgroup v2" eval '
+    out=$("$RUNTIME" check 2>&1); rc=$?
+    printf "%s\n" "$out"
+    ((rc == 0)) &&
+      grep -Eq "^OK +systemd +running, reachable on the system bus" <<<"$out" &&
+      grep -Eq "^OK +cgroup layout +v2" <<<"$out"'
+}
+
 # DRIVER_TESTS="foreground default_path ...": only these (exec..kill_all_delete need create_start)
 for t in ${DRIVER_TESTS:-foreground create_start exec update pause_resume kill_all_delete delete_force \
-  bad_path missing_slice empty_slice bad_annotations default_path duplicate_unit}; do
+  bad_path missing_slice empty_slice bad_annotations default_path duplicate_unit check}; do
   "test_$t"
 done
 finish

@@ -40,6 +40,13 @@ else
   bad "user@$UID_RL.service runs with a bus" "$(systemctl status --no-pager "user@$UID_RL.service" 2>&1 | tail -5)"
   echo "$pass passed, $fail failed"; exit 1
 fi
+# kiln check (kiln's own) as the user: systemd answers on the user's bus
+if [[ $(basename "$RUNTIME") != runc ]]; then
+  out=$(as_user "$RUNTIME" check 2>&1)
+  if grep -Eq "^OK +systemd +running, reachable on the user bus" <<<"$out"; then
+    ok "kiln check as $USER_NAME: systemd reachable on the user bus"
+  else bad "kiln check as $USER_NAME: systemd reachable on the user bus" "$out"; fi
+fi
 UCG=/sys/fs/cgroup/user.slice/user-$UID_RL.slice/user@$UID_RL.service
 echo "     # controllers delegated to the user instance: $(cat "$UCG/cgroup.controllers")"
 
