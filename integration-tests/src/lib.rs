@@ -24,6 +24,7 @@ pub mod shared;
 pub mod spec;
 pub mod sys;
 pub mod syscalls;
+pub mod timings;
 
 pub use bundle::Bundle;
 pub use canary::Canary;

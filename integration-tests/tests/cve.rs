@@ -8,6 +8,7 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use kiln_integration_tests::timings::last_phases;
 use kiln_integration_tests::{
     caps, runtime_bin, skip_for_runc, sys, CapSet, Container, Runtime, ScratchDir,
 };
@@ -59,22 +60,6 @@ fn cve_2019_5736_runtime_binary_is_not_writable_through_proc_exe() {
         matches!(err.raw_os_error(), Some(libc::EROFS | libc::ETXTBSY)),
         "reopen of {exe} after exec: {err}"
     );
-}
-
-/// The phases of the last `--timings` line of `log`.
-fn last_phases(log: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let last = text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .rfind(|v| v.get("timings").is_some())
-        .unwrap_or_else(|| panic!("no timings line in {}", log.display()));
-    last["phases"]
-        .as_array()
-        .expect("phases")
-        .iter()
-        .map(|p| p["phase"].as_str().unwrap_or_default().to_string())
-        .collect()
 }
 
 /// Whether the last `--timings` line of `log` has a `reexec` phase (and the command cloned

@@ -4,27 +4,9 @@
 
 use std::path::Path;
 
+use kiln_integration_tests::timings::{phases, timings_lines};
 use kiln_integration_tests::{skip_for_runc, Container, Output};
 use serde_json::Value;
-
-/// The `--timings` lines of the log, in order.
-fn timings_lines(log: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    text.lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| v.get("timings").is_some())
-        .collect()
-}
-
-/// The phase names of a report, in order.
-fn phases(report: &Value) -> Vec<String> {
-    report["phases"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no phases: {report}"))
-        .iter()
-        .map(|p| p["phase"].as_str().unwrap().to_string())
-        .collect()
-}
 
 /// The last report, after checking it is about `command` on `id` and that its phases add
 /// up to its total.
