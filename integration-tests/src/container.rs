@@ -111,8 +111,9 @@ impl Container {
         Container::rootless_with(tag, user, rt)
     }
 
+    /// [`Container::rootless`] run by the given runtime (e.g. another binary).
     #[track_caller]
-    fn rootless_with(tag: &str, user: &crate::rootless::TestUser, rt: Runtime) -> Container {
+    pub fn rootless_with(tag: &str, user: &crate::rootless::TestUser, rt: Runtime) -> Container {
         let id = unique_id(tag);
         let mut bundle = Bundle::new(tag).unwrap_or_else(|e| panic!("building bundle: {e}"));
         // The user's own bundle directory (the rootfs stays root's, readable).

@@ -149,6 +149,12 @@ impl Runtime {
         Ok(rt)
     }
 
+    /// The same runtime, run from the binary `bin` instead.
+    pub fn with_bin(mut self, bin: PathBuf) -> Runtime {
+        self.bin = bin;
+        self
+    }
+
     /// The uid/gid it runs as, if not root.
     pub fn user(&self) -> Option<(u32, u32)> {
         self.user

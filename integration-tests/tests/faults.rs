@@ -206,7 +206,7 @@ fn rootless_create_killed_at_each_step_leaves_nothing() {
         return;
     }
     // Unprivileged: no cgroup (the init is found by its command line), id maps written by
-    // the unprivileged parent, the memfd re-exec.
+    // the unprivileged parent, no re-exec (the root-owned binary is out of its reach).
     let user = TestUser::acquire();
     let make = |tag: &str| Container::rootless(tag, &user);
     let setup = |c: &mut Container| {

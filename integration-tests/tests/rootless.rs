@@ -6,7 +6,7 @@ use std::os::unix::fs::MetadataExt;
 use kiln_integration_tests::cgroup::v2_host;
 use kiln_integration_tests::console::{read_all, receive_fd};
 use kiln_integration_tests::rootless::{DelegatedV2, TestUser, SUBID_COUNT};
-use kiln_integration_tests::{is_runc, skip_for_runc, Container, ScratchDir};
+use kiln_integration_tests::{is_runc, skip_for_runc, Container, Runtime, ScratchDir};
 use serde_json::json;
 
 fn status_ids(pid: i32, key: &str) -> Vec<u32> {
@@ -70,11 +70,16 @@ fn rootless_container_lives_exec_kill_delete() {
 }
 
 #[test]
-fn rootless_init_runs_from_a_sealed_copy_of_the_runtime() {
-    // CVE-2019-5736 without privilege: open_tree is refused, so the runtime re-executes from a
-    // sealed memfd; the created init must not be the runtime's binary on disk.
+fn rootless_init_runs_from_a_sealed_copy_of_a_runtime_the_user_owns() {
+    // CVE-2019-5736 without privilege: a kiln the user owns is writable by the container's
+    // root (the user's uid is mapped), so it re-executes; open_tree is refused, so from a sealed
+    // memfd. The created init must not be the runtime's binary on disk.
     let user = TestUser::acquire();
-    let mut c = Container::rootless("rl-exe", &user);
+    let rt = Runtime::unprivileged(user.uid, user.gid).expect("runtime root");
+    let own = rt.root().with_file_name("kiln-of-the-user");
+    std::fs::copy(rt.bin(), &own).expect("copy the runtime");
+    std::os::unix::fs::chown(&own, Some(user.uid), Some(user.gid)).expect("chown the copy");
+    let mut c = Container::rootless_with("rl-exe", &user, rt.with_bin(own));
     c.config().args(&["true"]);
     c.create();
     let pid = c.pid();
@@ -91,6 +96,30 @@ fn rootless_init_runs_from_a_sealed_copy_of_the_runtime() {
         opened.is_err(),
         "the init's binary can be opened for writing"
     );
+    c.delete(true).expect_success();
+    c.assert_nothing_left();
+}
+
+#[test]
+fn rootless_init_of_a_root_owned_runtime_needs_no_copy() {
+    // runc differs: runc 1.1 runs every init from a memfd copy.
+    if skip_for_runc("init is always a memfd copy") {
+        return;
+    }
+    // The user's container maps only the user's uid: a root-owned kiln, writable by root only,
+    // is out of its reach, so kiln runs the init from the binary itself (no re-exec, no copy).
+    let user = TestUser::acquire();
+    let mut c = Container::rootless("rl-noexe", &user);
+    let meta = std::fs::metadata(c.rt().bin()).expect("stat kiln");
+    assert!(
+        meta.uid() == 0 && meta.mode() & 0o022 == 0,
+        "kiln must be root's, 0755-like"
+    );
+    c.config().args(&["true"]);
+    c.create();
+    let pid = c.pid();
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+    assert_eq!(exe, c.rt().bin(), "the created init runs {}", exe.display());
     c.delete(true).expect_success();
     c.assert_nothing_left();
 }
