@@ -107,42 +107,41 @@ pub fn reexec_for_bundle(dir: &std::path::Path) -> Result<()> {
     } else {
         Vec::new()
     };
-    if names_uid_mappings(&text) {
-        if let Ok(spec) = crate::bundle::parse_config(&text[..]) {
-            if unwritable_from(&spec) {
-                no_reexec_needed();
-                return Ok(());
-            }
-        }
-    }
-    reexec_from_readonly_view()
+    reexec_unless_unwritable(&text, |t| crate::bundle::parse_config(t).ok())
 }
 
 /// [`reexec_from_readonly_view`] for a process joining container `id` (`exec`), unless its
 /// processes could not write kiln's binary anyway ([`unwritable_from`]). A state that names
 /// no uid mappings is not parsed for this; one that cannot be read is left to the command.
 pub fn reexec_for_container(root: &crate::StateRoot, id: &str) -> Result<()> {
-    if let Ok(dir) = root.container_dir(id) {
-        let path = dir.join(crate::store::STATE_FILE);
-        let text = std::fs::read(&path).unwrap_or_default();
-        if names_uid_mappings(&text) {
-            if let Ok(record) = crate::store::Record::parse(&text, id, &path) {
-                if unwritable_from(&record.spec) {
-                    no_reexec_needed();
-                    return Ok(());
-                }
-            }
-        }
+    let path = root
+        .container_dir(id)
+        .map(|dir| dir.join(crate::store::STATE_FILE));
+    let text = path
+        .as_ref()
+        .map(|p| std::fs::read(p).unwrap_or_default())
+        .unwrap_or_default();
+    reexec_unless_unwritable(&text, |t| {
+        let path = path.as_ref().ok()?;
+        crate::store::Record::parse(t, id, path)
+            .ok()
+            .map(|r| r.spec)
+    })
+}
+
+/// [`reexec_from_readonly_view`] unless the document `text` (a config or a state file), as
+/// `spec_of` decodes it, is of a container that cannot write kiln's binary
+/// ([`unwritable_from`]); a text that does not name `uidMappings` is not decoded.
+fn reexec_unless_unwritable(
+    text: &[u8],
+    spec_of: impl FnOnce(&[u8]) -> Option<oci_spec::runtime::Spec>,
+) -> Result<()> {
+    let mapped = text.windows(11).any(|w| w == b"uidMappings");
+    if mapped && spec_of(text).is_some_and(|spec| unwritable_from(&spec)) {
+        CONTAINER_CANNOT_WRITE_SELF.store(true, std::sync::atomic::Ordering::Relaxed);
+        return Ok(());
     }
     reexec_from_readonly_view()
-}
-
-fn no_reexec_needed() {
-    CONTAINER_CANNOT_WRITE_SELF.store(true, std::sync::atomic::Ordering::Relaxed);
-}
-
-fn names_uid_mappings(text: &[u8]) -> bool {
-    text.windows(11).any(|w| w == b"uidMappings")
 }
 
 /// Whether no process of a container of `spec` can write kiln's binary, so that running

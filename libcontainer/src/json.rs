@@ -89,34 +89,24 @@ enum Open {
 /// so a document cut short or malformed further on still gets a path.
 pub fn path_at(text: &[u8], offset: usize) -> String {
     let mut open: Vec<Open> = Vec::new();
-    let mut expecting_key = false;
     let mut i = 0;
     while i < offset.min(text.len()) {
         match text[i] {
-            b'{' => {
-                open.push(Open::Object(None));
-                expecting_key = true;
-            }
+            b'{' => open.push(Open::Object(None)),
             b'[' => open.push(Open::Array(0)),
             b'}' | b']' => {
                 open.pop();
-                expecting_key = false;
             }
             b',' => match open.last_mut() {
-                Some(Open::Object(key)) => {
-                    *key = None;
-                    expecting_key = true;
-                }
+                Some(Open::Object(key)) => *key = None,
                 Some(Open::Array(n)) => *n += 1,
                 None => {}
             },
             b'"' => {
                 let end = string_end(text, i);
-                if expecting_key {
-                    if let Some(Open::Object(key)) = open.last_mut() {
-                        *key = Some(decode_key(&text[i..end]));
-                    }
-                    expecting_key = false;
+                // A string where an object has no key yet is its next key.
+                if let Some(Open::Object(key @ None)) = open.last_mut() {
+                    *key = Some(decode_key(&text[i..end]));
                 }
                 i = end;
                 continue;

@@ -40,7 +40,7 @@ use crate::rootfs::{self, RootfsOptions};
 thread_local! {
     /// The setup step this process (a container init or exec'd process) is at.
     static STEP: Cell<&'static str> = const { Cell::new("") };
-    /// When each step started (`--timings` only), for [`send_timings`].
+    /// When each step started (`--timings` only), for [`take_step_marks`].
     static STEP_MARKS: RefCell<Vec<(&'static str, u64)>> = const { RefCell::new(Vec::new()) };
 }
 
