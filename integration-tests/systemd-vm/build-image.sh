@@ -10,7 +10,8 @@
 # usage: build-image.sh [--engines] [--force]
 #   --engines  also install podman and containerd (for the engine tests; larger image)
 #   --force    rebuild even when the cached image exists
-# Needs root, mmdebstrap, e2fsprogs, and the Debian archive (deb.debian.org) reachable.
+# Needs root, mmdebstrap, e2fsprogs, a Debian kernel in /boot (each installed when missing),
+# and the Debian archive (deb.debian.org) reachable.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${KILN_VM_CACHE:-/var/cache/kiln-systemd-vm}
@@ -27,6 +28,8 @@ missing=()
 for t in mmdebstrap:mmdebstrap mkfs.ext4:e2fsprogs depmod:kmod busybox:busybox-static cpio:cpio; do
   command -v "${t%%:*}" >/dev/null || missing+=("${t#*:}")
 done
+# the kernel the VM boots (its modules go into the image): Debian's, as v2vm installs it
+ls /boot/vmlinuz-* >/dev/null 2>&1 || missing+=(linux-image-amd64)
 if [[ ${#missing[@]} -gt 0 ]]; then
   echo "build-image: installing ${missing[*]}" >&2
   apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

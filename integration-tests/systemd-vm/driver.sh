@@ -31,7 +31,6 @@ fi
 T=$(mktemp -d /tmp/kiln-driver.XXXXXX)
 STATE=$T/state # the runtime's --root
 ROOTFS=$T/rootfs
-CG=/sys/fs/cgroup
 IDS=()           # containers made (for the clean-up)
 UNITS=()         # units that may exist (for the clean-up)
 SLICES=(nonexistent-x.slice nonexistent.slice)
@@ -71,14 +70,14 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# bundle ID ARGS_JSON CGROUPS_PATH [RESOURCES_JSON] [ANNOTATIONS_JSON] — the bundle $T/b-ID
+# bundle ID ARGS_JSON CGROUPS_PATH [RESOURCES_JSON] [ANNOTATIONS_JSON] [MOUNTS_JSON] — the bundle $T/b-ID
 # (config.json; rootfs: the shared $ROOTFS, read-only); no cgroupsPath when CGROUPS_PATH is
 # `-`. Records ID for the clean-up (so: not in a subshell).
 bundle() {
   local b=$T/b-$1
   IDS+=("$1")
   mkdir -p "$b"
-  write_config "$b/config.json" "$ROOTFS" "$2" "$3" "${4:-}" "${5:-}"
+  write_config "$b/config.json" "$ROOTFS" "$2" "$3" "${4:-}" "${5:-}" "${6:-}"
 }
 
 # start_detached ID — `run -d` of the bundle $T/b-ID, output on $T/ID.log (see `logged`).
@@ -140,7 +139,10 @@ VDA=$((16#$(stat -c %t /dev/vda))):$((16#$(stat -c %T /dev/vda)))
 C1_RES='"memory": {"limit": 67108864, "reservation": 33554432, "swap": 134217728},
   "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0", "mems": "0"},
   "blockIO": {"throttleReadBpsDevice": [{"major": '"${VDA%:*}"', "minor": '"${VDA#*:}"', "rate": 1048576}]},
-  "pids": {"limit": 32}'
+  "pids": {"limit": 32},
+  "devices": [{"allow": true, "type": "c", "major": 1, "minor": 9, "access": "r"}]'
+# the VM's root disk bound in: its node is there, the device rules deny opening it
+C1_MOUNTS=', {"destination": "/dev/vda", "type": "bind", "source": "/dev/vda", "options": ["bind"]}'
 C1_ANN='"org.systemd.property.TimeoutStopUSec": "uint64 123456789",
   "org.systemd.property.CollectMode": "'"'inactive-or-failed'"'"'
 U1=kiln-t-c1.scope
@@ -149,7 +151,7 @@ CG1=$CG/system.slice/$U1
 test_create_start() {
   local out
   UNITS+=("$U1")
-  bundle c1 '"sleep", "100000"' system.slice:kiln-t:c1 "$C1_RES" "$C1_ANN"
+  bundle c1 '"sleep", "100000"' system.slice:kiln-t:c1 "$C1_RES" "$C1_ANN" "$C1_MOUNTS"
   check "create c1" logged "$T/c1.log" R create --bundle "$T/b-c1" c1
   check "c1 after create: state created" want_eq "status" created "$(status_of c1)"
   check "c1 after create: $U1 active, init $(pid_of c1) in it" \
@@ -187,6 +189,11 @@ test_create_start() {
   fi
   check "c1: systemctl show DefaultDependencies=no and the accounting switches" \
     want_props "$U1" DefaultDependencies=no MemoryAccounting=yes CPUAccounting=yes IOAccounting=yes TasksAccounting=yes
+  note "c1: systemctl show DeviceAllow: $(prop "$U1" DeviceAllow)"
+  check "c1: systemctl show DevicePolicy=strict, DeviceAllow has /dev/null and /dev/urandom" \
+    eval 'want_props $U1 DevicePolicy=strict &&
+      want_match DeviceAllow "/dev/char/1:3 rwm" "$(prop $U1 DeviceAllow)" &&
+      want_match DeviceAllow "/dev/char/1:9 rw?m?" "$(prop $U1 DeviceAllow)"'
   check "c1: annotation org.systemd.property.TimeoutStopUSec (uint64 123456789)" \
     want_props "$U1" 'TimeoutStopUSec=2min 3.456789s'
   check "c1: annotation org.systemd.property.CollectMode ('inactive-or-failed')" \
@@ -211,6 +218,16 @@ test_exec() {
   EXEC_PID=$epid
 }
 
+# --- 4. devices ----------------------------------------------------------------------------------
+test_devices() {
+  local out
+  out=$(R exec c1 sh -c 'head -c 4 /dev/urandom | wc -c; head -c 512 /dev/vda | wc -c' 2>&1)
+  note "exec c1 reading /dev/urandom and /dev/vda: $(echo "$out" | tr '\n' ' ')"
+  check "devices: an allowed device (/dev/urandom) reads in the container" want_match "output" '^4$' "$out"
+  check "devices: a device the rules do not allow (/dev/vda, bound in) is denied" \
+    want_match "output" '/dev/vda: Operation not permitted' "$out"
+}
+
 # --- 5. update ----------------------------------------------------------------------------------
 test_update() {
   check "update --memory 96M --pids-limit 40 --cpu-share 1024 c1" \
@@ -227,6 +244,17 @@ test_update() {
     eval 'want_file $CG1/memory.low 33554432 && want_file $CG1/memory.swap.max $SWAP_AFTER_UPDATE &&
       want_file $CG1/cpu.max "50000 100000" && want_file $CG1/cpuset.cpus 0 &&
       want_props $U1 MemoryLow=33554432 MemorySwapMax=$SWAP_AFTER_UPDATE CPUQuotaPerSecUSec=500ms AllowedCPUs=0'
+}
+
+# update of the cpuset and the IO weight (through systemd: AllowedCPUs, IOWeight)
+test_update_cpuset_io() {
+  check "update --cpuset-cpus 0-1 --blkio-weight 500 c1" R update --cpuset-cpus 0-1 --blkio-weight 500 c1
+  note "after update: $(systemctl show "$U1" -p AllowedCPUs -p IOWeight | tr "\n" " "); io.weight: $(xargs <"$CG1/io.weight" 2>&1)"
+  check "update: systemctl show AllowedCPUs=0-1, cpuset.cpus 0-1" \
+    eval 'want_props $U1 AllowedCPUs=0-1 && want_file $CG1/cpuset.cpus 0-1'
+  check "update: systemctl show IOWeight=4950 (blkio weight 500), io.weight default 4950" \
+    eval 'want_props $U1 IOWeight=4950 && want_match io.weight "^default 4950$" "$(head -n 1 $CG1/io.weight 2>&1)"'
+  check "update: the memory limit of the previous update stays" want_file "$CG1/memory.max" 100663296
 }
 
 # --- 6. pause / resume --------------------------------------------------------------------------
@@ -412,8 +440,8 @@ test_check() {
 }
 
 # DRIVER_TESTS="foreground default_path ...": only these (exec..kill_all_delete need create_start)
-for t in ${DRIVER_TESTS:-foreground create_start exec update pause_resume kill_all_delete delete_force \
-  bad_path missing_slice empty_slice bad_annotations default_path duplicate_unit check}; do
+for t in ${DRIVER_TESTS:-foreground create_start exec devices update update_cpuset_io pause_resume kill_all_delete \
+  delete_force bad_path missing_slice empty_slice bad_annotations default_path duplicate_unit check}; do
   "test_$t"
 done
 finish

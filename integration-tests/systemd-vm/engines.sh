@@ -17,7 +17,6 @@ source "$here/lib.sh"
 
 RUNTIME=${RUNTIME:-/usr/sbin/runc}
 T=$(mktemp -d /tmp/kiln-engines.XXXXXX)
-CG=/sys/fs/cgroup
 IMG=docker.io/library/kiln-busybox:latest
 NS=kiln-sd # containerd namespace; the v2 shim keeps runc state in /run/containerd/runc/$NS
 export CONTAINERD_SNAPSHOTTER=native
@@ -89,18 +88,6 @@ want_scope() {
     return 1
   }
   want_file "/proc/$1/cgroup" "0::$2" && want_line "$CG$2/cgroup.procs" "$1" && want_unit_active "$3"
-}
-
-# want_proc_in CGROUP CMDLINE — a process with command line CMDLINE (spaces for NULs) is in CGROUP.
-want_proc_in() {
-  local pid cmd seen=''
-  while read -r pid; do
-    cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)
-    [[ ${cmd% } == "$2" ]] && return 0
-    seen+="$pid: ${cmd% }; "
-  done <"$CG$1/cgroup.procs"
-  echo "no [$2] in $CG$1/cgroup.procs ($seen)"
-  return 1
 }
 
 # --- podman ---------------------------------------------------------------------------------------

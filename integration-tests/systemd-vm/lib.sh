@@ -12,6 +12,7 @@ PASSED=0
 FAILED=0
 # Guard (seconds) against a hung runtime or engine command.
 HANG=${HANG:-60}
+CG=/sys/fs/cgroup
 
 log() { printf '%s\n' "$*" >&2; }
 
@@ -125,6 +126,41 @@ want_unit_active() {
   want_eq "systemctl is-active $1" active "$s"
 }
 
+# want_proc_in CGROUP CMDLINE — a process with command line CMDLINE (spaces for NULs) is in CGROUP.
+want_proc_in() {
+  local pid cmd seen=''
+  while read -r pid; do
+    cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)
+    [[ ${cmd% } == "$2" ]] && return 0
+    seen+="$pid: ${cmd% }; "
+  done <"$CG$1/cgroup.procs"
+  echo "no [$2] in $CG$1/cgroup.procs ($seen)"
+  return 1
+}
+
+# --- an unprivileged user with its systemd instance ---
+
+# start_user NAME SUBID_START — makes user NAME (home /home/NAME) with 65536 subordinate uids
+# and gids from SUBID_START, and starts its systemd user instance as a login (or lingering)
+# would, with dbus-user-session's bus at /run/user/UID/bus. Sets USER_UID, USER_GID, RUNDIR
+# and USER_CG (the instance's cgroup directory). The caller removes the user (userdel -r).
+start_user() {
+  useradd -m -s /bin/bash "$1" || return 1
+  USER_UID=$(id -u "$1") USER_GID=$(id -g "$1")
+  RUNDIR=/run/user/$USER_UID
+  USER_CG=$CG/user.slice/user-$USER_UID.slice/user@$USER_UID.service
+  grep -q "^$1:" /etc/subuid 2>/dev/null || usermod --add-subuids "$2-$(($2 + 65535))" "$1" || return 1
+  grep -q "^$1:" /etc/subgid 2>/dev/null || usermod --add-subgids "$2-$(($2 + 65535))" "$1" || return 1
+  systemctl start "user@$USER_UID.service" && [[ -S $RUNDIR/bus ]]
+}
+
+# as_user CMD... — CMD as the user of start_user, in its home, with its session's environment.
+as_user() {
+  (cd "/home/$(id -un "$USER_UID")" && setpriv --reuid="$USER_UID" --regid="$USER_GID" --init-groups \
+    env HOME="$PWD" USER="$(id -un "$USER_UID")" XDG_RUNTIME_DIR="$RUNDIR" \
+    DBUS_SESSION_BUS_ADDRESS="unix:path=$RUNDIR/bus" "$@")
+}
+
 # --- state JSON (runc's contract: `state ID` prints {"status": ..., "pid": ...}) ---
 
 # json_str JSON KEY / json_num JSON KEY — the first top-level-looking value of KEY.
@@ -133,10 +169,11 @@ json_num() { grep -o "\"$2\": *[0-9-]*" <<<"$1" | head -n 1 | sed 's/.*: *//'; }
 
 # --- bundles ---
 
-# write_config FILE ROOTFS ARGS_JSON CGROUPS_PATH|- [RESOURCES_JSON] [ANNOTATIONS_JSON] — a
-# busybox container's config.json: ARGS_JSON the inside of process.args, `-` no cgroupsPath,
-# the resources and annotations the inside of their objects; read-only root, CAP_KILL only,
-# the usual mounts, its own pid/ipc/uts/mount/cgroup/network namespaces.
+# write_config FILE ROOTFS ARGS_JSON CGROUPS_PATH|- [RESOURCES_JSON] [ANNOTATIONS_JSON]
+# [MOUNTS_JSON] — a busybox container's config.json: ARGS_JSON the inside of process.args, `-`
+# no cgroupsPath, the resources and annotations the inside of their objects, MOUNTS_JSON mounts
+# after the usual ones (`, {...}`); read-only root, CAP_KILL only, its own
+# pid/ipc/uts/mount/cgroup/network namespaces.
 write_config() {
   local cgp=''
   [[ $4 != - ]] && cgp="\"cgroupsPath\": \"$4\","
@@ -157,6 +194,7 @@ write_config() {
     {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
     {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
     {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev"]}
+    ${7:-}
   ],
   "linux": {
     $cgp

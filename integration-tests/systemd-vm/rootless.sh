@@ -7,6 +7,8 @@
 # below user@UID.service, and after delete no unit and no cgroup is left.
 #   RUNTIME=/path/to/runtime bash rootless.sh
 set -uo pipefail
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh" # (start_user, as_user)
 RUNTIME=${RUNTIME:?RUNTIME must name the runtime under test}
 pass=0 fail=0
 ok() { echo "PASS - $1"; pass=$((pass + 1)); }
@@ -16,28 +18,22 @@ T=$(mktemp -d /tmp/kiln-rootless.XXXXXX)
 chmod 0755 "$T"
 
 cleanup() {
-  if [[ -n ${UID_RL:-} ]]; then
+  if [[ -n ${USER_UID:-} ]]; then
     as_user "$RUNTIME" --root "$T/state" delete -f c1 >/dev/null 2>&1
-    systemctl stop "user@$UID_RL.service" >/dev/null 2>&1
+    systemctl stop "user@$USER_UID.service" >/dev/null 2>&1
   fi
   userdel -r "$USER_NAME" >/dev/null 2>&1
   rm -rf "$T"
 }
 trap cleanup EXIT
 
-useradd -m -s /bin/bash "$USER_NAME" || { bad "useradd $USER_NAME"; echo "0 passed, 1 failed"; exit 1; }
-UID_RL=$(id -u "$USER_NAME")
-GID_RL=$(id -g "$USER_NAME")
-RUNDIR=/run/user/$UID_RL
-as_user() {
-  setpriv --reuid="$UID_RL" --regid="$GID_RL" --init-groups env HOME="/home/$USER_NAME" \
-    XDG_RUNTIME_DIR="$RUNDIR" DBUS_SESSION_BUS_ADDRESS="unix:path=$RUNDIR/bus" "$@"
-}
 # the user's systemd instance, as a login (or lingering) would start it
-if systemctl start "user@$UID_RL.service" && [[ -S $RUNDIR/bus ]]; then
+if start_user "$USER_NAME" 200000; then
+  UID_RL=$USER_UID GID_RL=$USER_GID
   ok "user@$UID_RL.service runs, its bus is $RUNDIR/bus"
 else
-  bad "user@$UID_RL.service runs with a bus" "$(systemctl status --no-pager "user@$UID_RL.service" 2>&1 | tail -5)"
+  bad "user $USER_NAME with a running user@.service and bus" \
+    "$(systemctl status --no-pager "user@${USER_UID:-?}.service" 2>&1 | tail -5)"
   echo "$pass passed, $fail failed"; exit 1
 fi
 # kiln check (kiln's own) as the user: systemd answers on the user's bus
@@ -47,7 +43,7 @@ if [[ $(basename "$RUNTIME") != runc ]]; then
     ok "kiln check as $USER_NAME: systemd reachable on the user bus"
   else bad "kiln check as $USER_NAME: systemd reachable on the user bus" "$out"; fi
 fi
-UCG=/sys/fs/cgroup/user.slice/user-$UID_RL.slice/user@$UID_RL.service
+UCG=$USER_CG
 echo "     # controllers delegated to the user instance: $(cat "$UCG/cgroup.controllers")"
 
 # A busybox bundle the user owns, in a user namespace mapping only its own uid.

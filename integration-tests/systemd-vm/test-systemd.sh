@@ -7,7 +7,8 @@
 #
 # With kiln as the runtime under test, also faults.sh (create killed at each step; kiln's fail
 # points) and, given --cgroups-test, kiln-cgroups' own systemd tests (lib-tests.sh); with any
-# runtime, rootless.sh (an unprivileged user's systemd instance).
+# runtime, rootless.sh (an unprivileged user's systemd instance) and, with the engines,
+# podman-rootless.sh (rootless podman with its default systemd cgroup manager).
 #
 # usage: test-systemd.sh [--runtime runc|kiln|PATH] [--no-engines] [--cgroups-test BIN] [KILN]
 #   KILN        the kiln binary (copied into the VM; smoke.sh runs its --version)
@@ -51,7 +52,7 @@ for v in DEFAULT_PREFIX DUP_CGROUP SWAP_AFTER_UPDATE DRIVER_TESTS ENGINE_TESTS H
   [[ -n ${!v:-} ]] && envs+=("$v=${!v}")
 done
 scripts=(smoke driver rootless)
-if ((engines)); then scripts+=(engines); args+=(--engines); fi
+if ((engines)); then scripts+=(engines podman-rootless); args+=(--engines); fi
 if [[ $rt == "$kiln" ]]; then scripts+=(faults); fi
 if [[ -n $cgroups_test ]]; then
   [[ -x $cgroups_test ]] || fail "--cgroups-test $cgroups_test is not an executable"

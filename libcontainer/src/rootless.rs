@@ -12,17 +12,9 @@ use std::str::FromStr;
 
 use crate::error::{Error, Result};
 
-/// Inode number of the initial user namespace (`PROC_USER_INIT_INO` in the kernel).
-pub const PROC_USER_INIT_INO: u64 = 0xEFFF_FFFD;
+pub use kiln_cgroups::systemd::instance::PROC_USER_INIT_INO;
 
-/// Whether this process runs in a user namespace other than the initial one.
-///
-/// Compares the inode of `/proc/self/ns/user` with the initial namespace's, as crun does: the
-/// text of `uid_map` is no guide (systemd may write an identity map into a new namespace).
-/// Without a readable `/proc`, the answer is "no".
-pub fn in_user_namespace() -> bool {
-    std::fs::metadata("/proc/self/ns/user").is_ok_and(|m| m.ino() != PROC_USER_INIT_INO)
-}
+pub use kiln_cgroups::systemd::in_user_namespace;
 
 /// Whether this process lacks the privilege of real root: euid ≠ 0, or in a user namespace.
 pub fn unprivileged() -> bool {
@@ -60,14 +52,18 @@ impl FromStr for Rootless {
 
 impl Rootless {
     /// The decision: `auto` is rootless when euid ≠ 0, or when uid 0 runs in a user
-    /// namespace and cgroups are not handed to systemd (runc's rule: there systemd's
-    /// delegation decides what may be written).
+    /// namespace, unless cgroups are handed to systemd and it is the system's instance that
+    /// takes them (runc's rule: with `--systemd-cgroup`, uid 0 of a user namespace is
+    /// rootless when its session bus sees an unprivileged uid, as under rootless podman —
+    /// [`kiln_cgroups::systemd::user_instance`]).
     pub fn resolve(self, systemd_cgroup: bool) -> bool {
         match self {
             Rootless::Yes => true,
             Rootless::No => false,
             Rootless::Auto => {
-                !nix::unistd::geteuid().is_root() || (!systemd_cgroup && in_user_namespace())
+                !nix::unistd::geteuid().is_root()
+                    || (in_user_namespace()
+                        && (!systemd_cgroup || kiln_cgroups::systemd::user_instance()))
             }
         }
     }

@@ -138,13 +138,13 @@ impl Manager {
 /// instance, the file there) asks systemd.
 fn transient_unit_may_be_loaded(unit: &str) -> bool {
     let dir = std::path::Path::new("/run/systemd/transient");
-    !nix::unistd::geteuid().is_root() || !dir.is_dir() || dir.join(unit).exists()
+    super::user_instance() || !dir.is_dir() || dir.join(unit).exists()
 }
 
-/// A connection to systemd's manager: the system instance for root, the user's own instance
-/// (on the session bus) for anyone else.
+/// A connection to systemd's manager: the system instance for real root, the user's own
+/// instance (on the session bus) for anyone else ([`super::user_instance`]).
 fn connect() -> Result<Systemd, CgroupError> {
-    let user = !nix::unistd::geteuid().is_root();
+    let user = super::user_instance();
     let conn = match user {
         true => Connection::session(),
         false => Connection::system(),

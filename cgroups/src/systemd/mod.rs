@@ -5,7 +5,9 @@
 pub mod annotations;
 pub mod dbus;
 mod driver;
+pub mod instance;
 pub mod manager;
 pub(crate) mod properties;
 
 pub use annotations::SystemdProperties;
+pub use instance::{in_user_namespace, user_instance};

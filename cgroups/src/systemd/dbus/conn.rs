@@ -143,9 +143,16 @@ impl Connection {
 
     /// SASL EXTERNAL with our uid as the identity, for a bus that refused the socket's
     /// credentials without one (`open` tries that first: the bus takes SO_PEERCRED, which the
-    /// kernel maps into the bus' user namespace; our uid is wrong inside a user namespace).
+    /// kernel maps into the bus' user namespace). Inside a user namespace our uid is first
+    /// mapped through `uid_map` (uid 0 of rootless podman's namespace is the user's uid).
     fn authenticate_with_uid(&mut self) -> Result<(), DbusError> {
-        let uid = nix::unistd::geteuid().as_raw().to_string();
+        // Our uid as the bus' namespace (the parent of ours, at best) knows it.
+        let euid = nix::unistd::geteuid().as_raw();
+        let uid = match std::fs::read_to_string("/proc/self/uid_map") {
+            Ok(map) => crate::systemd::instance::outer_uid(euid, &map).unwrap_or(euid),
+            Err(_) => euid,
+        }
+        .to_string();
         let hex: String = uid.bytes().map(|b| format!("{b:02x}")).collect();
         self.write(format!("\0AUTH EXTERNAL {hex}\r\n").as_bytes())?;
         let line = self.line()?;
