@@ -189,7 +189,7 @@ test_create_start() {
   fi
   check "c1: systemctl show DefaultDependencies=no and the accounting switches" \
     want_props "$U1" DefaultDependencies=no MemoryAccounting=yes CPUAccounting=yes IOAccounting=yes TasksAccounting=yes
-  note "c1: systemctl show DeviceAllow: $(prop "$U1" DeviceAllow)"
+  note "c1: systemctl show DeviceAllow: $(prop "$U1" DeviceAllow | paste -sd,)"
   check "c1: systemctl show DevicePolicy=strict, DeviceAllow has /dev/null and /dev/urandom" \
     eval 'want_props $U1 DevicePolicy=strict &&
       want_match DeviceAllow "/dev/char/1:3 rwm" "$(prop $U1 DeviceAllow)" &&
@@ -223,7 +223,7 @@ test_devices() {
   local out
   out=$(R exec c1 sh -c 'head -c 4 /dev/urandom | wc -c; head -c 512 /dev/vda | wc -c' 2>&1)
   note "exec c1 reading /dev/urandom and /dev/vda: $(echo "$out" | tr '\n' ' ')"
-  check "devices: an allowed device (/dev/urandom) reads in the container" want_match "output" '^4$' "$out"
+  check "devices: an allowed device (/dev/urandom) reads in the container" want_match "output" "^4"$'\n' "$out"
   check "devices: a device the rules do not allow (/dev/vda, bound in) is denied" \
     want_match "output" '/dev/vda: Operation not permitted' "$out"
 }
@@ -252,8 +252,12 @@ test_update_cpuset_io() {
   note "after update: $(systemctl show "$U1" -p AllowedCPUs -p IOWeight | tr "\n" " "); io.weight: $(xargs <"$CG1/io.weight" 2>&1)"
   check "update: systemctl show AllowedCPUs=0-1, cpuset.cpus 0-1" \
     eval 'want_props $U1 AllowedCPUs=0-1 && want_file $CG1/cpuset.cpus 0-1'
-  check "update: systemctl show IOWeight=4950 (blkio weight 500), io.weight default 4950" \
-    eval 'want_props $U1 IOWeight=4950 && want_match io.weight "^default 4950$" "$(head -n 1 $CG1/io.weight 2>&1)"'
+  check "update: io.weight default 4950 (blkio weight 500)" \
+    want_match io.weight "^default 4950$" "$(head -n 1 "$CG1/io.weight" 2>&1)"
+  # (runc 1.1.5 writes only the file; kiln gives the weight to systemd too)
+  if [[ $(basename "$RUNTIME") != runc ]]; then
+    check "update: systemctl show IOWeight=4950" want_props "$U1" IOWeight=4950
+  fi
   check "update: the memory limit of the previous update stays" want_file "$CG1/memory.max" 100663296
 }
 

@@ -62,6 +62,8 @@ pub struct Systemd {
     conn: Connection,
     /// Whether this is a user's instance (session bus) rather than the system's.
     pub is_user: bool,
+    /// How long a job may take ([`JOB_TIMEOUT`]; shorter in tests).
+    job_timeout: Duration,
 }
 
 impl Systemd {
@@ -82,7 +84,17 @@ impl Systemd {
         Ok(Systemd {
             conn,
             is_user: false,
+            job_timeout: JOB_TIMEOUT,
         })
+    }
+
+    /// The same connection with another job timeout.
+    #[cfg(test)]
+    pub(crate) fn with_job_timeout(self, job_timeout: Duration) -> Self {
+        Systemd {
+            job_timeout,
+            ..self
+        }
     }
 
     fn manager(
@@ -234,7 +246,7 @@ impl Systemd {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
-        let deadline = Instant::now() + JOB_TIMEOUT;
+        let deadline = Instant::now() + self.job_timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let signal = self
@@ -249,7 +261,7 @@ impl Systemd {
                 return Err(UnitError::Timeout {
                     unit: unit.into(),
                     op,
-                    waited: JOB_TIMEOUT,
+                    waited: self.job_timeout,
                 });
             };
             // JobRemoved(u id, o job, s unit, s result)
@@ -270,3 +282,7 @@ impl Systemd {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "manager_tests.rs"]
+mod tests;

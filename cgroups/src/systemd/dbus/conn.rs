@@ -264,6 +264,16 @@ impl Connection {
         }
     }
 
+    /// The next message of any kind (a signal queued during a call first), waiting until
+    /// `timeout`: for a peer that answers calls (the tests' stand-in for systemd).
+    #[cfg(test)]
+    pub(crate) fn next_message(&mut self, timeout: Duration) -> Result<Option<Message>, DbusError> {
+        if let Some(m) = self.signals.pop_front() {
+            return Ok(Some(m));
+        }
+        self.receive(Instant::now() + timeout)
+    }
+
     /// One message, or `None` at `deadline`.
     fn receive(&mut self, deadline: Instant) -> Result<Option<Message>, DbusError> {
         let left = deadline.saturating_duration_since(Instant::now());

@@ -57,4 +57,4 @@ pub enum DbusError {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -88,14 +88,14 @@ fn malformed_input_is_an_error_not_a_panic() {
 
 /// A private message bus (Debian's dbus-daemon with its session configuration) on a socket
 /// in a temporary directory; killed on drop.
-struct Bus {
+pub(crate) struct Bus {
     child: Child,
-    address: String,
+    pub(crate) address: String,
     _dir: tempfile::TempDir,
 }
 
 impl Bus {
-    fn start() -> Bus {
+    pub(crate) fn start() -> Bus {
         let dir = tempfile::tempdir().unwrap();
         let address = format!("unix:path={}", dir.path().join("bus").display());
         let child = Command::new("dbus-daemon")
@@ -131,7 +131,7 @@ impl Drop for Bus {
     }
 }
 
-fn bus_call(member: &str, body: Vec<Value>) -> Message {
+pub(crate) fn bus_call(member: &str, body: Vec<Value>) -> Message {
     Message::call(
         "org.freedesktop.DBus",
         "/org/freedesktop/DBus",
