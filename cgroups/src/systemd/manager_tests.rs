@@ -88,7 +88,12 @@ fn serve(mut conn: Connection, starts: Vec<Start>, stop: &AtomicBool) -> Vec<Str
         }
         let member = m.member.clone().unwrap_or_default();
         calls.push(member.clone());
-        let unit = m.body.first().and_then(Value::as_str).unwrap_or("").to_string();
+        let unit = m
+            .body
+            .first()
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         let answer = match (member.as_str(), starts.clone().next()) {
             ("StartTransientUnit", Some(Start::Exists)) => {
                 starts.next();
@@ -100,8 +105,13 @@ fn serve(mut conn: Connection, starts: Vec<Start>, stop: &AtomicBool) -> Vec<Str
                 starts.next();
                 jobs += 1;
                 let job = format!("{PATH}/job/{jobs}");
-                conn.send(&reply(&m, Kind::Return, None, vec![Value::Path(job.clone())]))
-                    .unwrap();
+                conn.send(&reply(
+                    &m,
+                    Kind::Return,
+                    None,
+                    vec![Value::Path(job.clone())],
+                ))
+                .unwrap();
                 if let Start::Job(result) = start {
                     let mut signal = Message::call("", PATH, MANAGER, "JobRemoved", vec![]);
                     signal.kind = Kind::Signal;
@@ -144,8 +154,14 @@ fn a_failed_job_names_the_unit_and_its_result() {
     let err = client(&bus)
         .start_transient("t-failed.scope", vec![])
         .unwrap_err();
-    assert!(matches!(&err, UnitError::Job { result, .. } if result == "failed"), "{err:?}");
-    assert_eq!(err.to_string(), "systemd unit t-failed.scope: start job failed");
+    assert!(
+        matches!(&err, UnitError::Job { result, .. } if result == "failed"),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "systemd unit t-failed.scope: start job failed"
+    );
 }
 
 #[test]
@@ -169,10 +185,17 @@ fn a_job_that_never_ends_times_out_naming_the_unit() {
 fn a_unit_that_exists_is_reset_and_started_once_more() {
     let bus = Bus::start();
     let fake = Fake::start(&bus.address, vec![Start::Exists, Start::Job("done")]);
-    client(&bus).start_transient("t-exists.scope", vec![]).unwrap();
+    client(&bus)
+        .start_transient("t-exists.scope", vec![])
+        .unwrap();
     assert_eq!(
         fake.calls(),
-        ["Subscribe", "StartTransientUnit", "ResetFailedUnit", "StartTransientUnit"]
+        [
+            "Subscribe",
+            "StartTransientUnit",
+            "ResetFailedUnit",
+            "StartTransientUnit"
+        ]
     );
 }
 
@@ -184,9 +207,17 @@ fn a_unit_that_still_exists_after_the_reset_is_in_use() {
         .start_transient("t-busy.scope", vec![])
         .unwrap_err();
     assert!(matches!(err, UnitError::InUse { .. }), "{err:?}");
-    assert!(err.to_string().contains("t-busy.scope already exists"), "{err}");
+    assert!(
+        err.to_string().contains("t-busy.scope already exists"),
+        "{err}"
+    );
     assert_eq!(
         fake.calls(),
-        ["Subscribe", "StartTransientUnit", "ResetFailedUnit", "StartTransientUnit"]
+        [
+            "Subscribe",
+            "StartTransientUnit",
+            "ResetFailedUnit",
+            "StartTransientUnit"
+        ]
     );
 }
