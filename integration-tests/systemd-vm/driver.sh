@@ -138,7 +138,10 @@ test_foreground() {
 VDA=$((16#$(stat -c %t /dev/vda))):$((16#$(stat -c %T /dev/vda)))
 C1_RES='"memory": {"limit": 67108864, "reservation": 33554432, "swap": 134217728},
   "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0", "mems": "0"},
-  "blockIO": {"throttleReadBpsDevice": [{"major": '"${VDA%:*}"', "minor": '"${VDA#*:}"', "rate": 1048576}]},
+  "blockIO": {"throttleReadBpsDevice": [{"major": '"${VDA%:*}"', "minor": '"${VDA#*:}"', "rate": 1048576}],
+    "throttleWriteBpsDevice": [{"major": '"${VDA%:*}"', "minor": '"${VDA#*:}"', "rate": 2097152}],
+    "throttleReadIOPSDevice": [{"major": '"${VDA%:*}"', "minor": '"${VDA#*:}"', "rate": 300}],
+    "throttleWriteIOPSDevice": [{"major": '"${VDA%:*}"', "minor": '"${VDA#*:}"', "rate": 400}]},
   "pids": {"limit": 32},
   "devices": [{"allow": true, "type": "c", "major": 1, "minor": 9, "access": "r"}]'
 # the VM's root disk bound in: its node is there, the device rules deny opening it
@@ -180,12 +183,19 @@ test_create_start() {
   check "c1: pids.max 32" want_file "$CG1/pids.max" 32
   check "c1: cpuset.mems 0 (systemctl show AllowedMemoryNodes=0)" \
     eval 'want_file $CG1/cpuset.mems 0 && want_props $U1 AllowedMemoryNodes=0'
-  check "c1: io.max $VDA rbps=1048576" want_match "io.max" "^$VDA rbps=1048576 " "$(cat "$CG1/io.max" 2>&1)"
+  check "c1: io.max $VDA rbps=1048576 wbps=2097152 riops=300 wiops=400" \
+    want_match "io.max" "^$VDA rbps=1048576 wbps=2097152 riops=300 wiops=400$" "$(cat "$CG1/io.max" 2>&1)"
   # (runc 1.1.5 leaves IO limits to the cgroup files; kiln gives them to systemd too)
   note "c1: systemctl show IOReadBandwidthMax: $(prop "$U1" IOReadBandwidthMax)"
   if [[ $(basename "$RUNTIME") != runc ]]; then
-    check "c1: systemctl show IOReadBandwidthMax=/dev/block/$VDA 1048576" \
-      want_props "$U1" "IOReadBandwidthMax=/dev/block/$VDA 1048576"
+    check "c1: systemctl show IO{Read,Write}{Bandwidth,IOPS}Max on /dev/block/$VDA" \
+      want_props "$U1" "IOReadBandwidthMax=/dev/block/$VDA 1048576" \
+      "IOWriteBandwidthMax=/dev/block/$VDA 2097152" "IOReadIOPSMax=/dev/block/$VDA 300" \
+      "IOWriteIOPSMax=/dev/block/$VDA 400"
+  fi
+  note "c1: systemctl show Description: $(prop "$U1" Description)"
+  if [[ $(basename "$RUNTIME") != runc ]]; then
+    check "c1: systemctl show Description=kiln container $U1" want_props "$U1" "Description=kiln container $U1"
   fi
   check "c1: systemctl show DefaultDependencies=no and the accounting switches" \
     want_props "$U1" DefaultDependencies=no MemoryAccounting=yes CPUAccounting=yes IOAccounting=yes TasksAccounting=yes

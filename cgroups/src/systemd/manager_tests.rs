@@ -133,6 +133,14 @@ fn serve(mut conn: Connection, starts: Vec<Start>, stop: &AtomicBool) -> Vec<Str
     calls
 }
 
+/// The calls of a start whose unit exists: reset, then once more.
+const RESET_AND_RETRY: [&str; 4] = [
+    "Subscribe",
+    "StartTransientUnit",
+    "ResetFailedUnit",
+    "StartTransientUnit",
+];
+
 fn client(bus: &Bus) -> Systemd {
     Systemd::new(Connection::open(&bus.address).unwrap())
         .unwrap()
@@ -188,15 +196,7 @@ fn a_unit_that_exists_is_reset_and_started_once_more() {
     client(&bus)
         .start_transient("t-exists.scope", vec![])
         .unwrap();
-    assert_eq!(
-        fake.calls(),
-        [
-            "Subscribe",
-            "StartTransientUnit",
-            "ResetFailedUnit",
-            "StartTransientUnit"
-        ]
-    );
+    assert_eq!(fake.calls(), RESET_AND_RETRY);
 }
 
 #[test]
@@ -211,13 +211,5 @@ fn a_unit_that_still_exists_after_the_reset_is_in_use() {
         err.to_string().contains("t-busy.scope already exists"),
         "{err}"
     );
-    assert_eq!(
-        fake.calls(),
-        [
-            "Subscribe",
-            "StartTransientUnit",
-            "ResetFailedUnit",
-            "StartTransientUnit"
-        ]
-    );
+    assert_eq!(fake.calls(), RESET_AND_RETRY);
 }

@@ -73,6 +73,35 @@ fn memory_cpu_pids_io_become_unit_properties() {
 }
 
 #[test]
+fn each_io_throttle_is_its_property_and_a_rate_of_0_is_infinity() {
+    let p = props(json!({"blockIO": {
+        "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1}],
+        "throttleWriteBpsDevice": [{"major": 8, "minor": 16, "rate": 2}, {"major": 8, "minor": 0, "rate": 0}],
+        "throttleReadIOPSDevice": [{"major": 254, "minor": 0, "rate": 3}],
+        "throttleWriteIOPSDevice": [{"major": 254, "minor": 1, "rate": 4}]
+    }}));
+    let entries = |list: &[(&str, u64)]| {
+        let list = list
+            .iter()
+            .map(|(dev, rate)| Value::Struct(vec![Value::Str((*dev).into()), Value::U64(*rate)]));
+        Some(Value::Array("(st)".into(), list.collect()))
+    };
+    let want = [
+        ("IOReadBandwidthMax", entries(&[("/dev/block/8:0", 1)])),
+        (
+            "IOWriteBandwidthMax",
+            entries(&[("/dev/block/8:16", 2), ("/dev/block/8:0", u64::MAX)]),
+        ),
+        ("IOReadIOPSMax", entries(&[("/dev/block/254:0", 3)])),
+        ("IOWriteIOPSMax", entries(&[("/dev/block/254:1", 4)])),
+    ];
+    for (name, value) in want {
+        assert_eq!(get(&p, name).cloned(), value, "{name}");
+    }
+    assert_eq!(get(&p, "IOWeight"), None);
+}
+
+#[test]
 fn unlimited_is_infinity_and_the_quota_rounds_up_to_10ms() {
     let p = props(json!({
         "memory": {"limit": -1, "swap": -1},
