@@ -52,10 +52,7 @@ fn session_bus_uid() -> Result<u32, String> {
     let mut conn = Connection::session().map_err(|e| e.to_string())?;
     let name = conn.unique_name().to_string();
     let reply = conn
-        .call(Message::call(
-            "org.freedesktop.DBus",
-            "/org/freedesktop/DBus",
-            "org.freedesktop.DBus",
+        .call(Message::bus_driver(
             "GetConnectionUnixUser",
             vec![Value::Str(name)],
         ))

@@ -73,10 +73,7 @@ impl Systemd {
                     interface='org.freedesktop.systemd1.Manager',member='JobRemoved'";
         // Not waited for: their replies are checked during the first real call (which the
         // bus answers after them), so subscribing costs no round trip of its own.
-        conn.call_later(Message::call(
-            "org.freedesktop.DBus",
-            "/org/freedesktop/DBus",
-            "org.freedesktop.DBus",
+        conn.call_later(Message::bus_driver(
             "AddMatch",
             vec![Value::Str(rule.into())],
         ))?;

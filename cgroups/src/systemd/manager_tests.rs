@@ -8,7 +8,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::{Systemd, UnitError, DEST, MANAGER, PATH};
-use crate::systemd::dbus::tests::{bus_call, Bus};
+use crate::systemd::dbus::tests::Bus;
 use crate::systemd::dbus::{Connection, Kind, Message, Value};
 
 /// How the stand-in answers each StartTransientUnit, in turn.
@@ -34,7 +34,7 @@ impl Fake {
         let stop = Arc::new(AtomicBool::new(false));
         let mut conn = Connection::open(address).unwrap();
         let owner = conn
-            .call(bus_call(
+            .call(Message::bus_driver(
                 "RequestName",
                 vec![Value::Str(DEST.into()), Value::U32(4)],
             ))
@@ -94,15 +94,16 @@ fn serve(mut conn: Connection, starts: Vec<Start>, stop: &AtomicBool) -> Vec<Str
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string();
-        let answer = match (member.as_str(), starts.clone().next()) {
-            ("StartTransientUnit", Some(Start::Exists)) => {
-                starts.next();
+        let answer = match (member.as_str() == "StartTransientUnit")
+            .then(|| starts.next())
+            .flatten()
+        {
+            Some(Start::Exists) => {
                 let name = "org.freedesktop.systemd1.UnitExists";
                 let text = Value::Str(format!("Unit {unit} was already loaded"));
                 reply(&m, Kind::Error, Some(name), vec![text])
             }
-            ("StartTransientUnit", Some(start)) => {
-                starts.next();
+            Some(start) => {
                 jobs += 1;
                 let job = format!("{PATH}/job/{jobs}");
                 conn.send(&reply(
@@ -126,7 +127,7 @@ fn serve(mut conn: Connection, starts: Vec<Start>, stop: &AtomicBool) -> Vec<Str
                 }
                 continue;
             }
-            _ => reply(&m, Kind::Return, None, vec![]),
+            None => reply(&m, Kind::Return, None, vec![]),
         };
         conn.send(&answer).unwrap();
     }

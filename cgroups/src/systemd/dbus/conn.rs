@@ -90,13 +90,7 @@ impl Connection {
     pub fn open(address: &str) -> Result<Self, DbusError> {
         let path = socket_path(address)?;
         let mut conn = Self::connect(&path)?;
-        let hello = Message::call(
-            "org.freedesktop.DBus",
-            "/org/freedesktop/DBus",
-            "org.freedesktop.DBus",
-            "Hello",
-            vec![],
-        );
+        let hello = Message::bus_driver("Hello", vec![]);
         conn.serial = 1;
         let mut first = b"\0AUTH EXTERNAL\r\nDATA\r\nBEGIN\r\n".to_vec();
         first.extend_from_slice(&hello.encode(conn.serial));

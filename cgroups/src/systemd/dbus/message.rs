@@ -67,6 +67,12 @@ impl Message {
         }
     }
 
+    /// A call to the bus itself (`org.freedesktop.DBus`: Hello, AddMatch, GetConnectionUnixUser…).
+    pub fn bus_driver(member: &str, body: Vec<Value>) -> Self {
+        let bus = "org.freedesktop.DBus";
+        Self::call(bus, "/org/freedesktop/DBus", bus, member, body)
+    }
+
     /// The body's signature.
     pub fn signature(&self) -> String {
         self.body.iter().map(Value::signature).collect()

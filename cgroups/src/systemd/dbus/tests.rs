@@ -131,22 +131,12 @@ impl Drop for Bus {
     }
 }
 
-pub(crate) fn bus_call(member: &str, body: Vec<Value>) -> Message {
-    Message::call(
-        "org.freedesktop.DBus",
-        "/org/freedesktop/DBus",
-        "org.freedesktop.DBus",
-        member,
-        body,
-    )
-}
-
 #[test]
 fn calls_errors_and_signals_on_a_real_bus() {
     let bus = Bus::start();
     let mut a = Connection::open(&bus.address).unwrap();
     assert!(a.unique_name().starts_with(':'), "{}", a.unique_name());
-    let names = a.call(bus_call("ListNames", vec![])).unwrap();
+    let names = a.call(Message::bus_driver("ListNames", vec![])).unwrap();
     let Some(Value::Array(_, names)) = names.body.first() else {
         panic!("ListNames gave {names:?}")
     };
@@ -154,15 +144,20 @@ fn calls_errors_and_signals_on_a_real_bus() {
     assert!(names.contains(&"org.freedesktop.DBus"), "{names:?}");
     assert!(names.contains(&a.unique_name()), "{names:?}");
     // An error reply names the error.
-    let err = a.call(bus_call("NoSuchMethod", vec![])).unwrap_err();
+    let err = a
+        .call(Message::bus_driver("NoSuchMethod", vec![]))
+        .unwrap_err();
     assert!(
         matches!(&err, DbusError::Remote { name, .. } if name == "org.freedesktop.DBus.Error.UnknownMethod"),
         "{err}"
     );
     // A signal: subscribe, then a second connection appears on the bus.
     let rule = "type='signal',interface='org.freedesktop.DBus',member='NameOwnerChanged'";
-    a.call(bus_call("AddMatch", vec![Value::Str(rule.into())]))
-        .unwrap();
+    a.call(Message::bus_driver(
+        "AddMatch",
+        vec![Value::Str(rule.into())],
+    ))
+    .unwrap();
     let b = Connection::open(&bus.address).unwrap();
     let mut seen = false;
     while let Some(sig) = a.next_signal(Duration::from_secs(5)).unwrap() {
