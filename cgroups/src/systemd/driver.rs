@@ -146,7 +146,7 @@ fn transient_unit_may_be_loaded(unit: &str) -> bool {
 fn connect() -> Result<Systemd, CgroupError> {
     let user = super::user_instance();
     let conn = match user {
-        true => Connection::session(),
+        true => super::instance::take_session().map_or_else(Connection::session, Ok),
         false => Connection::system(),
     }
     .map_err(CgroupError::SystemdBus)?;

@@ -3,7 +3,7 @@
 //! made, which is how rootless podman runs the runtime).
 
 use std::os::unix::fs::MetadataExt;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use super::dbus::{Connection, Message, Value};
 
@@ -46,8 +46,19 @@ pub fn user_instance() -> bool {
     })
 }
 
+/// The session bus connection [`user_instance`] opened to decide, kept for the driver's first
+/// [`take_session`] (one connection per process, not two).
+static SESSION: Mutex<Option<Connection>> = Mutex::new(None);
+
+/// The session bus connection opened by [`user_instance`], if it opened one and it was not
+/// taken yet.
+pub(crate) fn take_session() -> Option<Connection> {
+    SESSION.lock().unwrap_or_else(|p| p.into_inner()).take()
+}
+
 /// The uid the session bus sees this process as (`GetConnectionUnixUser` of our own name:
-/// the socket's credentials, mapped into the bus' user namespace by the kernel).
+/// the socket's credentials, mapped into the bus' user namespace by the kernel). The
+/// connection is kept in [`SESSION`].
 fn session_bus_uid() -> Result<u32, String> {
     let mut conn = Connection::session().map_err(|e| e.to_string())?;
     let name = conn.unique_name().to_string();
@@ -57,10 +68,12 @@ fn session_bus_uid() -> Result<u32, String> {
             vec![Value::Str(name)],
         ))
         .map_err(|e| e.to_string())?;
-    match reply.body.first() {
-        Some(Value::U32(uid)) => Ok(*uid),
-        other => Err(format!("GetConnectionUnixUser answered {other:?}")),
-    }
+    let uid = match reply.body.first() {
+        Some(Value::U32(uid)) => *uid,
+        other => return Err(format!("GetConnectionUnixUser answered {other:?}")),
+    };
+    *SESSION.lock().unwrap_or_else(|p| p.into_inner()) = Some(conn);
+    Ok(uid)
 }
 
 /// `uid` of this user namespace as the parent namespace knows it, from `uid_map` text
